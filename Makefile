@@ -1,0 +1,40 @@
+# pixelspace: `make demo` and `make test` set up .venv themselves (offline apart from the package registries).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint setup bench train-cifar10 reproduce-cifar10 clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU wheel these machines carry; any other torch spec pulls gigabytes of CUDA packages
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/pixelspace demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/engine_throughput.py
+
+# Train the three CIFAR-10 networks one after another (resumes from runs/<arch>/checkpoint.pt).
+CIFAR10 ?= ../shared/data/cifar10-jpeg/cifar10_jpeg.tar.gz
+train-cifar10: $(STAMP)
+	for arch in vgg16 nin allconv; do \
+	  $(VENV)/bin/pixelspace train --arch $$arch --data $(CIFAR10) --out runs/$$arch-cifar10.safetensors || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from pixelspace.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Datasets: CIFAR-10 readers and the shipped sample set."""

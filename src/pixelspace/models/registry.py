@@ -1,0 +1,95 @@
+"""Models registered by name: ``load("vgg16-cifar10")`` returns a ready module with the shipped weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from torch import nn
+
+from pixelspace.errors import ConfigError, WeightsError
+from pixelspace.models.weights import load_into
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its factory, input size, classes and the shipped weight file (if any)."""
+
+    name: str
+    factory: Callable[[], nn.Module]
+    input_size: tuple[int, int]
+    num_classes: int
+    weights: str | None = None  # file name under pixelspace/assets/weights
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry (names are unique)."""
+    if spec.name in _REGISTRY:
+        raise ConfigError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def available_models() -> list[str]:
+    """Names of all registered models."""
+    _ensure_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a registered model; an unknown name lists the known ones."""
+    _ensure_builtin()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def shipped_weights_path(name: str) -> Path | None:
+    """Path of the weights shipped inside the package for ``name``, or None when none ship."""
+    spec = get_spec(name)
+    if spec.weights is None:
+        return None
+    path = Path(str(resources.files("pixelspace") / "assets" / "weights" / spec.weights))
+    return path if path.is_file() else None
+
+
+def load(name: str, weights: str | Path | None = None, pretrained: bool = True) -> nn.Module:
+    """Build a registered model in eval mode.
+
+    Args:
+        name: a registered name, e.g. ``"vgg16-cifar10"``.
+        weights: a user's weight file (safetensors or torch state dict); default: the shipped weights.
+        pretrained: with ``weights=None``, False returns randomly initialised weights.
+
+    Raises:
+        ConfigError: unknown name.
+        WeightsError: no shipped weights for this name, or a file that does not fit.
+    """
+    spec = get_spec(name)
+    model = spec.factory()
+    if weights is not None:
+        load_into(model, weights)
+    elif pretrained:
+        path = shipped_weights_path(name)
+        if path is None:
+            raise WeightsError(
+                f"no weights ship for {name!r}; pass weights=PATH (models with shipped weights: "
+                f"{', '.join(n for n in available_models() if shipped_weights_path(n))})"
+            )
+        load_into(model, path)
+    return model.eval()
+
+
+_BUILTIN_LOADED = False
+
+
+def _ensure_builtin() -> None:
+    global _BUILTIN_LOADED
+    if not _BUILTIN_LOADED:
+        _BUILTIN_LOADED = True
+        from pixelspace.models import zoo  # noqa: F401  (registers the built-in models)
