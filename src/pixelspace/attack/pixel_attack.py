@@ -1,0 +1,350 @@
+"""``PixelAttack``: region-constrained few-pixel attacks, many at once, searched with batched DE.
+
+Each attack perturbs at most ``pixels`` pixels of one image inside its region. All active attacks advance one
+DE generation together: their candidates are decoded, scattered into copies of the clean images, evaluated in
+model batches, and told back to the solver; finished attacks leave the batch. See DESIGN.md §2 for the exact
+semantics (counting of generations and queries, success checks, regions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode, Regions, decode
+from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
+from pixelspace.attack.objectives import Objective
+from pixelspace.attack.perturb import perturb
+from pixelspace.attack.result import AttackResult
+from pixelspace.errors import ConfigError
+from pixelspace.models.classifier import Classifier
+from pixelspace.search.de import DEConfig, DifferentialEvolution, rngs_from_seed
+
+log = logging.getLogger(__name__)
+
+TOPK = 5
+_SUMMARY_KEYS = ("fitness", "success", "predicted", "confidence", "interest", "top_c", "top_p", "clean_top")
+
+
+@dataclass(frozen=True)
+class PixelAttack:
+    """A configured few-pixel attack (hyperparameters only; model and data are call arguments).
+
+    Args:
+        pixels: pixels perturbed per attack (k >= 1).
+        region_mode: ``"restrict"`` (the paper: whole-image coordinates, outside pixels restored) or
+            ``"index"`` (the coordinate gene indexes the region's pixel list).
+        de: the Differential Evolution settings.
+        batch_size: images per model call, or ``"auto"`` (measured once per Classifier and image size).
+        eval_chunk: candidates built and evaluated per step, as a multiple of the batch size (bounds memory).
+
+    Example:
+        >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
+        >>> attack.pixels
+        1
+    """
+
+    pixels: int = 1
+    region_mode: RegionMode = "restrict"
+    de: DEConfig = field(default_factory=DEConfig)
+    batch_size: int | Literal["auto"] = "auto"
+    eval_chunk: int = 8
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pixels, int) or self.pixels < 1:
+            raise ConfigError(f"pixels must be an int >= 1, got {self.pixels!r}")
+        if self.region_mode not in GENES_PER_PIXEL:
+            raise ConfigError(f"region_mode must be 'restrict' or 'index', got {self.region_mode!r}")
+        if not isinstance(self.de, DEConfig):
+            raise ConfigError(f"de must be a DEConfig, got {type(self.de).__name__}")
+        if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
+
+    @property
+    def dims(self) -> int:
+        """Genes per candidate."""
+        return self.pixels * GENES_PER_PIXEL[self.region_mode]
+
+    def config_dict(self) -> dict[str, Any]:
+        """The result-changing settings as plain data (batch size excluded)."""
+        d = dataclasses.asdict(self)
+        d.pop("batch_size")
+        d.pop("eval_chunk")
+        return d
+
+    def __call__(
+        self,
+        model: nn.Module | Classifier | Callable[[Any], Any],
+        images: np.ndarray | torch.Tensor,
+        objective: Objective,
+        *,
+        regions: np.ndarray | torch.Tensor | None = None,
+        seed: int | Sequence[int] | np.ndarray = 0,
+        progress: Callable[[int], None] | None = None,
+    ) -> AttackResult:
+        """Attack every image.
+
+        Args:
+            model: an ``nn.Module`` (float NCHW [0, 1] → logits) or a :class:`Classifier`.
+            images: uint8 NumPy (N, H, W, 3), or a torch tensor (N, 3, H, W) uint8 or float in [0, 1].
+            objective: ``Untargeted(labels)`` or ``Targeted(labels, targets)`` with N entries.
+            regions: None (whole image), bool (H, W) shared by all, or bool (N, H, W).
+            seed: int (attack i gets the stream of (seed, i)) or one seed per attack.
+            progress: called with the number of attacks that finished at each generation.
+
+        Returns:
+            An :class:`AttackResult` with N attacks.
+        """
+        from pixelspace.errors import ObjectiveError
+
+        clean_np, layout, _ = images_to_uint8_nchw(images)
+        n, _, h, w = clean_np.shape
+        if not isinstance(objective, Objective):
+            raise ConfigError(f"objective must be Untargeted(...) or Targeted(...), got {type(objective).__name__}")
+        if len(objective) != n:
+            raise ObjectiveError(f"objective has {len(objective)} labels for {n} images")
+        masks = regions_to_masks(regions, n, h, w, self.pixels)
+        seeds = attack_seeds(seed, n)
+        clf = Classifier.wrap(model, self.batch_size)
+        run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress)
+        return run.execute(layout)
+
+
+class _Run:
+    """State of one call: clean info, the DE state and per-member summaries of all attacks."""
+
+    def __init__(
+        self,
+        attack: PixelAttack,
+        clf: Classifier,
+        clean: torch.Tensor,
+        objective: Objective,
+        regions: Regions,
+        seeds: np.ndarray,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        self.attack, self.clf, self.objective, self.regions, self.seeds = attack, clf, objective, regions, seeds
+        self.progress = progress
+        self.cfg = attack.de
+        self.clean = clean.to(clf.device)
+        self.n = clean.shape[0]
+        self.queries = np.zeros(self.n, dtype=np.int64)
+
+    # -- evaluation ---------------------------------------------------------------------------------------
+    def _summarise(self, probs: torch.Tensor, rows: np.ndarray) -> dict[str, np.ndarray]:
+        r = torch.as_tensor(rows, device=probs.device)
+        k = min(TOPK, probs.shape[1])
+        top_p, top_c = probs.topk(k, dim=1)
+        clean_top = torch.as_tensor(self.clean_top_c[rows], device=probs.device)
+        out = {
+            "fitness": self.objective.fitness(probs, r).double(),
+            "success": self.objective.is_success(probs, r),
+            "predicted": top_c[:, 0],
+            "confidence": top_p[:, 0],
+            "interest": self.objective.interest(probs, r),
+            "top_c": top_c,
+            "top_p": top_p,
+            "clean_top": probs.gather(1, clean_top),
+        }
+        return {key: v.cpu().numpy() for key, v in out.items()}
+
+    def _evaluate(self, rows: np.ndarray, dec: Decoded) -> dict[str, np.ndarray]:
+        """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps."""
+        bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width)
+        step = bs * self.attack.eval_chunk
+        parts = []
+        for s in range(0, rows.shape[0], step):
+            sl = slice(s, s + step)
+            sub = Decoded(dec.positions[sl], dec.colors[sl], dec.applied[sl])
+            probs = self.clf.probabilities(perturb(self.clean, rows[sl], sub))
+            parts.append(self._summarise(probs, rows[sl]))
+        return {key: np.concatenate([p[key] for p in parts]) for key in _SUMMARY_KEYS}
+
+    def _score(
+        self, genes: np.ndarray, attacks: np.ndarray, budget: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Summaries (len(attacks), P, ...) of candidate genes (len(attacks), P, D).
+
+        Candidates with no applied pixel get the clean summary without a query; at most ``budget[j]``
+        candidates of attack j are evaluated, the rest get fitness +inf. Returns the summaries and the
+        bool (len(attacks), P) mask of candidates that were evaluated or are free.
+        """
+        a, p, d = genes.shape
+        rows = np.repeat(attacks, p)
+        dec = decode(genes.reshape(a * p, d), rows, self.regions, self.attack.region_mode, self.attack.pixels)
+        needs = dec.applied.any(axis=1).reshape(a, p)
+        order = np.cumsum(needs, axis=1)
+        allowed = needs & (order <= budget[:, None])
+        scored = allowed | ~needs
+        out = {key: np.repeat(self.clean_summary[key][attacks], p, axis=0).reshape(a, p, *self.clean_summary[key].shape[1:])
+               for key in _SUMMARY_KEYS}
+        out["fitness"] = np.where(scored, out["fitness"], np.inf)
+        out["success"] = out["success"] & scored
+        flat = allowed.reshape(-1)
+        if flat.any():
+            idx = np.flatnonzero(flat)
+            ev = self._evaluate(rows[idx], Decoded(dec.positions[idx], dec.colors[idx], dec.applied[idx]))
+            for key in _SUMMARY_KEYS:
+                view = out[key].reshape(a * p, *out[key].shape[2:])
+                view[idx] = ev[key]
+        self.queries[attacks] += allowed.sum(axis=1)
+        return out, scored
+
+    def _confirm(self, attack_idx: int, genes: np.ndarray) -> dict[str, np.ndarray]:
+        """Evaluate one candidate on its own (batch of one), counting one query."""
+        rows = np.array([attack_idx])
+        dec = decode(genes[None, :], rows, self.regions, self.attack.region_mode, self.attack.pixels)
+        probs = self.clf.probabilities(perturb(self.clean, rows, dec))
+        self.queries[attack_idx] += 1
+        return {key: v[0] for key, v in self._summarise(probs, rows).items()}
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def execute(self, layout: str) -> AttackResult:
+        n, cfg = self.n, self.cfg
+        p, g_max = cfg.population_size, cfg.max_generations
+        all_rows = np.arange(n)
+        clean_probs = self.clf.probabilities(self.clean)
+        self.queries += 1
+        self.objective.check_classes(clean_probs.shape[1])
+        k = min(TOPK, clean_probs.shape[1])
+        self.clean_top_c = clean_probs.topk(k, dim=1)[1].cpu().numpy()
+        self.clean_summary = self._summarise(clean_probs, all_rows)
+        mismatch = np.flatnonzero(self.clean_summary["success"])
+        if mismatch.size:
+            log.warning(
+                "%d attack(s) already meet the criterion on the clean image (e.g. attack %d); labels are "
+                "normally the model's clean predictions", mismatch.size, int(mismatch[0]),
+            )
+        budget_total = cfg.max_queries if cfg.max_queries is not None else np.iinfo(np.int64).max // 4
+
+        de = DifferentialEvolution(cfg, self.attack.dims)
+        state = de.init(rngs_from_seed(self.seeds.tolist(), n))
+        shape_extra = {key: self.clean_summary[key].shape[1:] for key in _SUMMARY_KEYS}
+        pop = {key: np.empty((n, p, *shape_extra[key]), dtype=self.clean_summary[key].dtype) for key in _SUMMARY_KEYS}
+        history = np.full((n, g_max + 1), np.nan)
+        generations = np.zeros(n, dtype=np.int64)
+        done = np.zeros(n, dtype=bool)
+        win_genes = np.zeros((n, self.attack.dims))
+        win = {key: np.empty((n, *shape_extra[key]), dtype=self.clean_summary[key].dtype) for key in _SUMMARY_KEYS}
+        won = np.zeros(n, dtype=bool)
+
+        def remaining(idx: np.ndarray) -> np.ndarray:
+            return np.maximum(budget_total - self.queries[idx] - 1, 0)  # one query kept for the confirmation
+
+        def check(idx: np.ndarray, g: int, cand_genes: np.ndarray, cand: dict[str, np.ndarray]) -> None:
+            """Early-stop logic after generation g for attacks idx (cand: this generation's summaries)."""
+            for j, a in enumerate(idx):
+                if cfg.success_check == "any":
+                    succ = np.flatnonzero(cand["success"][j])
+                    if succ.size == 0:
+                        continue
+                    m = succ[np.argmin(cand["fitness"][j, succ])]
+                    genes = cand_genes[j, m]
+                else:
+                    m = int(np.argmin(state.fitness[a]))
+                    if not pop["success"][a, m]:
+                        continue
+                    genes = state.population[a, m]
+                confirmed = self._confirm(int(a), genes)
+                if not confirmed["success"]:
+                    log.info("attack %d: success at generation %d did not confirm on its own", a, g)
+                    continue
+                win_genes[a] = genes
+                for key in _SUMMARY_KEYS:
+                    win[key][a] = confirmed[key]
+                won[a] = True
+                history[a, g] = min(history[a, g], float(confirmed["fitness"]))
+                if cfg.early_stop:
+                    done[a] = True
+                    generations[a] = g
+
+        # generation 0: the initial population
+        summ, _ = self._score(state.population, all_rows, remaining(all_rows))
+        de.tell_initial(state, summ["fitness"])
+        for key in _SUMMARY_KEYS:
+            pop[key][:] = summ[key]
+        history[:, 0] = state.best_fitness
+        check(all_rows, 0, state.population, summ)
+        done |= remaining(all_rows) <= 0
+        if self.progress is not None:
+            self.progress(int(done.sum()))
+        for g in range(1, g_max + 1):
+            active = np.flatnonzero(~done)
+            if active.size == 0:
+                break
+            trials = de.ask(state, active)
+            summ, _ = self._score(trials, active, remaining(active))
+            replaced = de.tell(state, active, trials, summ["fitness"])
+            for key in _SUMMARY_KEYS:
+                cur = pop[key][active]
+                mask = replaced.reshape(*replaced.shape, *([1] * (cur.ndim - 2)))
+                pop[key][active] = np.where(mask, summ[key], cur)
+            history[active, g] = state.best_fitness[active]
+            generations[active] = g
+            before = done.copy()
+            check(active, g, trials, summ)
+            done[active] |= remaining(active) <= 0
+            if self.progress is not None:
+                self.progress(int((done & ~before).sum()))
+        if self.progress is not None:
+            self.progress(int((~done).sum()))
+        return self._assemble(state, pop, win_genes, win, won, generations, history, layout)
+
+    def _assemble(
+        self,
+        state: Any,
+        pop: dict[str, np.ndarray],
+        win_genes: np.ndarray,
+        win: dict[str, np.ndarray],
+        won: np.ndarray,
+        generations: np.ndarray,
+        history: np.ndarray,
+        layout: str,
+    ) -> AttackResult:
+        n = self.n
+        best = state.best_index
+        genes = np.where(won[:, None], win_genes, state.population[np.arange(n), best])
+        final = {key: np.where(won.reshape(-1, *([1] * (pop[key].ndim - 2))), win[key], pop[key][np.arange(n), best])
+                 for key in _SUMMARY_KEYS}
+        rows = np.arange(n)
+        dec = decode(genes, rows, self.regions, self.attack.region_mode, self.attack.pixels)
+        adv = perturb(self.clean, rows, dec).cpu().numpy()
+        clean = self.clean.cpu().numpy()
+        changed = (adv != clean).any(axis=1).reshape(n, -1).sum(axis=1)
+        w = self.regions.width
+        pix = np.stack([dec.positions // w, dec.positions % w], axis=-1)
+        pix[~dec.applied] = -1
+        cs = self.clean_summary
+        return AttackResult(
+            success=won.copy(),
+            adversarial=adv.transpose(0, 2, 3, 1).copy() if layout == "NHWC" else adv,
+            pixels=pix.astype(np.int64),
+            colors=dec.colors,
+            changed=changed.astype(np.int64),
+            predicted=final["predicted"].astype(np.int64),
+            confidence=final["confidence"].astype(np.float32),
+            target_probability=final["interest"].astype(np.float32),
+            clean_probability=cs["interest"].astype(np.float32),
+            labels=self.objective.labels.copy(),
+            targets=self.objective.targets.copy(),
+            clean_top5_classes=cs["top_c"].astype(np.int64),
+            clean_top5_probs=cs["top_p"].astype(np.float32),
+            adv_top5_classes=final["top_c"].astype(np.int64),
+            adv_top5_probs=final["top_p"].astype(np.float32),
+            adv_probs_of_clean_top5=final["clean_top"].astype(np.float32),
+            generations=generations,
+            queries=self.queries.copy(),
+            fitness_history=history,
+            seed=self.seeds.copy(),
+            region_size=self.regions.counts.copy(),
+            mode=self.objective.mode,
+            region_mode=self.attack.region_mode,
+            batch_size=self.clf.resolve_batch_size(self.regions.height, self.regions.width),
+        )

@@ -1,0 +1,195 @@
+"""The model boundary: device, input conversion, eval/inference mode, chunking, softmax and query counting.
+
+The engine hands :class:`Classifier` uint8 images ``(B, 3, H, W)`` on the classifier's device and gets
+float32 probabilities ``(B, K)`` back. A ``torch.nn.Module`` is taken to map float ``(B, 3, H, W)`` in [0, 1]
+to logits with its normalisation inside; any other black box states its input layout, dtype and output kind,
+so nothing is normalised or soft-maxed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelspace.errors import ConfigError, ModelOutputError
+
+log = logging.getLogger(__name__)
+
+Layout = Literal["NCHW", "NHWC"]
+InputDType = Literal["uint8", "float"]
+OutputKind = Literal["logits", "probabilities"]
+ArrayKind = Literal["torch", "numpy"]
+
+AUTO_BATCH_CANDIDATES = (32, 64, 128, 256, 512, 1024)
+
+
+class Classifier:
+    """Wraps a model for black-box querying.
+
+    Args:
+        fn: a ``torch.nn.Module`` (float NCHW in [0, 1] → logits, normalisation inside) or any callable.
+        input_layout: ``"NCHW"`` or ``"NHWC"``: what ``fn`` takes.
+        input_dtype: ``"float"`` (values in [0, 1]) or ``"uint8"`` (0–255).
+        output: ``"logits"`` (softmax applied here) or ``"probabilities"`` (checked to sum to one).
+        array: ``"torch"`` passes tensors to ``fn``; ``"numpy"`` passes NumPy arrays (ONNX, Keras, services).
+        device: where inputs are built; default: the module's parameter device, else CPU.
+        batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once and keep the fastest.
+
+    Attributes:
+        queries: total images passed to ``fn`` (batch-size probing excluded).
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Any], Any],
+        input_layout: Layout = "NCHW",
+        input_dtype: InputDType = "float",
+        output: OutputKind = "logits",
+        array: ArrayKind | None = None,
+        device: str | torch.device | None = None,
+        batch_size: int | Literal["auto"] = "auto",
+    ) -> None:
+        if input_layout not in ("NCHW", "NHWC"):
+            raise ConfigError(f"input_layout must be 'NCHW' or 'NHWC', got {input_layout!r}")
+        if input_dtype not in ("uint8", "float"):
+            raise ConfigError(f"input_dtype must be 'uint8' or 'float', got {input_dtype!r}")
+        if output not in ("logits", "probabilities"):
+            raise ConfigError(f"output must be 'logits' or 'probabilities', got {output!r}")
+        if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
+            raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}")
+        self.fn = fn
+        self.input_layout: Layout = input_layout
+        self.input_dtype: InputDType = input_dtype
+        self.output: OutputKind = output
+        is_module = isinstance(fn, nn.Module)
+        self.array: ArrayKind = array or ("torch" if is_module else "numpy")
+        if device is None and isinstance(fn, nn.Module):
+            param = next(iter(fn.parameters()), None)
+            buf = next(iter(fn.buffers()), None)
+            ref = param if param is not None else buf
+            device = ref.device if ref is not None else torch.device("cpu")
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.batch_size: int | Literal["auto"] = batch_size
+        self._tuned: dict[tuple[int, int], int] = {}
+        self.queries = 0
+        self._warned_training = False
+
+    @classmethod
+    def wrap(cls, model: Classifier | nn.Module | Callable[[Any], Any], batch_size: int | Literal["auto"] = "auto") -> Classifier:
+        """Return ``model`` if it already is a Classifier (its batch size kept unless one is given), else wrap it."""
+        if isinstance(model, Classifier):
+            if batch_size != "auto":
+                model.batch_size = batch_size
+            return model
+        if not isinstance(model, nn.Module) and not callable(model):
+            raise ConfigError(f"model must be a torch.nn.Module, a Classifier or a callable, got {type(model).__name__}")
+        return cls(model, batch_size=batch_size)
+
+    # -- conversion -------------------------------------------------------------------------------------
+    def _prepare(self, images: torch.Tensor) -> Any:
+        x: torch.Tensor = images
+        if self.input_dtype == "float":
+            x = x.to(torch.float32).div_(255.0)
+        if self.input_layout == "NHWC":
+            x = x.permute(0, 2, 3, 1).contiguous()
+        if self.array == "numpy":
+            return x.cpu().numpy()
+        return x
+
+    def _call(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.fn(self._prepare(images))
+        out_t = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
+        out_t = out_t.to(device=self.device, dtype=torch.float32)
+        n = images.shape[0]
+        if out_t.ndim != 2 or out_t.shape[0] != n:
+            raise ModelOutputError(f"model returned shape {tuple(out_t.shape)} for {n} images; expected ({n}, classes)")
+        if not torch.isfinite(out_t).all():
+            raise ModelOutputError("model returned NaN or infinite values")
+        if self.output == "logits":
+            return torch.softmax(out_t, dim=1)
+        sums = out_t.sum(dim=1)
+        if (out_t < -1e-6).any() or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+            raise ModelOutputError(
+                f"output='probabilities' but rows sum to {sums.min().item():.4f}..{sums.max().item():.4f} "
+                "(or hold negative values); use output='logits' for unnormalised scores"
+            )
+        return out_t
+
+    # -- public -----------------------------------------------------------------------------------------
+    def probabilities(self, images: torch.Tensor, count: bool = True) -> torch.Tensor:
+        """Class probabilities of uint8 images (B, 3, H, W), float32 (B, K), evaluated in chunks.
+
+        Args:
+            images: uint8 NCHW on any device (moved to the classifier's device).
+            count: add B to :attr:`queries`.
+        """
+        images = images.to(self.device)
+        n = images.shape[0]
+        if n == 0:
+            raise ValueError("no images to evaluate")
+        bs = self.resolve_batch_size(images.shape[2], images.shape[3])
+        module = self.fn if isinstance(self.fn, nn.Module) else None
+        was_training = module.training if module is not None else False
+        if was_training:
+            if not self._warned_training:
+                warnings.warn("model was in training mode; evaluating it in eval mode", stacklevel=3)
+                self._warned_training = True
+            assert module is not None
+            module.eval()
+        try:
+            with torch.inference_mode():
+                parts = [self._call(images[i : i + bs]) for i in range(0, n, bs)]
+        finally:
+            if was_training and module is not None:
+                module.train()
+        if count:
+            self.queries += n
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def resolve_batch_size(self, height: int, width: int) -> int:
+        """The chunk size for images of this size: the explicit int, or the measured fastest (cached)."""
+        if isinstance(self.batch_size, int):
+            return self.batch_size
+        key = (height, width)
+        if key not in self._tuned:
+            self._tuned[key] = self._measure_batch_size(height, width)
+        return self._tuned[key]
+
+    def _measure_batch_size(self, height: int, width: int) -> int:
+        """Time each candidate chunk size on random images and keep the fastest per image (not queries)."""
+        gen = torch.Generator().manual_seed(0)
+        best, best_rate = AUTO_BATCH_CANDIDATES[0], 0.0
+        for bs in AUTO_BATCH_CANDIDATES:
+            x = torch.randint(0, 256, (bs, 3, height, width), generator=gen, dtype=torch.uint8).to(self.device)
+            try:
+                with torch.inference_mode():
+                    self._call(x)  # warm-up
+                    self._sync()
+                    t0 = time.perf_counter()
+                    reps = 0
+                    while True:
+                        self._call(x)
+                        reps += 1
+                        self._sync()
+                        if time.perf_counter() - t0 > 0.15 or reps >= 3:
+                            break
+                    rate = bs * reps / (time.perf_counter() - t0)
+            except (RuntimeError, MemoryError):  # out of memory: larger sizes will not fit either
+                break
+            if rate > best_rate * 1.03:
+                best, best_rate = bs, rate
+            elif rate < best_rate * 0.9:
+                break
+        log.info("auto batch size for %dx%d images on %s: %d (%.0f images/s)", height, width, self.device, best, best_rate)
+        return best
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

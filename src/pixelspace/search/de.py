@@ -1,0 +1,260 @@
+"""Batched Differential Evolution over many independent problems at once.
+
+The solver evolves a population of shape ``(A, P, D)`` (problems, members, genes) in the unit cube
+``[0, 1]^D``; it knows vectors and fitness values and nothing about images or models. Semantics follow the
+reference paper (§III-C, §IV-B) and SciPy's ``differential_evolution``:
+
+* ``population_size`` is the total population P (not SciPy's multiplier).
+* Mutation F is dithered: drawn uniformly from ``mutation = (low, high)`` once per generation per problem.
+* Binomial crossover with rate CR (``crossover``); one gene per member always comes from the mutant.
+  With the default CR = 1.0 (as in the reference one-pixel code) crossover is a no-op: trial = mutant.
+* Out-of-bounds genes are resampled uniformly inside [0, 1] (not clipped).
+* Greedy one-to-one selection: a trial replaces its parent only when strictly better (lower fitness).
+* Every draw of problem ``a`` comes from ``rngs[a]``, so a problem's trajectory does not depend on which
+  other problems share the batch.
+
+Use it step-wise (``init`` → evaluate → ``tell_initial``; then ``ask`` → evaluate → ``tell`` per
+generation) or through :func:`minimize`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from pixelspace.errors import ConfigError
+from pixelspace.search.init import INITIALIZERS
+from pixelspace.search.strategies import STRATEGIES, get_strategy, sample_donors
+
+SuccessCheck = Literal["any", "best"]
+
+
+@dataclass(frozen=True)
+class DEConfig:
+    """Differential Evolution settings (defaults: the paper's §IV-B).
+
+    Attributes:
+        population_size: total number of members P (>= 4).
+        max_generations: generations after generation 0 (the initial population).
+        max_queries: optional per-problem budget of fitness evaluations (None: unlimited).
+        mutation: F, a float or a (low, high) range dithered once per generation.
+        crossover: CR in [0, 1]; 1.0 makes the trial equal the mutant.
+        init: ``"latinhypercube"`` or ``"random"``.
+        strategy: ``"rand1bin"`` (paper) or ``"best1bin"`` (public one-pixel code).
+        early_stop: stop a problem at the end of the first generation with a success.
+        success_check: ``"any"`` tests every evaluated candidate; ``"best"`` only the best member
+            (the reference code's rule).
+    """
+
+    population_size: int = 400
+    max_generations: int = 100
+    max_queries: int | None = None
+    mutation: float | tuple[float, float] = (0.5, 1.0)
+    crossover: float = 1.0
+    init: str = "latinhypercube"
+    strategy: str = "rand1bin"
+    early_stop: bool = True
+    success_check: SuccessCheck = "any"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.population_size, int) or self.population_size < 4:
+            raise ConfigError(f"population_size must be an int >= 4, got {self.population_size!r}")
+        if not isinstance(self.max_generations, int) or self.max_generations < 0:
+            raise ConfigError(f"max_generations must be an int >= 0, got {self.max_generations!r}")
+        if self.max_queries is not None and (not isinstance(self.max_queries, int) or self.max_queries < 1):
+            raise ConfigError(f"max_queries must be None or an int >= 1, got {self.max_queries!r}")
+        lo, hi = self.mutation_range
+        if not (0.0 <= lo <= hi <= 2.0):
+            raise ConfigError(f"mutation must lie in [0, 2] with low <= high, got {self.mutation!r}")
+        if not 0.0 <= self.crossover <= 1.0:
+            raise ConfigError(f"crossover must lie in [0, 1], got {self.crossover!r}")
+        if self.init not in INITIALIZERS:
+            raise ConfigError(f"init must be one of {sorted(INITIALIZERS)}, got {self.init!r}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {self.strategy!r}")
+        if self.success_check not in ("any", "best"):
+            raise ConfigError(f"success_check must be 'any' or 'best', got {self.success_check!r}")
+
+    @property
+    def mutation_range(self) -> tuple[float, float]:
+        """(low, high) of F; equal bounds mean a constant F."""
+        if isinstance(self.mutation, int | float):
+            return float(self.mutation), float(self.mutation)
+        lo, hi = self.mutation
+        return float(lo), float(hi)
+
+
+@dataclass
+class DEState:
+    """Mutable state of A problems.
+
+    Attributes:
+        population: float64 (A, P, D) in [0, 1].
+        fitness: float64 (A, P), +inf before evaluation.
+        generation: int (A,), the last generation told (0 after ``tell_initial``).
+        rngs: one generator per problem.
+    """
+
+    population: np.ndarray
+    fitness: np.ndarray
+    generation: np.ndarray
+    rngs: list[np.random.Generator]
+    f_history: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def best_index(self) -> np.ndarray:
+        """Index of each problem's best member, int (A,); ties go to the lowest index."""
+        return np.argmin(self.fitness, axis=1)
+
+    @property
+    def best_fitness(self) -> np.ndarray:
+        """Best fitness per problem, float64 (A,)."""
+        return self.fitness.min(axis=1)
+
+
+class DifferentialEvolution:
+    """Batched DE solver for ``dims``-dimensional problems in the unit cube (see module docstring)."""
+
+    def __init__(self, config: DEConfig, dims: int) -> None:
+        if dims < 1:
+            raise ConfigError(f"dims must be >= 1, got {dims}")
+        self.config = config
+        self.dims = dims
+        self._strategy = get_strategy(config.strategy)
+
+    def init(self, rngs: Sequence[np.random.Generator]) -> DEState:
+        """Draw the initial population of every problem (generation 0, not yet evaluated)."""
+        p, d = self.config.population_size, self.dims
+        init = INITIALIZERS[self.config.init]
+        pop = np.stack([init(rng, p, d) for rng in rngs]) if rngs else np.empty((0, p, d))
+        return DEState(pop, np.full((len(rngs), p), np.inf), np.zeros(len(rngs), dtype=np.int64), list(rngs))
+
+    def tell_initial(self, state: DEState, fitness: np.ndarray) -> None:
+        """Record the fitness (A, P) of the initial population."""
+        assert fitness.shape == state.fitness.shape
+        state.fitness[:] = fitness
+
+    def ask(self, state: DEState, problems: np.ndarray) -> np.ndarray:
+        """Trial vectors for the given problems' next generation: float64 (len(problems), P, D) in [0, 1]."""
+        p, d = self.config.population_size, self.dims
+        lo, hi = self.config.mutation_range
+        cr = self.config.crossover
+        trials = np.empty((len(problems), p, d))
+        best = state.best_index
+        for out, a in enumerate(problems):
+            rng = state.rngs[a]
+            f = rng.uniform(lo, hi) if hi > lo else lo
+            pop = state.population[a]
+            mutant = self._strategy(pop, int(best[a]), sample_donors(rng, p), f)
+            if cr < 1.0:
+                cross = rng.uniform(size=(p, d)) < cr
+                cross[np.arange(p), rng.integers(0, d, size=p)] = True
+                mutant = np.where(cross, mutant, pop)
+            bad = (mutant < 0.0) | (mutant > 1.0)
+            n_bad = int(bad.sum())
+            if n_bad:
+                mutant[bad] = rng.uniform(size=n_bad)
+            trials[out] = mutant
+        return trials
+
+    def tell(self, state: DEState, problems: np.ndarray, trials: np.ndarray, fitness: np.ndarray) -> np.ndarray:
+        """Greedy one-to-one selection; returns the bool mask (len(problems), P) of replaced members."""
+        assert trials.shape[:2] == fitness.shape
+        better = fitness < state.fitness[problems]
+        for out, a in enumerate(problems):
+            m = better[out]
+            state.population[a, m] = trials[out, m]
+            state.fitness[a, m] = fitness[out, m]
+        state.generation[problems] += 1
+        return better
+
+
+@dataclass(frozen=True)
+class MinimizeResult:
+    """Outcome of :func:`minimize` for A problems: best vectors (A, D), best fitness (A,), evaluations (A,),
+    generations (A,), and best-fitness history (A, G+1) with NaN after a problem stopped."""
+
+    x: np.ndarray
+    fun: np.ndarray
+    nfev: np.ndarray
+    generations: np.ndarray
+    history: np.ndarray
+
+
+def rngs_from_seed(seed: int | Sequence[int], count: int) -> list[np.random.Generator]:
+    """One independent generator per problem: an int seed gives problem ``i`` the stream of ``(seed, i)``;
+    a sequence gives one seed per problem."""
+    if isinstance(seed, int | np.integer):
+        return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(i,))) for i in range(count)]
+    seeds = list(seed)
+    if len(seeds) != count:
+        raise ConfigError(f"seed has {len(seeds)} entries, expected one per problem ({count})")
+    return [np.random.default_rng(np.random.SeedSequence(int(s))) for s in seeds]
+
+
+def minimize(
+    fitness_fn: Callable[[np.ndarray], np.ndarray],
+    dims: int,
+    problems: int = 1,
+    config: DEConfig | None = None,
+    seed: int | Sequence[int] = 0,
+    stop: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> MinimizeResult:
+    """Minimise a batched function over the unit cube.
+
+    Args:
+        fitness_fn: maps candidates (A', P, D) in [0, 1] to fitness (A', P), lower is better.
+        dims: number of genes D.
+        problems: number of independent problems A (each with its own random stream).
+        config: DE settings (``max_queries`` limits evaluations per problem; ``success_check`` is unused).
+        seed: int, or one seed per problem.
+        stop: optional early-stop rule mapping the best fitness (A',) to bool (A',) "done".
+
+    Returns:
+        A :class:`MinimizeResult`.
+    """
+    cfg = config or DEConfig()
+    de = DifferentialEvolution(cfg, dims)
+    state = de.init(rngs_from_seed(seed, problems))
+    p, g_max = cfg.population_size, cfg.max_generations
+    budget = cfg.max_queries if cfg.max_queries is not None else np.iinfo(np.int64).max
+    nfev = np.zeros(problems, dtype=np.int64)
+    history = np.full((problems, g_max + 1), np.nan)
+    active = np.arange(problems)
+
+    def evaluate(cands: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        allowed = np.minimum(budget - nfev[idx], p)
+        fit = np.full(cands.shape[:2], np.inf)
+        full = allowed >= p
+        if full.any():
+            fit[full] = fitness_fn(cands[full])
+        for j in np.flatnonzero(~full):
+            if allowed[j] > 0:
+                fit[j, : allowed[j]] = fitness_fn(cands[j : j + 1, : allowed[j]])[0]
+        nfev[idx] += np.maximum(allowed, 0)
+        return fit
+
+    de.tell_initial(state, evaluate(state.population, active))
+    history[:, 0] = state.best_fitness
+    done = np.zeros(problems, dtype=bool)
+    if stop is not None:
+        done |= stop(state.best_fitness)
+    done |= nfev >= budget
+    for g in range(1, g_max + 1):
+        active = np.flatnonzero(~done)
+        if active.size == 0:
+            break
+        trials = de.ask(state, active)
+        de.tell(state, active, trials, evaluate(trials, active))
+        history[active, g] = state.best_fitness[active]
+        if stop is not None:
+            done[active] |= stop(state.best_fitness[active])
+        done |= nfev >= budget
+    best = state.best_index
+    return MinimizeResult(
+        state.population[np.arange(problems), best], state.best_fitness.copy(), nfev,
+        state.generation.copy(), history,
+    )

@@ -1,0 +1,264 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tests.helpers import ChannelMeanModel, PlantedModel, gray_images, predict, tiny_cnn
+
+from pixelspace import Classifier, DEConfig, PixelAttack, Targeted, Untargeted
+from pixelspace.errors import (
+    ConfigError,
+    DTypeError,
+    ModelOutputError,
+    ObjectiveError,
+    RegionError,
+    ShapeError,
+)
+
+SMALL = DEConfig(population_size=40, max_generations=25)
+
+
+def _planted_setup() -> tuple[PlantedModel, np.ndarray, np.ndarray]:
+    model = PlantedModel(size=16, loc=(4, 11))
+    images = gray_images(2, 16, seed=1)
+    labels = predict(model, images)
+    assert (labels == 0).all()
+    return model, images, labels
+
+
+@pytest.mark.parametrize("mode", ["restrict", "index"])
+def test_planted_found_whole_and_in_region(mode: str) -> None:
+    model, images, labels = _planted_setup()
+    region = np.zeros((16, 16), dtype=bool)
+    region[0:8, 8:16] = True  # contains (4, 11)
+    attack = PixelAttack(pixels=1, region_mode=mode, de=SMALL)  # type: ignore[arg-type]
+    for regions in (None, region):
+        r = attack(model, images, Untargeted(labels), regions=regions, seed=0)
+        assert r.success.all(), (mode, regions is None, r.fitness_history[:, -1])
+        assert (r.predicted == 1).all()
+        assert (np.abs(r.pixels[:, 0] - np.array([4, 11])).max(axis=1) <= 3).all()
+        assert predict(model, r.adversarial).tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("mode", ["restrict", "index"])
+def test_planted_never_found_outside(mode: str) -> None:
+    model, images, labels = _planted_setup()
+    region = np.zeros((16, 16), dtype=bool)
+    region[9:, :6] = True  # far from (4, 11)
+    r = PixelAttack(pixels=3, region_mode=mode, de=SMALL)(model, images, Untargeted(labels), regions=region, seed=0)  # type: ignore[arg-type]
+    assert not r.success.any()
+    changed = r.adversarial != images
+    assert not changed[:, ~region].any()
+
+
+def test_channel_mean_exact_effect() -> None:
+    # logits = 30 * channel means; one red pixel raises class 0 by 30 * (255 - v) / 255 / 64 on an 8x8 image
+    model = ChannelMeanModel(scale=30.0)
+    img = np.zeros((1, 8, 8, 3), dtype=np.uint8)
+    img[..., 2] = 40  # blue mean 40/255 -> clean class 2
+    labels = predict(model, img)
+    assert labels.tolist() == [2]
+    r = PixelAttack(pixels=1, de=DEConfig(population_size=30, max_generations=30))(model, img, Untargeted(labels), seed=1)
+    # a single pixel can add at most 1/64 to a channel mean; blue mean is 40/255 = 0.157 > 1/64, so no flip
+    assert not r.success[0]
+    img[..., 2] = 2  # blue mean 2/255 = 0.0078 < 1/64: a pure red or green pixel flips it
+    r = PixelAttack(pixels=1, de=DEConfig(population_size=30, max_generations=30))(model, img, Untargeted(labels), seed=1)
+    assert r.success[0]
+    assert r.predicted[0] in (0, 1) and r.changed[0] == 1
+    expected = 30 * r.adversarial[0].astype(float).mean(axis=(0, 1)) / 255
+    p = torch.softmax(torch.tensor(expected), 0).numpy()
+    assert r.confidence[0] == pytest.approx(p.max(), rel=1e-5)
+
+
+def test_targeted_requires_target() -> None:
+    model = tiny_cnn(0)
+    images = gray_images(4, 32, seed=3)
+    labels = predict(model, images)
+    targets = (labels + 1) % 10
+    r = PixelAttack(pixels=3, de=DEConfig(population_size=30, max_generations=5))(model, images, Targeted(labels, targets), seed=0)
+    assert (r.predicted[r.success] == targets[r.success]).all()
+    assert (r.targets == targets).all() and r.mode == "targeted"
+
+
+def test_success_check_best_and_query_bound() -> None:
+    model, images, labels = _planted_setup()
+    cfg = DEConfig(population_size=40, max_generations=25, success_check="best", strategy="best1bin")
+    r = PixelAttack(pixels=1, de=cfg)(model, images, Untargeted(labels), seed=2)
+    assert r.success.all()
+    assert (r.queries <= 2 + 40 * (r.generations + 1)).all()
+
+
+def test_early_stop_off_runs_all_generations() -> None:
+    model, images, labels = _planted_setup()
+    cfg = DEConfig(population_size=40, max_generations=12, early_stop=False)
+    r = PixelAttack(pixels=1, de=cfg)(model, images, Untargeted(labels), seed=2)
+    assert (r.generations == 12).all()
+    assert not np.isnan(r.fitness_history).any()
+
+
+def test_max_queries_respected() -> None:
+    model, images, labels = _planted_setup()
+    region = np.zeros((16, 16), dtype=bool)
+    region[12:, :4] = True
+    r = PixelAttack(pixels=1, region_mode="index", de=DEConfig(population_size=40, max_queries=130))(
+        model, images, Untargeted(labels), regions=region, seed=0
+    )
+    assert (r.queries <= 130).all() and (r.queries >= 120).all()
+
+
+def test_restrict_outside_candidates_cost_no_query() -> None:
+    model, images, labels = _planted_setup()
+    region = np.zeros((16, 16), dtype=bool)
+    region[0, 0] = True  # 1 of 256 pixels: almost every restrict candidate falls outside
+    clf = Classifier(model, batch_size=64)
+    r = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=3))(clf, images[:1], Untargeted(labels[:1]), regions=region, seed=0)
+    assert r.queries[0] < 40  # far fewer than 4 generations x 40 candidates
+    assert clf.queries == r.queries[0]
+
+
+def test_same_seed_same_result_any_batch_size() -> None:
+    model = tiny_cnn(1)
+    images = gray_images(5, 32, seed=4)
+    labels = predict(model, images)
+    cfg = DEConfig(population_size=24, max_generations=6)
+    a = PixelAttack(pixels=1, de=cfg, batch_size=1)(model, images, Untargeted(labels), seed=9)
+    b = PixelAttack(pixels=1, de=cfg, batch_size=7)(model, images, Untargeted(labels), seed=9)
+    for name in ("success", "pixels", "colors", "queries", "generations", "predicted", "seed"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    np.testing.assert_allclose(a.fitness_history, b.fitness_history, rtol=1e-5)
+
+
+def test_per_attack_seed_alone_or_among_others() -> None:
+    model = tiny_cnn(2)
+    images = gray_images(4, 32, seed=5)
+    labels = predict(model, images)
+    attack = PixelAttack(pixels=3, de=DEConfig(population_size=20, max_generations=5), batch_size=16)
+    seeds = np.array([101, 202, 303, 404])
+    many = attack(model, images, Untargeted(labels), seed=seeds)
+    one = attack(model, images[2:3], Untargeted(labels[2:3]), seed=seeds[2:3])
+    for name in ("success", "pixels", "colors", "queries", "generations"):
+        np.testing.assert_array_equal(getattr(many, name)[2], getattr(one, name)[0], err_msg=name)
+    # the int seed's per-attack seeds replay each attack alone
+    full = attack(model, images, Untargeted(labels), seed=7)
+    solo = attack(model, images[1:2], Untargeted(labels[1:2]), seed=full.seed[1:2])
+    np.testing.assert_array_equal(full.pixels[1], solo.pixels[0])
+
+
+def test_result_container_and_records() -> None:
+    model = tiny_cnn(0)
+    images = gray_images(3, 32)
+    labels = predict(model, images)
+    r = PixelAttack(pixels=1, de=DEConfig(population_size=10, max_generations=2))(model, images, Untargeted(labels), seed=0)
+    assert len(r) == 3 and len(r[1]) == 1 and r[1].pixels.shape == (1, 1, 2)
+    recs = r.to_records()
+    assert len(recs) == 3 and set(recs[0]) >= {"success", "pixels", "colors", "queries", "generations", "seed", "fitness_history"}
+    assert r.adversarial.shape == images.shape and r.adversarial.dtype == np.uint8
+
+
+def test_torch_input_layouts() -> None:
+    model = tiny_cnn(0)
+    images = gray_images(2, 32)
+    labels = predict(model, images)
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=10, max_generations=2))
+    t8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    a = attack(model, images, Untargeted(labels), seed=0)
+    b = attack(model, t8, Untargeted(labels), seed=0)
+    c = attack(model, t8.float() / 255, Untargeted(labels), seed=0)
+    assert b.adversarial.shape == (2, 3, 32, 32)
+    np.testing.assert_array_equal(a.adversarial, b.adversarial.transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(b.adversarial, c.adversarial)
+
+
+def test_classifier_numpy_nhwc_uint8_probabilities() -> None:
+    net = tiny_cnn(0)
+
+    def black_box(x: np.ndarray) -> np.ndarray:  # NHWC uint8 in, probabilities out
+        assert x.dtype == np.uint8 and x.shape[-1] == 3
+        t = torch.from_numpy(x).permute(0, 3, 1, 2).float() / 255
+        with torch.no_grad():
+            return torch.softmax(net(t), 1).numpy()
+
+    clf = Classifier(black_box, input_layout="NHWC", input_dtype="uint8", output="probabilities", batch_size=8)
+    images = gray_images(2, 32)
+    labels = predict(net, images)
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=10, max_generations=3))
+    a = attack(clf, images, Untargeted(labels), seed=0)
+    b = attack(net, images, Untargeted(labels), seed=0)
+    np.testing.assert_array_equal(a.pixels, b.pixels)
+    assert clf.queries == a.queries.sum()
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    k=st.integers(1, 4),
+    mode=st.sampled_from(["restrict", "index"]),
+    targeted=st.booleans(),
+    seed=st.integers(0, 2**31),
+    frac=st.floats(0.1, 1.0),
+)
+def test_properties(k: int, mode: str, targeted: bool, seed: int, frac: float) -> None:
+    model = tiny_cnn(seed % 3)
+    images = gray_images(3, 32, seed=seed % 7)
+    labels = predict(model, images)
+    rng = np.random.default_rng(seed)
+    regions = rng.random((3, 32, 32)) < frac
+    regions[:, 0, :k] = True
+    obj = Targeted(labels, (labels + 1 + rng.integers(0, 9, 3)) % 10) if targeted else Untargeted(labels)
+    cfg = DEConfig(population_size=12, max_generations=4)
+    r = PixelAttack(pixels=k, region_mode=mode, de=cfg, batch_size=32)(model, images, obj, regions=regions, seed=seed)  # type: ignore[arg-type]
+    diff = (r.adversarial != images).any(axis=3)
+    assert (diff.sum(axis=(1, 2)) <= k).all()
+    assert not diff[~regions].any()
+    assert (r.changed == diff.sum(axis=(1, 2))).all()
+    if targeted:
+        assert (r.predicted[r.success] == obj.targets[r.success]).all()
+    else:
+        assert (r.predicted[r.success] != labels[r.success]).all()
+    assert (r.queries <= 2 + cfg.population_size * (r.generations + 1)).all()
+    for h in r.fitness_history:
+        h = h[~np.isnan(h)]
+        assert (np.diff(h) <= 1e-12).all()
+
+
+def test_bad_inputs() -> None:
+    model = tiny_cnn(0)
+    images = gray_images(2, 32)
+    labels = predict(model, images)
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))
+    with pytest.raises(ShapeError, match=r"\(N, H, W, 3\)"):
+        attack(model, images[0], Untargeted(labels))
+    with pytest.raises(ShapeError):
+        attack(model, images[..., :2], Untargeted(labels))
+    with pytest.raises(DTypeError, match="uint8"):
+        attack(model, images.astype(np.float32), Untargeted(labels))
+    with pytest.raises(DTypeError, match=r"\[0, 1\]"):
+        attack(model, torch.from_numpy(images).permute(0, 3, 1, 2).float(), Untargeted(labels))
+    with pytest.raises(ShapeError, match="regions"):
+        attack(model, images, Untargeted(labels), regions=np.ones((16, 16), bool))
+    with pytest.raises(RegionError, match="empty"):
+        attack(model, images, Untargeted(labels), regions=np.zeros((32, 32), bool))
+    tiny = np.zeros((32, 32), bool)
+    tiny[0, 0] = True
+    with pytest.raises(RegionError, match="fewer than pixels=3"):
+        PixelAttack(pixels=3)(model, images, Untargeted(labels), regions=tiny)
+    with pytest.raises(ObjectiveError, match="labels"):
+        attack(model, images, Untargeted(labels[:1]))
+    with pytest.raises(ObjectiveError, match="< 10"):
+        attack(model, images, Untargeted([3, 12]))
+    with pytest.raises(ObjectiveError, match="target equals"):
+        Targeted([1, 2], [1, 3])
+    with pytest.raises(ConfigError, match="pixels"):
+        PixelAttack(pixels=0)
+    with pytest.raises(ConfigError, match="population_size"):
+        DEConfig(population_size=3)
+    with pytest.raises(ConfigError, match="seed"):
+        attack(model, images, Untargeted(labels), seed=[1, 2, 3])
+    with pytest.raises(ModelOutputError, match="shape"):
+        attack(lambda x: np.zeros((x.shape[0], 10, 2)), images, Untargeted(labels))
+    with pytest.raises(ModelOutputError, match="NaN"):
+        attack(lambda x: np.full((x.shape[0], 10), np.nan), images, Untargeted(labels))
+    bad = Classifier(lambda x: np.full((x.shape[0], 10), 0.5), output="probabilities")
+    with pytest.raises(ModelOutputError, match="sum"):
+        attack(bad, images, Untargeted(labels))

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pixelspace.errors import ConfigError
+from pixelspace.search import DEConfig, DifferentialEvolution, minimize, sample_donors
+from pixelspace.search.init import latin_hypercube
+
+
+def _state(pop: np.ndarray, fit: np.ndarray, seed: int) -> tuple[DifferentialEvolution, object]:
+    cfg = DEConfig(population_size=pop.shape[0], crossover=1.0)
+    de = DifferentialEvolution(cfg, pop.shape[1])
+    st = de.init([np.random.default_rng(seed)])
+    st.population[0] = pop
+    st.fitness[0] = fit
+    return de, st
+
+
+def test_rand1_mutation_exact() -> None:
+    pop = np.array([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8], [0.4, 0.45]])
+    de, st = _state(pop, np.arange(5.0), seed=3)
+    # replay the solver's draws from an identical stream: F, then the donors (after the LHS init draws)
+    ref = np.random.default_rng(3)
+    _ = latin_hypercube(ref, 5, 2)
+    f = ref.uniform(0.5, 1.0)
+    donors = sample_donors(ref, 5)
+    expected = pop[donors[:, 0]] + f * (pop[donors[:, 1]] - pop[donors[:, 2]])
+    bad = (expected < 0) | (expected > 1)
+    trials = de.ask(st, np.array([0]))[0]  # type: ignore[arg-type]
+    np.testing.assert_allclose(trials[~bad], expected[~bad])
+    assert ((trials >= 0) & (trials <= 1)).all()
+
+
+def test_donors_distinct_and_not_self() -> None:
+    d = sample_donors(np.random.default_rng(0), 6)
+    for i, row in enumerate(d):
+        assert len(set(row.tolist())) == 3 and i not in row
+    counts = np.bincount(sample_donors(np.random.default_rng(1), 50)[:, 0], minlength=50)
+    assert counts.max() < 10  # roughly uniform
+
+
+def test_crossover_zero_keeps_one_mutant_gene() -> None:
+    cfg = DEConfig(population_size=8, crossover=0.0, mutation=0.0)  # F = 0: mutant = x_r1
+    de = DifferentialEvolution(cfg, 5)
+    st = de.init([np.random.default_rng(0)])
+    trials = de.ask(st, np.array([0]))[0]
+    diff = (trials != st.population[0]).sum(axis=1)
+    assert (diff <= 1).all() and diff.sum() > 0
+
+
+def test_selection_strict_improvement_only() -> None:
+    pop = np.full((4, 2), 0.5)
+    de, st = _state(pop, np.array([1.0, 2.0, 3.0, 4.0]), seed=0)
+    trials = np.full((1, 4, 2), 0.9)
+    replaced = de.tell(st, np.array([0]), trials, np.array([[1.0, 1.5, 3.5, 0.0]]))  # type: ignore[arg-type]
+    assert replaced.tolist() == [[False, True, False, True]]
+    assert st.fitness[0].tolist() == [1.0, 1.5, 3.0, 0.0]  # type: ignore[attr-defined]
+    assert (st.population[0, 1] == 0.9).all() and (st.population[0, 0] == 0.5).all()  # type: ignore[attr-defined]
+
+
+def test_sphere_and_rastrigin_converge() -> None:
+    r = minimize(lambda x: ((x - 0.3) ** 2).sum(-1), 4, problems=2, config=DEConfig(population_size=40), seed=1)
+    assert (r.fun < 1e-6).all()
+    assert np.allclose(r.x, 0.3, atol=1e-3)
+
+    def rastrigin(x: np.ndarray) -> np.ndarray:
+        z = (x - 0.5) * 10.24
+        return 10 * z.shape[-1] + (z**2 - 10 * np.cos(2 * np.pi * z)).sum(-1)
+
+    r = minimize(rastrigin, 2, problems=2, config=DEConfig(population_size=60, max_generations=150), seed=2)
+    assert (r.fun < 1e-6).all()
+
+
+def test_same_seed_same_result_and_nfev() -> None:
+    cfg = DEConfig(population_size=20, max_generations=15)
+    f = lambda x: np.abs(x - 0.7).sum(-1)  # noqa: E731
+    a = minimize(f, 3, problems=3, config=cfg, seed=5)
+    b = minimize(f, 3, problems=3, config=cfg, seed=5)
+    np.testing.assert_array_equal(a.x, b.x)
+    np.testing.assert_array_equal(a.nfev, b.nfev)
+    c = minimize(f, 3, problems=3, config=cfg, seed=6)
+    assert not np.array_equal(a.x, c.x)
+
+
+def test_problem_independent_of_batch_companions() -> None:
+    cfg = DEConfig(population_size=12, max_generations=8)
+    f = lambda x: ((x - 0.2) ** 2).sum(-1)  # noqa: E731
+    alone = minimize(f, 2, problems=1, config=cfg, seed=[11])
+    among = minimize(f, 2, problems=3, config=cfg, seed=[7, 11, 13])
+    np.testing.assert_array_equal(alone.x[0], among.x[1])
+    np.testing.assert_array_equal(alone.history[0], among.history[1])
+
+
+def test_early_stop_and_max_queries() -> None:
+    cfg = DEConfig(population_size=10, max_generations=50)
+    r = minimize(lambda x: x.sum(-1), 2, config=cfg, seed=0, stop=lambda best: best < 0.5)
+    assert r.generations[0] < 50 and r.fun[0] < 0.5
+    assert r.nfev[0] == 10 * (r.generations[0] + 1)
+    r = minimize(lambda x: x.sum(-1), 2, config=DEConfig(population_size=10, max_generations=50, max_queries=35), seed=0)
+    assert r.nfev[0] == 35
+    assert np.isnan(r.history[0, 4:]).all()
+
+
+def test_history_never_increases() -> None:
+    r = minimize(lambda x: np.sin(7 * x).sum(-1), 3, problems=4, config=DEConfig(population_size=16, max_generations=20))
+    h = r.history
+    assert (np.diff(h, axis=1) <= 0).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"population_size": 3}, "population_size"),
+        ({"strategy": "rand2exp"}, "strategy"),
+        ({"mutation": (1.0, 0.5)}, "mutation"),
+        ({"crossover": 1.5}, "crossover"),
+        ({"max_queries": 0}, "max_queries"),
+        ({"success_check": "all"}, "success_check"),
+        ({"init": "sobol"}, "init"),
+    ],
+)
+def test_bad_config(kwargs: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        DEConfig(**kwargs)
+
+
+def test_search_imports_nothing_about_images_or_models() -> None:
+    code = (
+        "import sys, pixelspace.search; "
+        "bad=[m for m in ('cv2','pixelspace.models','pixelspace.segment','pixelspace.attack','torch') if m in sys.modules]; "
+        "print(','.join(bad))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
