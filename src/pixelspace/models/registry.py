@@ -28,7 +28,18 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add a model to the registry (names are unique)."""
+    """Add a model to the registry.
+
+    Args:
+        spec: the model's name, factory, input size, class count and shipped weight file name.
+
+    Returns:
+        ``spec``.
+
+    Raises:
+        ConfigError: the name is taken (the built-in models are registered first, so they cannot be shadowed).
+    """
+    _ensure_builtin()
     if spec.name in _REGISTRY:
         raise ConfigError(f"model {spec.name!r} is already registered")
     _REGISTRY[spec.name] = spec
@@ -42,7 +53,11 @@ def available_models() -> list[str]:
 
 
 def get_spec(name: str) -> ModelSpec:
-    """The spec of a registered model; an unknown name lists the known ones."""
+    """The spec of a registered model.
+
+    Raises:
+        ConfigError: an unknown name; the message lists the known ones.
+    """
     _ensure_builtin()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
@@ -61,10 +76,16 @@ def shipped_weights_path(name: str) -> Path | None:
 def load(name: str, weights: str | Path | None = None, pretrained: bool = True) -> nn.Module:
     """Build a registered model in eval mode.
 
+    The module takes float images (N, 3, H, W) in [0, 1] (normalisation is inside) and returns logits
+    (N, num_classes).
+
     Args:
         name: a registered name, e.g. ``"vgg16-cifar10"``.
         weights: a user's weight file (safetensors or torch state dict); default: the shipped weights.
         pretrained: with ``weights=None``, False returns randomly initialised weights.
+
+    Returns:
+        The model, in eval mode, on the CPU.
 
     Raises:
         ConfigError: unknown name.
@@ -77,9 +98,10 @@ def load(name: str, weights: str | Path | None = None, pretrained: bool = True) 
     elif pretrained:
         path = shipped_weights_path(name)
         if path is None:
+            shipped = [n for n in available_models() if shipped_weights_path(n)]
             raise WeightsError(
-                f"no weights ship for {name!r}; pass weights=PATH (models with shipped weights: "
-                f"{', '.join(n for n in available_models() if shipped_weights_path(n))})"
+                f"no weights ship for {name!r}; pass weights=PATH or pretrained=False (models with shipped "
+                f"weights: {', '.join(shipped) if shipped else 'none yet'})"
             )
         load_into(model, path)
     return model.eval()

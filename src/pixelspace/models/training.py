@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,10 +47,28 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if not 0.0 < self.pct_start < 1.0:
+            raise ConfigError(f"pct_start must be in (0, 1), got {self.pct_start}")
+        if self.peak_lr <= 0 or self.weight_decay < 0 or not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(
+                f"need peak_lr > 0, weight_decay >= 0 and label_smoothing in [0, 1), got {self.peak_lr}, "
+                f"{self.weight_decay} and {self.label_smoothing}"
+            )
+        if self.checkpoint_every < 1:
+            raise ConfigError(f"checkpoint_every must be >= 1, got {self.checkpoint_every}")
 
 
 def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random reflect-pad crop and horizontal flip of float images (N, 3, H, W), vectorised."""
+    """Random reflect-pad crop and horizontal flip, vectorised over the batch.
+
+    Args:
+        images: float (N, 3, H, W), H and W > ``pad``.
+        gen: the generator of the crop offsets and flips.
+        pad: reflect padding in pixels on each side; offsets are uniform in [0, 2 * pad].
+
+    Returns:
+        float (N, 3, H, W): each image cropped from its padded copy, half of them mirrored left-right.
+    """
     n, _, h, w = images.shape
     padded = nn.functional.pad(images, (pad, pad, pad, pad), mode="reflect")
     dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
@@ -63,22 +82,37 @@ def augment(images: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.T
     return out
 
 
-def evaluate_accuracy(model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> tuple[float, np.ndarray]:
-    """Top-1 accuracy and per-class accuracy of ``model`` on uint8 images (N, H, W, 3)."""
+def evaluate_accuracy(
+    model: nn.Module, images: np.ndarray, labels: np.ndarray, batch_size: int = 500
+) -> tuple[float, np.ndarray]:
+    """Top-1 accuracy and per-class accuracy of ``model`` (put in eval mode) on uint8 images.
+
+    Args:
+        model: maps float (B, 3, H, W) in [0, 1] to logits (B, K); run on the device of its parameters.
+        images: uint8 RGB, shape (N, H, W, 3).
+        labels: int class indices, shape (N,).
+        batch_size: images per forward pass.
+
+    Returns:
+        Top-1 accuracy in [0, 1], and the accuracy of each class 0 .. max(labels), shape (max(labels) + 1,)
+        (NaN for a class without images).
+    """
     model.eval()
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
     preds = []
     with torch.inference_mode():
         for i in range(0, len(images), batch_size):
-            x = torch.from_numpy(images[i : i + batch_size]).permute(0, 3, 1, 2).float().div_(255)
-            preds.append(model(x).argmax(1).numpy())
+            x = torch.from_numpy(images[i : i + batch_size]).to(device).permute(0, 3, 1, 2).float().div_(255)
+            preds.append(model(x).argmax(1).cpu().numpy())
     pred = np.concatenate(preds)
     correct = pred == labels
     classes = int(labels.max()) + 1
-    per_class = np.array([correct[labels == c].mean() for c in range(classes)])
+    per_class = np.array([correct[labels == c].mean() if np.any(labels == c) else np.nan for c in range(classes)])
     return float(correct.mean()), per_class
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
+def _save_atomic(obj: dict[str, Any], path: Path) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
@@ -132,11 +166,19 @@ def _train(
     from tqdm import tqdm
 
     ckpt_path = run / "checkpoint.pt"
-    model = model_factory().to(memory_format=torch.channels_last)  # ~20 % faster convolutions on CPU
+    model = model_factory().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # ~20 % faster on CPU
     n = len(train_images)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    decay, no_decay = [], []
+    if config.pct_start * total_steps <= 1:
+        # OneCycleLR divides by zero when the warm-up is exactly one step and never warms up when shorter
+        raise ConfigError(
+            f"the one-cycle warm-up (pct_start * total steps = {config.pct_start} * {total_steps}) must last more "
+            f"than one step; total steps = epochs * ceil({n} images / batch_size {config.batch_size}): raise "
+            "epochs or pct_start"
+        )
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     opt = torch.optim.SGD(
@@ -148,15 +190,22 @@ def _train(
         div_factor=25.0, final_div_factor=1000.0,
     )
     step = 0
+    running: float | None = None  # smoothed training loss, shown and logged
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, weights_only=True)
         if state["config"] != dataclasses.asdict(config):
-            raise ConfigError(f"{ckpt_path} was written with another config: {state['config']}")
+            theirs = state["config"]
+            diff = {k: (theirs.get(k), v) for k, v in dataclasses.asdict(config).items() if theirs.get(k) != v}
+            raise ConfigError(
+                f"{ckpt_path} was written with another config (field: (checkpoint, requested)): {diff}; "
+                "resume with the same settings or use another run folder"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         step = int(state["step"])
+        running = state.get("running_loss")  # absent in checkpoints of older versions
         log.info("resuming %s at step %d of %d", run, step, total_steps)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     x_all = torch.from_numpy(train_images).permute(0, 3, 1, 2)  # uint8 view, converted per batch
@@ -165,43 +214,45 @@ def _train(
     bar = tqdm(total=total_steps, initial=step, disable=not progress, desc=f"train {config.arch}", unit="step")
     logf = (run / "log.jsonl").open("a")
     t0 = time.time()
-    running = 0.0
-    while step < limit:
-        epoch, within = divmod(step, steps_per_epoch)
-        order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(n))
-        model.train()
-        while within < steps_per_epoch and step < limit:
-            idx = order[within * config.batch_size : (within + 1) * config.batch_size]
-            gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            x = augment(x_all[idx].float().div_(255), gen).contiguous(memory_format=torch.channels_last)
-            loss = loss_fn(model(x), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            within += 1
-            running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.4f}")
-            if step % config.checkpoint_every == 0 or within == steps_per_epoch or step == limit:
-                _save_atomic(
-                    {"config": dataclasses.asdict(config), "model": model.state_dict(),
-                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                     "torch_rng": torch.get_rng_state(), "step": step},
-                    ckpt_path,
-                )
-        if within == steps_per_epoch:
-            record: dict[str, float | int] = {"epoch": epoch + 1, "step": step, "loss": running,
-                                              "seconds": time.time() - t0}
-            if test_images is not None and test_labels is not None:
-                acc, _ = evaluate_accuracy(model, test_images, test_labels)
-                record["test_accuracy"] = acc
-                log.info("epoch %d: test accuracy %.4f", epoch + 1, acc)
-                bar.write(f"epoch {epoch + 1}: loss {running:.4f}, test accuracy {acc:.4f}")
-            logf.write(json.dumps(record) + "\n")
-            logf.flush()
-    bar.close()
-    logf.close()
+    try:
+        while step < limit:
+            epoch, within = divmod(step, steps_per_epoch)
+            order = torch.from_numpy(np.random.default_rng([config.seed, epoch]).permutation(n))
+            model.train()
+            while within < steps_per_epoch and step < limit:
+                idx = order[within * config.batch_size : (within + 1) * config.batch_size]
+                gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+                x = augment(x_all[idx].float().div_(255), gen).contiguous(memory_format=torch.channels_last)
+                loss = loss_fn(model(x), y_all[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                step += 1
+                within += 1
+                running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+                bar.update(1)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{running:.3f}", lr=f"{sched.get_last_lr()[0]:.4f}")
+                if step % config.checkpoint_every == 0 or within == steps_per_epoch or step == limit:
+                    _save_atomic(
+                        {"config": dataclasses.asdict(config), "model": model.state_dict(),
+                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                         "torch_rng": torch.get_rng_state(), "step": step, "running_loss": running},
+                        ckpt_path,
+                    )
+            if within == steps_per_epoch:
+                record: dict[str, float | int] = {"epoch": epoch + 1, "step": step,
+                                                  "loss": float("nan") if running is None else running,
+                                                  "seconds": time.time() - t0}
+                if test_images is not None and test_labels is not None:
+                    acc, _ = evaluate_accuracy(model, test_images, test_labels)
+                    record["test_accuracy"] = acc
+                    log.info("epoch %d: test accuracy %.4f", epoch + 1, acc)
+                    bar.write(f"epoch {epoch + 1}: loss {running:.4f}, test accuracy {acc:.4f}")
+                logf.write(json.dumps(record) + "\n")
+                logf.flush()
+    finally:
+        bar.close()
+        logf.close()
     model.eval()
     return model

@@ -12,7 +12,7 @@ from pixelspace.errors import WeightsError
 
 
 def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file."""
+    """Hex sha256 of a file (the checksum the model card and accuracy records quote)."""
     h = hashlib.sha256()
     with Path(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -21,7 +21,21 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from ``.safetensors`` or a torch file (loaded with ``weights_only=True``)."""
+    """Read a state dict from ``.safetensors`` or a torch file (loaded with ``weights_only=True``).
+
+    A torch file may hold a bare state dict, ``{"state_dict": ...}`` or a pixelspace training checkpoint
+    (``{"model": ...}``); ``weights_only=True`` refuses any pickled object but tensors and plain containers,
+    so a malicious file raises instead of running code.
+
+    Args:
+        path: the weight file.
+
+    Returns:
+        Tensor name -> tensor, on the CPU, in the file's dtypes.
+
+    Raises:
+        WeightsError: the file is missing, unreadable, or holds something else than a dict of tensors.
+    """
     p = Path(path)
     if not p.is_file():
         raise WeightsError(f"weight file {p} does not exist")
@@ -43,15 +57,27 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def load_into(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load weights into ``model`` (cast to its dtypes); a missing/unexpected key or shape is an error."""
+    """Load weights into ``model``, cast to its dtypes (fp16 files load into fp32 models).
+
+    Args:
+        model: the architecture the file was saved from.
+        path: a file :func:`read_state_dict` reads.
+
+    Returns:
+        ``model``, with the weights loaded.
+
+    Raises:
+        WeightsError: unreadable file, missing or unexpected keys, or a tensor of another shape.
+    """
     state = read_state_dict(path)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise WeightsError(
-            f"{path} does not fit {type(model).__name__}: missing keys {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            f"{path} does not fit {type(model).__name__}: {len(missing)} missing keys {missing[:5]}"
+            f"{'...' if len(missing) > 5 else ''}, {len(unexpected)} unexpected keys {unexpected[:5]}"
+            f"{'...' if len(unexpected) > 5 else ''}"
         )
     bad = [k for k in own if own[k].shape != state[k].shape]
     if bad:
@@ -62,7 +88,13 @@ def load_into(model: nn.Module, path: str | Path) -> nn.Module:
 
 
 def save_fp16(model: nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> None:
-    """Save floating tensors as fp16 safetensors (integer buffers keep their dtype)."""
+    """Save ``model.state_dict()`` as safetensors, floating tensors in fp16 (integer buffers keep their dtype).
+
+    Args:
+        model: the trained model.
+        path: the ``.safetensors`` file to write.
+        metadata: strings stored in the file's header (arch, seed, measured accuracy ...).
+    """
     from safetensors.torch import save_file
 
     state = {

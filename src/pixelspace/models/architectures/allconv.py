@@ -2,8 +2,9 @@
 
 Layers as in the paper's Table 2 (model C): 3x3 conv 96, 3x3 conv 96, 3x3 conv 96 stride 2, 3x3 conv 192,
 3x3 conv 192, 3x3 conv 192 stride 2, 3x3 conv 192 (valid), 1x1 conv 192, 1x1 conv 10, global average pooling.
-Deviations (see docs/models.md): batch norm after every conv but the last; dropout 0.2 after each stride-2 conv
-(the paper uses 0.5 on the input and after the strided convs, with a 350-epoch schedule).
+Deviations (see docs/models.md): batch norm after every conv but the last (those convs lose their biases);
+dropout 0.2 after each stride-2 conv and none on the input (the paper drops 20 % of the input and 50 % after
+each strided conv, with a 350-epoch schedule).
 """
 
 from __future__ import annotations

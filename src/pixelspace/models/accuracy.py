@@ -1,0 +1,166 @@
+"""Recorded accuracy of the shipped weights: ``assets/weights/accuracy.json``.
+
+Each shipped weight file has a record of its top-1 accuracy on the shipped 1,000-image JPEG-CIFAR-10 sample
+(measured with the fp16 file loaded into the fp32 model on the CPU) and the file's sha256, so a test can
+check that every shipped model still reaches its recorded accuracy, and that the file is the one measured.
+The file maps model names to records::
+
+    {"vgg16-cifar10": {"sample_accuracy": 0.874, "sample_size": 1000, "weights_sha256": "…",
+                       "test_accuracy": 0.868, "per_class_test_accuracy": [0.9, …]}}
+
+Example:
+    >>> from pixelspace.models import measure_sample_accuracy, record_accuracy
+    >>> record_accuracy("vgg16-cifar10", measure_sample_accuracy("vgg16-cifar10"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pixelspace.errors import ConfigError, WeightsError
+
+ACCURACY_FILE = "accuracy.json"
+
+
+@dataclass(frozen=True)
+class AccuracyRecord:
+    """The measured accuracy of one shipped weight file (JPEG-CIFAR-10 results).
+
+    Attributes:
+        sample_accuracy: top-1 accuracy in [0, 1] on the shipped sample (fp16 weights, fp32 CPU inference).
+        sample_size: images in that sample (1,000).
+        weights_sha256: hex sha256 of the weight file the accuracy was measured with.
+        test_accuracy: top-1 accuracy in [0, 1] on the 10,000-image test split, when measured.
+        per_class_test_accuracy: accuracy per class (10 values, label order) on the test split, when measured.
+    """
+
+    sample_accuracy: float
+    sample_size: int
+    weights_sha256: str
+    test_accuracy: float | None = None
+    per_class_test_accuracy: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("sample_accuracy", "test_accuracy"):
+            value = getattr(self, field)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{field} must be a fraction in [0, 1], got {value}")
+        if self.sample_size < 1:
+            raise ConfigError(f"sample_size must be >= 1, got {self.sample_size}")
+
+
+def accuracy_file_path() -> Path:
+    """Path of the shipped ``assets/weights/accuracy.json``."""
+    return Path(str(resources.files("pixelspace") / "assets" / "weights" / ACCURACY_FILE))
+
+
+def _record_from_json(name: str, raw: Any, path: Path) -> AccuracyRecord:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the record of {name!r} is not an object")
+    known = {f.name for f in dataclasses.fields(AccuracyRecord)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{path}: the record of {name!r} has unknown keys {unknown}; known: {sorted(known)}")
+    per_class = raw.get("per_class_test_accuracy")
+    try:
+        return AccuracyRecord(**{**raw, "per_class_test_accuracy": tuple(per_class) if per_class else None})
+    except TypeError as exc:
+        raise ConfigError(f"{path}: the record of {name!r} is incomplete: {exc}") from exc
+
+
+def read_accuracy_records(path: str | Path | None = None) -> dict[str, AccuracyRecord]:
+    """Read the recorded accuracies.
+
+    Args:
+        path: an accuracy JSON file; default: the shipped ``assets/weights/accuracy.json``.
+
+    Returns:
+        Model name -> record; empty when the file does not exist or holds ``{}``.
+
+    Raises:
+        ConfigError: the file is not a JSON object of valid records.
+    """
+    p = Path(path) if path is not None else accuracy_file_path()
+    if not p.is_file():
+        return {}
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{p} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p} must hold a JSON object mapping model names to records")
+    return {name: _record_from_json(name, rec, p) for name, rec in raw.items()}
+
+
+def record_accuracy(name: str, record: AccuracyRecord, path: str | Path | None = None) -> None:
+    """Add or replace the record of ``name`` (written atomically, keys sorted).
+
+    Args:
+        name: a registered model name, e.g. ``"vgg16-cifar10"``.
+        record: its measured accuracy.
+        path: the accuracy JSON file; default: the shipped ``assets/weights/accuracy.json``.
+
+    Raises:
+        ConfigError: ``name`` is not registered, or the existing file is malformed.
+    """
+    from pixelspace.models.registry import get_spec
+
+    get_spec(name)
+    p = Path(path) if path is not None else accuracy_file_path()
+    records = read_accuracy_records(p)
+    records[name] = record
+    out = {
+        n: {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(r).items() if v is not None}
+        for n, r in sorted(records.items())
+    }
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=p.name + ".", suffix=".tmp", dir=p.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(out, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, p)
+
+
+def measure_sample_accuracy(
+    name: str,
+    weights: str | Path | None = None,
+    *,
+    test_accuracy: float | None = None,
+    per_class_test_accuracy: tuple[float, ...] | None = None,
+) -> AccuracyRecord:
+    """Measure a model's top-1 accuracy on the shipped 1,000-image sample (CPU, fp32 inference).
+
+    Args:
+        name: a registered model name.
+        weights: the weight file; default: the shipped one.
+        test_accuracy: the full test split's accuracy, measured elsewhere, to store alongside.
+        per_class_test_accuracy: its per-class accuracy (10 values).
+
+    Returns:
+        The record, ready for :func:`record_accuracy`.
+
+    Raises:
+        ConfigError: unknown name.
+        WeightsError: no weights ship for ``name`` and none were given.
+    """
+    from pixelspace.data.samples import load_cifar10_sample
+    from pixelspace.models.registry import load, shipped_weights_path
+    from pixelspace.models.training import evaluate_accuracy
+    from pixelspace.models.weights import file_sha256
+
+    path = Path(weights) if weights is not None else shipped_weights_path(name)
+    if path is None:
+        raise WeightsError(f"no weights ship for {name!r}; pass weights=PATH")
+    sample = load_cifar10_sample()
+    acc, _ = evaluate_accuracy(load(name, weights=path), sample.images, sample.labels)
+    return AccuracyRecord(
+        sample_accuracy=acc, sample_size=len(sample), weights_sha256=file_sha256(path),
+        test_accuracy=test_accuracy, per_class_test_accuracy=per_class_test_accuracy,
+    )
