@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from pixelspace.models.architectures import AllConv, NiN, VGG16Cifar
+from pixelspace.models.architectures import CNN8, AllConv, NiN, VGG16Cifar
 from pixelspace.models.architectures.common import CIFAR10_MEAN, CIFAR10_STD, Normalize
 
-ARCHS: dict[str, type[nn.Module]] = {"allconv": AllConv, "nin": NiN, "vgg16": VGG16Cifar}
+ARCHS: dict[str, type[nn.Module]] = {"allconv": AllConv, "nin": NiN, "vgg16": VGG16Cifar, "cnn8": CNN8}
 
 
 def conv(cin: int, cout: int, k: int, bias: bool = False) -> int:
@@ -59,15 +59,23 @@ VGG16_PARAMS = (
 )
 
 
+_CNN8_WIDTHS = [32, 32, 64, 64, 128, 128]
+CNN8_PARAMS = (
+    sum(conv(cin, cout, 3) + bn(cout) for cin, cout in zip([3, *_CNN8_WIDTHS[:-1]], _CNN8_WIDTHS, strict=True))
+    + 128 * 10 + 10
+)
+
+
 def test_hand_counts() -> None:
     # the sums above, spelled out once more: conv weights + BN scale/shift + the last layer
     assert ALLCONV_PARAMS == 1_368_490 + 2_496 == 1_370_986
     assert NIN_PARAMS == 965_578 + 2_816 == 968_394
     assert VGG16_PARAMS == 14_710_464 + 8_448 + 5_130 == 14_724_042
+    assert CNN8_PARAMS == 286_560 + 896 + 1_290 == 288_746
 
 
 @pytest.mark.parametrize(("arch", "expected"), [("allconv", ALLCONV_PARAMS), ("nin", NIN_PARAMS),
-                                                ("vgg16", VGG16_PARAMS)])
+                                                ("vgg16", VGG16_PARAMS), ("cnn8", CNN8_PARAMS)])
 def test_parameter_count(arch: str, expected: int) -> None:
     model = ARCHS[arch]()
     assert sum(p.numel() for p in model.parameters()) == expected

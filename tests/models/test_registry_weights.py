@@ -18,10 +18,10 @@ from pixelspace.models import (
     register_model,
     shipped_weights_path,
 )
-from pixelspace.models.architectures import AllConv, NiN, VGG16Cifar
+from pixelspace.models.architectures import CNN8, AllConv, NiN, VGG16Cifar
 from pixelspace.models.weights import file_sha256, load_into, read_state_dict, save_fp16
 
-BUILTIN = {"allconv-cifar10": AllConv, "nin-cifar10": NiN, "vgg16-cifar10": VGG16Cifar}
+BUILTIN = {"allconv-cifar10": AllConv, "cnn8-cifar10": CNN8, "nin-cifar10": NiN, "vgg16-cifar10": VGG16Cifar}
 
 
 def seeded(factory: type[nn.Module], seed: int = 0) -> nn.Module:
@@ -42,7 +42,7 @@ def test_builtin_models_are_registered() -> None:
 
 
 def test_unknown_name_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError, match=r"unknown model 'resnet-9'.*allconv-cifar10, nin-cifar10, vgg16-cifar10"):
+    with pytest.raises(ConfigError, match=r"unknown model 'resnet-9'.*allconv-cifar10, cnn8-cifar10, nin-cifar10, vgg16-cifar10"):
         load("resnet-9")
     with pytest.raises(ValueError):  # project errors subclass ValueError
         get_spec("vgg16")
