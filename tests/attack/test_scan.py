@@ -33,7 +33,8 @@ def test_exact_on_channel_mean_model() -> None:
         assert (vmap.predicted[:, :, k] == p.argmax()).all()
     # cyan (0,255,255) gives the lowest red probability: red falls, green and blue both rise
     assert (vmap.colors[vmap.best_color] == [0, 255, 255]).all()
-    assert vmap.flips.all() and vmap.reachable_classes().tolist() == [1, 2]
+    # green can overtake red (20/255 + 235/255/16 > 30/255 - 30/255/16); blue cannot (at most 255/255/16)
+    assert vmap.flips.all() and vmap.reachable_classes().tolist() == [1]
 
 
 def test_agrees_with_model_and_engine() -> None:

@@ -287,9 +287,9 @@ def scan_first(
     active = np.arange(n)
     while active.size:
         rows_l, pairs_l = [], []
-        for i in active:
-            chunk = orders[i][done_at[i] : min(done_at[i] + per_round, limit[i])]
-            rows_l.append(np.full(len(chunk), i))
+        for a in active:
+            chunk = orders[a][done_at[a] : min(done_at[a] + per_round, limit[a])]
+            rows_l.append(np.full(len(chunk), a))
             pairs_l.append(chunk)
         rows = np.concatenate(rows_l)
         pairs = np.concatenate(pairs_l)
@@ -298,20 +298,20 @@ def scan_first(
         hit = argmax == t[rows] if t is not None else argmax != y[rows]
         still = []
         offset = 0
-        for i, chunk in zip(active, pairs_l, strict=True):
+        for a, chunk in zip(active, pairs_l, strict=True):
             hits = np.flatnonzero(hit[offset : offset + len(chunk)])
-            queries[i] += len(chunk)
+            queries[a] += len(chunk)
             if hits.size:
                 j = hits[0]
-                success[i] = True
-                pixel[i] = divmod(int(chunk[j, 0]), w)
-                color[i] = cols[chunk[j, 1]]
-                predicted[i] = argmax[offset + j]
-                first_hit[i] = done_at[i] + j + 1
+                success[a] = True
+                pixel[a] = divmod(int(chunk[j, 0]), w)
+                color[a] = cols[chunk[j, 1]]
+                predicted[a] = argmax[offset + j]
+                first_hit[a] = done_at[a] + j + 1
             else:
-                done_at[i] += len(chunk)
-                if done_at[i] < limit[i]:
-                    still.append(i)
+                done_at[a] += len(chunk)
+                if done_at[a] < limit[a]:
+                    still.append(a)
             offset += len(chunk)
         active = np.array(still, dtype=np.int64)
     return ScanFirstResult(success, pixel, color, predicted, queries, first_hit)
