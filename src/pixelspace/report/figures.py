@@ -1,0 +1,255 @@
+"""The paper's figures (1, 3, 4/5, 6) drawn from stored rows with matplotlib's object API (no pyplot state).
+
+Each function returns a :class:`matplotlib.figure.Figure`, or None when its data are absent;
+:func:`figure_png` turns a figure into PNG bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+
+import cv2
+import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle
+from matplotlib.ticker import MaxNLocator
+
+from pixelspace.report import metrics
+from pixelspace.report.metrics import AttackRow
+
+REGION_COLOURS = {"whole": "#1f77b4", "foreground": "#2ca02c", "background": "#d62728", "random": "#7f7f7f",
+                  "centre": "#9467bd", "border": "#8c564b"}
+SAME_CLASS = "#1f4fd6"  # blue: the foreground and background attacks reach the same class
+OTHER_CLASS = "#d62728"  # red: they do not
+
+
+def figure_png(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure rendered as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")  # layouts are tight already
+    return buf.getvalue()
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """PNG bytes -> uint8 RGB (H, W, 3)."""
+    arr = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ValueError("stored image is not a readable PNG")
+    if arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr[:, :, ::-1])
+
+
+def apply_perturbation(image: np.ndarray, record: Mapping[str, object]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The adversarial image: ``image`` (H, W, 3) uint8 with the record's pixels set to its colours.
+
+    Returns the image and the (row, col) positions changed (slots of -1, restored by restrict mode, skipped).
+    """
+    out = image.copy()
+    changed = []
+    pixels = record.get("pixels") or []
+    colors = record.get("colors") or []
+    for (r, c), rgb in zip(pixels, colors, strict=False):  # type: ignore[call-overload]
+        r, c = int(r), int(c)
+        if 0 <= r < out.shape[0] and 0 <= c < out.shape[1]:
+            out[r, c] = np.asarray(rgb, dtype=np.uint8)
+            changed.append((r, c))
+    return out, changed
+
+
+def _show(ax: Axes, image: np.ndarray) -> None:
+    h, w = image.shape[:2]
+    scale = max(1, 256 // max(h, w))
+    big = np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)  # nearest neighbour: pixels stay square
+    ax.imshow(big, interpolation="nearest", extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _circle(ax: Axes, positions: Sequence[tuple[int, int]], size: int) -> None:
+    radius = max(1.6, size / 16)
+    for r, c in positions:
+        ax.add_patch(Circle((c, r), radius, fill=False, edgecolor="white", linewidth=3.0))
+        ax.add_patch(Circle((c, r), radius, fill=False, edgecolor="red", linewidth=1.6))
+
+
+def pick_examples(rows: Sequence[AttackRow], model: str, limit: int) -> list[tuple[AttackRow, AttackRow]]:
+    """Fig. 1 candidates for ``model``: (foreground, background) 1-pixel untargeted rows of the same image,
+    images where both attacks succeeded first, then those where one did."""
+    fg = {r.image_id: r for r in metrics.select(rows, model=model, region="foreground", pixels=1, mode="untargeted")}
+    bg = {r.image_id: r for r in metrics.select(rows, model=model, region="background", pixels=1, mode="untargeted")}
+    pairs = [(fg[i], bg[i]) for i in sorted(set(fg) & set(bg))]
+    both = [p for p in pairs if metrics.attack_succeeded(p[0]) and metrics.attack_succeeded(p[1])]
+    one = [p for p in pairs if metrics.attack_succeeded(p[0]) != metrics.attack_succeeded(p[1])]
+    return (both + one)[:limit]
+
+
+def label_colours(fg: AttackRow, bg: AttackRow) -> tuple[str, str]:
+    """Fig. 1 label colours of the foreground and background attacks: blue for both when both succeed and reach
+    the same class, red for a success otherwise, black for a failed attack."""
+    ok = (metrics.attack_succeeded(fg), metrics.attack_succeeded(bg))
+    same = all(ok) and fg.predicted == bg.predicted
+    return tuple(("black" if not s else SAME_CLASS if same else OTHER_CLASS) for s in ok)  # type: ignore[return-value]
+
+
+def figure1_examples(
+    examples: Sequence[tuple[str, np.ndarray, AttackRow, AttackRow, float | None, int | None]],
+    class_names: Sequence[str],
+) -> Figure | None:
+    """Fig. 1: per example a row of clean / foreground-attacked / background-attacked images.
+
+    Args:
+        examples: (model, clean uint8 (H, W, 3), foreground row, background row, clean confidence or None,
+            dataset label or None). The clean panel names the clean prediction (the class the attacks move away
+            from) and adds the dataset label when the two differ.
+        class_names: names indexed by class.
+    Labels are blue when both attacks reach the same class, red otherwise; a failed attack is labelled
+    in black. The modified pixel is circled in red.
+    """
+    if not examples:
+        return None
+    n = len(examples)
+    fig = Figure(figsize=(7.2, 2.55 * n), layout="constrained")
+    axes = fig.subplots(n, 3, squeeze=False)
+
+    def name(c: int | None) -> str:
+        return "?" if c is None else (class_names[c] if 0 <= c < len(class_names) else str(c))
+
+    for i, (model, clean, fg, bg, clean_conf, true_label) in enumerate(examples):
+        colours = label_colours(fg, bg)
+        _show(axes[i, 0], clean)
+        conf = clean_conf if clean_conf is not None else float(fg.record.get("clean_probability", float("nan")))
+        text = f"{name(fg.clean_class)} ({conf:.0%})"
+        if true_label is not None and fg.clean_class is not None and true_label != fg.clean_class:
+            text += f"\nlabel: {name(true_label)}"
+        axes[i, 0].set_xlabel(text, color="black", fontsize=10)
+        axes[i, 0].set_ylabel(model, fontsize=10)
+        for j, (row, colour) in enumerate(zip((fg, bg), colours, strict=True), start=1):
+            adv, changed = apply_perturbation(clean, row.record)
+            _show(axes[i, j], adv)
+            _circle(axes[i, j], changed, max(clean.shape[:2]))
+            text = f"{name(row.predicted)} ({float(row.record.get('confidence', float('nan'))):.0%})"
+            axes[i, j].set_xlabel(text if metrics.attack_succeeded(row) else f"not fooled: {text}", color=colour,
+                                  fontsize=10)
+    for j, head in enumerate(("clean", "foreground attacked", "background attacked")):
+        axes[0, j].set_title(head, fontsize=11, fontweight="bold")
+    return fig
+
+
+def figure3_targets_reached(rows: Sequence[AttackRow], n_classes: int) -> Figure | None:
+    """Fig. 3: share of images whose targeted attacks reach 0 … n_classes−1 target classes.
+
+    One panel per network (rows) × pixels (columns); bars grouped by region.
+    """
+    tgt = [r for r in rows if r.mode == "targeted"]
+    if not tgt:
+        return None
+    models = sorted({r.model for r in tgt})
+    pixels = sorted({r.pixels for r in tgt})
+    fig = Figure(figsize=(3.8 * len(pixels) + 0.6, 2.6 * len(models) + 0.4), layout="constrained")
+    axes = fig.subplots(len(models), len(pixels), squeeze=False, sharey=True)
+    x = np.arange(n_classes)
+    for i, model in enumerate(models):
+        for j, k in enumerate(pixels):
+            ax = axes[i, j]
+            regions = metrics.region_order(r.region for r in tgt if r.model == model and r.pixels == k)
+            width = 0.8 / max(1, len(regions))
+            for g, region in enumerate(regions):
+                counts = metrics.targets_reached_distribution(
+                    metrics.select(tgt, model=model, region=region, pixels=k), n_classes)
+                share = 100 * counts / max(1, counts.sum())
+                ax.bar(x + (g - (len(regions) - 1) / 2) * width, share, width=width, label=region,
+                       color=REGION_COLOURS.get(region))
+            ax.set_xticks(x)
+            ax.set_title(f"{model}, {k} pixel{'s' if k > 1 else ''}", fontsize=10)
+            if j == 0:
+                ax.set_ylabel("% of images")
+            if i == len(models) - 1:
+                ax.set_xlabel("target classes reached")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=8)
+    return fig
+
+
+def figure_class_pairs(rows: Sequence[AttackRow], class_names: Sequence[str], mode: str) -> Figure | None:
+    """Fig. 4 (``mode="untargeted"``: clean → adversarial class) or Fig. 5 (``"targeted"``: clean → target):
+    heat maps of successful 1-pixel attacks, networks in rows, regions in columns."""
+    one = [r for r in rows if r.mode == mode and r.pixels == 1]
+    n = len(class_names)
+    if not one or n > 20:
+        return None
+    models = sorted({r.model for r in one})
+    regions = metrics.region_order(r.region for r in one)
+    fig = Figure(figsize=(3.5 * len(regions) + 0.8, 3.3 * len(models) + 0.3), layout="constrained")
+    axes = fig.subplots(len(models), len(regions), squeeze=False)
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#e4e4e4")
+    for i, model in enumerate(models):
+        counts = [metrics.class_pair_counts(metrics.select(one, model=model, region=g), n, mode) for g in regions]
+        top = max(1, *(int(m.max()) for m in counts))  # one colour scale per network, so regions compare
+        image = None
+        for j, (region, m) in enumerate(zip(regions, counts, strict=True)):
+            ax = axes[i, j]
+            shown = np.ma.masked_array(m.astype(np.float64), mask=np.eye(n, dtype=bool))  # diagonal: not a pair
+            image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
+            for (a, b), v in np.ndenumerate(m):
+                if v:
+                    ax.text(b, a, str(v), ha="center", va="center", fontsize=6.5,
+                            color="white" if v > top / 2 else "black")
+            ax.set_xticks(range(n), labels=[str(c) for c in range(n)] if i == len(models) - 1 else [])
+            ax.set_yticks(range(n), labels=[str(c) for c in range(n)] if j == 0 else [])
+            ax.tick_params(labelsize=7)
+            ax.set_title(f"{model}: {region} ({int(m.sum())})", fontsize=10)
+            if j == 0:
+                ax.set_ylabel("clean class")
+            if i == len(models) - 1:
+                ax.set_xlabel("adversarial class" if mode == "untargeted" else "target class")
+        if image is not None:
+            bar = fig.colorbar(image, ax=list(axes[i, :]), shrink=0.85, label="successful attacks")
+            bar.locator = MaxNLocator(integer=True)
+            bar.update_ticks()
+    return fig
+
+
+def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figure | None:
+    """Fig. 6: best fitness per generation of 1-pixel untargeted attacks on ``image_ids``.
+
+    Networks in rows; one column per region (grey: each image; red dotted: the mean, each curve carried
+    forward at its last value after an early stop) and a last column overlaying the regions' means.
+    """
+    ids = set(image_ids)
+    rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1 and r.image_id in ids
+           and r.record.get("fitness_history")]
+    if not rel:
+        return None
+    models = sorted({r.model for r in rel})
+    regions = metrics.region_order(r.region for r in rel)
+    fig = Figure(figsize=(3.0 * (len(regions) + 1) + 0.4, 2.5 * len(models) + 0.3), layout="constrained")
+    axes = fig.subplots(len(models), len(regions) + 1, squeeze=False, sharex=True, sharey=True)
+    for i, model in enumerate(models):
+        means: dict[str, np.ndarray] = {}
+        for j, region in enumerate(regions):
+            ax = axes[i, j]
+            curves = metrics.fitness_curves(metrics.select(rel, model=model, region=region))
+            for c in curves:
+                ax.plot(np.arange(len(c)), c, color="0.6", linewidth=0.9)
+            if curves:
+                means[region] = metrics.mean_curve(curves)
+                ax.plot(np.arange(len(means[region])), means[region], color="red", linestyle=":", linewidth=2.2)
+            ax.set_title(f"{model}: {region} (n={len(curves)})", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("best fitness (p of clean class)", fontsize=8)
+            if i == len(models) - 1:
+                ax.set_xlabel("generation")
+        ax = axes[i, len(regions)]
+        for region, mc in means.items():
+            ax.plot(np.arange(len(mc)), mc, color=REGION_COLOURS.get(region), linewidth=1.8, label=region)
+        ax.set_title(f"{model}: means", fontsize=9)
+        ax.legend(fontsize=7)
+        if i == len(models) - 1:
+            ax.set_xlabel("generation")
+    return fig

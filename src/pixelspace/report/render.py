@@ -1,0 +1,719 @@
+"""The report: ``write_report(store, out_dir)`` writes ``report.md`` (+ ``figures/*.png``) and a self-contained
+``report.html`` (figures embedded as base64 PNG) from one results store, reading nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelspace.report import figures as figs
+from pixelspace.report import metrics, stats
+from pixelspace.report.metrics import MeanValue, Rate, RegionDifference, Store
+
+ALPHA = 0.05
+CLOSE_MARGIN = 0.25  # "foreground close to whole": |whole − fg| interval within ±25 % of the whole-image rate
+FIG6_IMAGES = 15
+FIG1_PER_MODEL = 2
+PAPER_BUDGET = (400, 100)
+
+Cell = str | list[str]  # a list is rendered as separate lines in one cell
+
+
+@dataclass
+class Table:
+    """A table: caption, header and rows of cells (plain text)."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[Cell]]
+
+
+@dataclass
+class FigureBlock:
+    """A figure: file stem, PNG bytes and caption."""
+
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclass
+class Note:
+    """A remark set apart from the text (missing data, caveats)."""
+
+    text: str
+
+
+@dataclass
+class Code:
+    """A preformatted block (collapsed in HTML) with a summary line."""
+
+    summary: str
+    text: str
+
+
+Block = str | Table | FigureBlock | Note | Code
+
+
+@dataclass
+class Section:
+    """A titled section of blocks (a ``str`` block is a paragraph)."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where :func:`write_report` wrote: the Markdown, the HTML and the figure PNGs."""
+
+    markdown: Path
+    html: Path
+    figures: tuple[Path, ...]
+
+
+# ----------------------------------------------------------------------------------- formatting
+
+
+def _nozero(text: str) -> str:
+    """'-0.0' -> '0.0' (a rounded tiny negative is not a signed result)."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
+
+
+def _pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None or not math.isfinite(x) else _nozero(f"{100 * x:.{digits}f}%")
+
+
+def _interval(lo: float, hi: float) -> str:
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f"[{_nozero(f'{100 * lo:.1f}')}, {_nozero(f'{100 * hi:.1f}')}]"
+
+
+def _rate(r: Rate, unit: str = "") -> Cell:
+    if r.total == 0:
+        return "—"
+    extra = f" on {r.images} img" if unit else ""
+    return [f"{_pct(r.value)} ({r.successes}/{r.total}{unit}{extra})", _interval(r.low, r.high)]
+
+
+def _mean(m: MeanValue) -> Cell:
+    if m.count == 0:
+        return "—"
+    return [f"{_pct(m.value)} (n={m.count})", _interval(m.low, m.high)]
+
+
+def _pvalue(p: float | None) -> str:
+    if p is None:
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.1f} pp"
+
+
+def _diff(d: RegionDifference) -> Cell:
+    iv = d.difference
+    return [_pp(iv.value), f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""]
+
+
+def _find(obj: Any, key: str) -> Any:
+    """The first value stored under ``key`` anywhere in a nested dict/list (None if absent)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        children: Sequence[Any] = list(obj.values())
+    elif isinstance(obj, list):
+        children = obj
+    else:
+        return None
+    for v in children:
+        found = _find(v, key)
+        if found is not None:
+            return found
+    return None
+
+
+# ------------------------------------------------------------------------------------ sections
+
+
+@dataclass(frozen=True)
+class _Setup:
+    dataset: str
+    segmenter: str
+    population: int | None
+    generations: int | None
+    max_queries: int | None
+    strategy: str | None
+    success_check: str | None
+    early_stop: bool | None
+    region_mode: str | None
+
+
+def _setup(store: Store) -> _Setup:
+    cfg = store.config
+    de = cfg.get("de") if isinstance(cfg.get("de"), dict) else cfg
+    seg = cfg.get("segmenter")
+    seg_name = seg.get("method") if isinstance(seg, dict) else seg
+    region_modes = sorted({str(r.record.get("region_mode")) for r in store.results if r.record.get("region_mode")})
+    rm = _find(cfg, "region_mode") or (", ".join(region_modes) if region_modes else None)
+    es = _find(de, "early_stop")
+
+    def as_int(v: Any) -> int | None:
+        return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    return _Setup(
+        dataset=store.meta.get("dataset") or str(_find(cfg, "dataset") or "an unnamed dataset"),
+        segmenter=store.meta.get("segmenter") or str(seg_name or "an unrecorded segmenter"),
+        population=as_int(_find(de, "population_size")),
+        generations=as_int(_find(de, "max_generations")),
+        max_queries=as_int(_find(de, "max_queries")),
+        strategy=_find(de, "strategy"),
+        success_check=_find(de, "success_check"),
+        early_stop=None if es is None else bool(es),
+        region_mode=rm,
+    )
+
+
+def _budget_text(s: _Setup) -> str:
+    if s.population is None and s.generations is None:
+        return "a DE budget the store does not record"
+    parts = [f"population {s.population if s.population is not None else '?'}",
+             f"at most {s.generations if s.generations is not None else '?'} generations"]
+    if s.max_queries:
+        parts.append(f"at most {s.max_queries:,} queries per attack")
+    text = "DE with " + ", ".join(parts)
+    if s.strategy:
+        text += f" ({s.strategy})"
+    if (s.population or 0) < PAPER_BUDGET[0] or (s.generations or 0) < PAPER_BUDGET[1] or s.max_queries:
+        text += f"; a reduced budget (the paper: population {PAPER_BUDGET[0]}, {PAPER_BUDGET[1]} generations)"
+    return text
+
+
+def _success_text(s: _Setup) -> str:
+    check = {"best": "only the population's best member is tested for success, as the reference code does",
+             "any": "every evaluated candidate is tested for success"}.get(str(s.success_check),
+                                                                          "the success check is not recorded")
+    stop = {True: "early stop on", False: "early stop off (every attack runs all generations)",
+            None: "early stop not recorded"}[s.early_stop]
+    mode = f"region mode {s.region_mode}" if s.region_mode else "region mode not recorded"
+    return f"{check}; {stop}; {mode}"
+
+
+def _close(d: RegionDifference, whole_rate: float) -> bool:
+    margin = CLOSE_MARGIN * whole_rate
+    iv = d.difference
+    return whole_rate > 0 and math.isfinite(iv.low) and -margin <= iv.low and iv.high <= margin
+
+
+def _lower(d: RegionDifference | None) -> bool:
+    return d is not None and d.difference.value > 0 and d.p_value is not None and d.p_value < ALPHA
+
+
+def _findings(store: Store, diffs: list[RegionDifference]) -> list[Block]:
+    """The generated 'what this run shows' text and the table of paired tests it rests on."""
+    s = _setup(store)
+    rows = store.results
+    attacked, _ = metrics.passed_over(store.images)
+    models = sorted({r.model for r in rows})
+    regions = metrics.region_order(r.region for r in rows)
+    pixels = sorted({r.pixels for r in rows})
+    modes = sorted({r.mode for r in rows})
+    setup = (
+        f"This run attacked {attacked} images of {s.dataset} (regions from {s.segmenter}) on "
+        f"{len(models)} network{'s' if len(models) != 1 else ''} ({', '.join(models) or 'none'}); "
+        f"regions {', '.join(regions) or 'none'}; {', '.join(map(str, pixels)) or 'no'} pixel(s); "
+        f"{' and '.join(modes) or 'no'} attacks. Search: {_budget_text(s)}; {_success_text(s)}."
+    )
+    extra = len(store.attacks) - len(rows)
+    if extra:
+        setup += (f" A further {extra} attacks ran {'without' if store.early_stop else 'with'} early stop for the "
+                   "fitness curves (Fig. 6 only; the tables leave them out).")
+    out: list[Block] = [setup]
+    by = {(d.model, d.pixels, d.region_a, d.region_b): d for d in diffs if d.metric == "untargeted1"}
+    table: list[list[Cell]] = []
+    verdicts: list[tuple[str, int, bool, bool]] = []  # (model, pixels, close, lower)
+    for k in pixels:
+        for m in models:
+            wf, wb, fb = (by.get((m, k, a, b)) for a, b in
+                          (("whole", "foreground"), ("whole", "background"), ("foreground", "background")))
+            if wf is None or wb is None or fb is None:
+                continue
+            margin = CLOSE_MARGIN * wf.rate_a
+            close, lower = _close(wf, wf.rate_a), _lower(wb) and _lower(fb)
+            verdicts.append((m, k, close, lower))
+            table.append([m, str(k), str(min(wf.images, wb.images, fb.images)),
+                          f"{_pct(wf.rate_a)} / {_pct(wf.rate_b)} / {_pct(wb.rate_b)}", _diff(wf),
+                          f"{'yes' if close else 'no'} (±{100 * margin:.1f} pp)" if wf.rate_a > 0 else
+                          "— (no whole-image success)",
+                          f"{_pp(wb.difference.value)}, p = {_pvalue(wb.p_value)}",
+                          f"{_pp(fb.difference.value)}, p = {_pvalue(fb.p_value)}", "yes" if lower else "no"])
+    if not verdicts:
+        out.append("The paper's pattern (foreground close to whole, background clearly lower): **not shown**; the "
+                   "store holds no untargeted attacks on the whole image, foreground and background of the same "
+                   "images.")
+        return out
+
+    def who(sel: list[tuple[str, int, bool, bool]]) -> str:
+        return ", ".join(f"{m} ({k} px)" for m, k, *_ in sel)
+
+    both = [v for v in verdicts if v[2] and v[3]]
+    verdict = ("**shown** for every network and pixel count tested" if len(both) == len(verdicts) else
+               f"**shown only in part** (for {who(both)})" if both else "**not shown**")
+    text = f"The paper's pattern, foreground success close to whole-image success and background clearly lower, is " \
+           f"{verdict} by this run's paired tests of Untargeted1."
+    close_only = [v for v in verdicts if v[2]]
+    lower_only = [v for v in verdicts if v[3]]
+    text += (f" Foreground close to whole: {'shown for ' + who(close_only) if close_only else 'not shown'}"
+             f"{'; not shown for ' + who([v for v in verdicts if not v[2]]) if close_only and len(close_only) < len(verdicts) else ''}.")
+    text += (f" Background clearly lower than both: {'shown for ' + who(lower_only) if lower_only else 'not shown'}"
+             f"{'; not shown for ' + who([v for v in verdicts if not v[3]]) if lower_only and len(lower_only) < len(verdicts) else ''}.")
+    out.append(text)
+    out.append(Table(
+        "The paired tests behind this verdict (Untargeted1; images attacked in all three regions).",
+        ["network", "pixels", "images", "whole / fg / bg", "whole − fg [95 %]", "fg close to whole?",
+         "whole − bg", "fg − bg", "bg clearly lower?"], table))
+    ctrl_rows: list[list[Cell]] = []
+    for ctrl in (g for g in regions if g not in metrics.CORE_REGIONS):
+        for k in pixels:
+            for m in models:
+                for a in ("foreground", "background"):
+                    d = by.get((m, k, a, ctrl))
+                    if d is not None:
+                        ctrl_rows.append([m, str(k), f"{a} − {ctrl}", f"{_pct(d.rate_a)} vs {_pct(d.rate_b)}",
+                                          _diff(d), _pvalue(d.p_value)])
+    if ctrl_rows:
+        out.append("Control regions separate a region's content from its area or position (`random`: a seeded "
+                   "random mask with the foreground's pixel count).")
+        out.append(Table("Foreground and background against each control region (Untargeted1, paired).",
+                         ["network", "pixels", "A − B", "A vs B", "difference [95 %]", "McNemar p"], ctrl_rows))
+    out.append(Note(
+        f"Rules: 'clearly lower' needs a positive paired difference with an exact McNemar p < {ALPHA} for both "
+        f"whole − background and foreground − background; 'close' needs the 95 % paired-bootstrap interval of "
+        f"whole − foreground inside ±{CLOSE_MARGIN:.0%} of the whole-image rate (the paper's foreground lost "
+        f"6.8 % relative, its background 54 %). p-values are per comparison, not corrected for multiplicity; "
+        f"bootstrap: {stats.DEFAULT_RESAMPLES} resamples of images, seed {stats.DEFAULT_SEED}."))
+    return out
+
+
+def _table1(store: Store) -> Section:
+    sec = Section("Table I: clean accuracy and the image pool")
+    acc = metrics.clean_accuracy(store)
+    dataset = store.meta.get("dataset", "")
+    rows: list[list[Cell]] = []
+    for a in acc:
+        net = metrics.paper_network(a.model, dataset)
+        paper = _pct(metrics.PAPER_TABLE_I.get(net or ""), 2) if net in metrics.PAPER_TABLE_I else "—"
+        test = f"{_pct(a.test_accuracy, 2)} (n={a.test_count})" if a.test_accuracy is not None else "not recorded"
+        pool = _rate(a.pool_accuracy)
+        recorded = next((m for m in store.models if m.model == a.model and m.pool_accuracy is not None), None)
+        if a.pool_count == 0 and recorded is not None:
+            pool = f"{_pct(recorded.pool_accuracy)} (n={recorded.pool_count}, as recorded)"
+        rows.append([a.model, test, paper, pool])
+    if rows:
+        sec.blocks.append(Table("Clean top-1 accuracy: the full test split (when the campaign recorded it) and the "
+                                "drawn pool (stored predictions against the stored labels, Wilson 95 % interval).",
+                                ["network", "test split", "paper (Table I)", "pool"], rows))
+    else:
+        sec.blocks.append(Note("No networks recorded in this store."))
+    attacked, reasons = metrics.passed_over(store.images)
+    sec.blocks.append(f"{len(store.images)} pool images considered; {attacked} attacked; "
+                      f"{len(store.images) - attacked} passed over.")
+    if reasons:
+        sec.blocks.append(Table("Pool images passed over, by reason.", ["reason", "images"],
+                                [[r, str(n)] for r, n in reasons]))
+    return sec
+
+
+def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
+    sec = Section("Table II: success rates and confidences")
+    rows = store.results
+    has_targeted = any(r.mode == "targeted" for r in rows)
+    has_untargeted = any(r.mode == "untargeted" for r in rows)
+    dataset = store.meta.get("dataset", "")
+    cells = metrics.table2(rows)
+    if not cells:
+        sec.blocks.append(Note("No attacks in this store: Table II omitted."))
+        return sec, []
+    cols = [c for c, ok in (("untargeted1", has_untargeted), ("confidence_u", has_untargeted),
+                            ("untargeted2", has_targeted), ("targeted", has_targeted),
+                            ("confidence_t", has_targeted)) if ok]
+    names = {"untargeted1": "Untargeted1", "confidence_u": "Confidence_u", "untargeted2": "Untargeted2",
+             "targeted": "Targeted", "confidence_t": "Confidence_t"}
+    body: list[list[Cell]] = []
+    any_paper = False
+    for c in cells:
+        net = metrics.paper_network(c.model, dataset)
+        line: list[Cell] = [c.model, c.region, str(c.pixels)]
+        for col in cols:
+            v = getattr(c, col)
+            cell = _rate(v, " attacks" if col == "targeted" else "") if isinstance(v, Rate) else _mean(v)
+            cell = [cell] if isinstance(cell, str) else list(cell)
+            paper = metrics.PAPER_TABLE_II.get((net or "", c.region, c.pixels, col))
+            if paper is not None:
+                any_paper = True
+                cell.append(f"paper {_pct(paper, 2)}")
+            line.append(cell)
+        body.append(line)
+    sec.blocks.append(Table(
+        "Per network × region × pixels. Rates with counts and 95 % intervals in brackets (Wilson for per-image "
+        "rates; a bootstrap over images for Targeted and for the confidences)"
+        + ("; the paper's value (500 images, full budget) below ours where the paper has that row." if any_paper
+           else "."), ["network", "region", "pixels", *(names[c] for c in cols)], body))
+    if not has_targeted:
+        sec.blocks.append(Note("No targeted attacks in this store: Untargeted2, Targeted and Confidence_t omitted."))
+    if not has_untargeted:
+        sec.blocks.append(Note("No untargeted attacks in this store: Untargeted1 and Confidence_u omitted."))
+    n_targets = len(store.class_names) - 1
+    short = sorted({(r.model, r.region, r.pixels, r.image_id) for r in rows if r.mode == "targeted"}
+                   - {(m, g, k, i) for (m, g, k, i), n in Counter(
+                       (r.model, r.region, r.pixels, r.image_id) for r in rows if r.mode == "targeted").items()
+                      if n >= n_targets})
+    if short:
+        sec.blocks.append(Note(f"{len(short)} network × region × pixels × image groups have fewer than {n_targets} "
+                               "targeted attacks (an unfinished campaign?); Targeted divides by the attacks stored."))
+    masks = {}
+    for key, png in store.masks.items():
+        try:
+            masks[key] = figs.decode_png(png)[:, :, 0] > 127
+        except ValueError:
+            continue
+    outside, checked = metrics.pixels_outside_region(rows, masks)
+    if outside:
+        sec.blocks.append(Note(f"{outside} of {checked} perturbed pixels lie outside their attack's stored region "
+                               "mask: the store is inconsistent."))
+    elif checked:
+        sec.blocks.append(f"Check: all {checked} perturbed pixels lie inside their attack's stored region mask.")
+    bad = metrics.inconsistent_successes(rows)
+    if bad:
+        sec.blocks.append(Note(f"{bad} stored attacks have a success flag that disagrees with their recorded "
+                               "prediction (e.g. a targeted attack ending in a third class); they count as failures."))
+
+    diffs: list[RegionDifference] = []
+    for metric, present in (("untargeted1", has_untargeted), ("untargeted2", has_targeted),
+                            ("targeted", has_targeted)):
+        if present:
+            diffs += metrics.region_differences(rows, metric=metric)
+    if diffs:
+        pairs = list(dict.fromkeys((d.region_a, d.region_b) for d in diffs))
+        groups: dict[tuple[str, int, str], dict[tuple[str, str], RegionDifference]] = {}
+        for d in diffs:
+            groups.setdefault((d.model, d.pixels, d.metric), {})[(d.region_a, d.region_b)] = d
+        drows: list[list[Cell]] = []
+        for (model, k, metric), ds in groups.items():
+            drow: list[Cell] = [model, str(k), names[metric], str(max(x.images for x in ds.values()))]
+            for pair in pairs:
+                found = ds.get(pair)
+                if found is None:
+                    drow.append("—")
+                    continue
+                dcell = _diff(found)
+                dcell = [dcell] if isinstance(dcell, str) else list(dcell)
+                if found.p_value is not None:
+                    dcell.append(f"p = {_pvalue(found.p_value)} ({found.b}/{found.c})")
+                drow.append(dcell)
+            drows.append(drow)
+        sec.blocks.append(Table(
+            "Region differences A − B, paired on the images attacked in both regions: the difference in percentage "
+            "points, its 95 % paired-bootstrap interval, the exact two-sided McNemar p-value and the discordant "
+            "images (only A succeeded / only B succeeded). McNemar is not defined for Targeted (a per-image "
+            "fraction of nine attacks).",
+            ["network", "pixels", "metric", "images", *(f"{a} − {b}" for a, b in pairs)], drows))
+    else:
+        sec.blocks.append(Note("No two regions share attacked images: no region differences."))
+    return sec, diffs
+
+
+def _table3(store: Store) -> Section | None:
+    rows = [r for r in store.results if r.mode == "untargeted" and r.pixels == 1
+            and "adv_probs_of_clean_top5" in r.record]
+    if not rows:
+        return None
+    sec = Section("Table III: top-k effects of 1-pixel untargeted attacks")
+    pairs = [(m, g) for m in sorted({r.model for r in rows})
+             for g in metrics.region_order(r.region for r in rows if r.model == m)]
+    body: list[list[Cell]] = []
+    for m, g in pairs:
+        t3 = metrics.table3(metrics.select(rows, model=m, region=g))
+        line: list[Cell] = [m, g]
+        for key, _ in metrics.TABLE3_METRICS:
+            v = t3[key]
+            line.append(_rate(v) if isinstance(v, Rate) else _mean(v))
+        body.append(line)
+    sec.blocks.append(Table(
+        "Per network × region (DESIGN §3): Conf.-Decrease-top1 over successful attacks, top3/top5 over "
+        "unsuccessful ones (mean over the clean top-K classes of p_clean − p_adv); Ori-top1-in-topK over "
+        "successful attacks; Ori-topK-in-topK = mean |clean top-K ∩ adversarial top-K| / K over unsuccessful ones.",
+        ["network", "region", *(label for _, label in metrics.TABLE3_METRICS)], body))
+    if "imagenet" not in store.meta.get("dataset", "").lower():
+        sec.blocks.append(Note("The paper reports these metrics for ImageNet only; shown here for "
+                               f"{store.meta.get('dataset') or 'this dataset'} for completeness."))
+    return sec
+
+
+def _table4(store: Store) -> Section:
+    sec = Section("Table IV: generations of successful 1-pixel untargeted attacks")
+    rows = [r for r in store.results if r.mode == "untargeted" and r.pixels == 1]
+    if not rows:
+        sec.blocks.append(Note("No 1-pixel untargeted attacks in this store: Table IV omitted."))
+        return sec
+    dataset = store.meta.get("dataset", "")
+    body: list[list[Cell]] = []
+    for m in sorted({r.model for r in rows}):
+        net = metrics.paper_network(m, dataset)
+        for g in metrics.region_order(r.region for r in rows if r.model == m):
+            st = metrics.mean_generations(metrics.select(rows, model=m, region=g))
+            paper = metrics.PAPER_TABLE_IV.get((net or "", g))
+            fmt = (lambda x: "—" if not math.isfinite(x) else f"{x:.2f}")  # noqa: E731
+            body.append([m, g, str(st.count), fmt(st.raw_mean), fmt(st.reference_mean),
+                         "—" if paper is None else f"{paper:.2f}"])
+    if not store.early_stop:
+        sec.blocks.append(Note("This campaign ran without early stop, so every attack reports the full number of "
+                               "generations and Table IV cannot show when success came."))
+    sec.blocks.append(Table(
+        "Mean generations over successful attacks: raw (0 = fooled by the initial population) and counted as the "
+        "reference code does, max(generations, 1), which is what the paper's values use.",
+        ["network", "region", "successful", "mean generations (raw)", "mean max(generations, 1)", "paper"], body))
+    return sec
+
+
+def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
+    sec = Section("Figures")
+    rows = store.results
+    names = store.class_names
+    out: list[FigureBlock] = []
+
+    # Fig. 1
+    examples = []
+    for m in sorted({r.model for r in rows}):
+        for fg, bg in figs.pick_examples(rows, m, FIG1_PER_MODEL):
+            im = store.image(fg.image_id)
+            if im is None or not im.png:
+                continue
+            pred = store.predictions.get((fg.image_id, m))
+            examples.append((m, figs.decode_png(im.png), fg, bg, None if pred is None else pred[1], im.label))
+    fig = figs.figure1_examples(examples, names)
+    if fig is not None:
+        out.append(FigureBlock("fig1_examples", figs.figure_png(fig),
+                               "Fig. 1: clean images (left, clean class and confidence) and 1-pixel untargeted "
+                               "attacks on the foreground (middle) and background (right). Blue: both attacks reach "
+                               "the same class; red: different classes; black: the attack failed. The modified "
+                               "pixel is circled."))
+    else:
+        sec.blocks.append(Note("Fig. 1 omitted: no image has 1-pixel untargeted attacks on both foreground and "
+                               "background with at least one success."))
+
+    # Fig. 3
+    fig = figs.figure3_targets_reached(rows, len(names))
+    if fig is not None:
+        out.append(FigureBlock("fig3_targets_reached", figs.figure_png(fig),
+                               "Fig. 3: share of images whose targeted attacks reached 0 … 9 target classes, per "
+                               "network × pixels, by region."))
+    else:
+        sec.blocks.append(Note("Fig. 3 and Fig. 5 omitted: no targeted attacks in this store."))
+
+    # Fig. 4 / 5
+    legend = ", ".join(f"{i} {n}" for i, n in enumerate(names))
+    for mode, name, caption in (
+        ("untargeted", "fig4_untargeted_pairs", "Fig. 4: successful 1-pixel untargeted attacks by clean class "
+                                                "(rows) and adversarial class (columns)"),
+        ("targeted", "fig5_targeted_pairs", "Fig. 5: successful 1-pixel targeted attacks by clean class (rows) "
+                                            "and target class (columns)"),
+    ):
+        fig = figs.figure_class_pairs(rows, names, mode)
+        if fig is not None:
+            out.append(FigureBlock(name, figs.figure_png(fig), f"{caption}; panel titles give the total, the "
+                                   f"colour scale is shared within a network, the diagonal is grey. Classes: {legend}."))
+        elif mode == "untargeted":
+            sec.blocks.append(Note("Fig. 4 omitted: no 1-pixel untargeted attacks (or more than 20 classes)."))
+
+    # Fig. 6
+    curves = store.curve_attacks
+    everywhere = metrics.images_successful_everywhere(curves)
+    with_history = sorted({r.image_id for r in curves if r.mode == "untargeted" and r.pixels == 1
+                           and r.record.get("fitness_history")})
+    chosen = [i for i in everywhere if i in set(with_history)]
+    sel_note = "images whose 1-pixel untargeted attack succeeded in every region on every network"
+    if not chosen:
+        chosen = with_history
+        sel_note = ("all images with 1-pixel untargeted attacks (no image was fooled in every region on every "
+                    "network)")
+    if len(chosen) > FIG6_IMAGES:
+        rng = np.random.default_rng(stats.DEFAULT_SEED)
+        chosen = sorted(rng.choice(chosen, size=FIG6_IMAGES, replace=False).tolist())
+        sel_note = f"{FIG6_IMAGES} randomly chosen (seed {stats.DEFAULT_SEED}) " + sel_note
+    fig = figs.figure6_fitness(curves, chosen)
+    if fig is not None:
+        stopped = any(r.early_stop for r in curves)
+        stop_note = (" Curves end at the early stop; the mean carries each curve's last value forward (the paper ran "
+                     "100 generations without early stop; a campaign's [fitness_curves] section adds such attacks)."
+                     if stopped else " Attacks run without early stop (the campaign's fitness-curve attacks)." if
+                     curves is not store.results else "")
+        out.append(FigureBlock("fig6_fitness", figs.figure_png(fig),
+                               f"Fig. 6: best fitness (probability of the clean class) per generation for {sel_note}; "
+                               f"grey: each image, red dotted: the mean; last column: the regions' means.{stop_note}"))
+    else:
+        sec.blocks.append(Note("Fig. 6 omitted: no 1-pixel untargeted attack recorded a fitness history."))
+    sec.blocks = [*out, *sec.blocks]
+    return sec, out
+
+
+def build_sections(store: Store) -> list[Section]:
+    """The report's sections, in order, computed from ``store``."""
+    t2, diffs = _table2(store)
+    findings = Section("What this run shows", _findings(store, diffs))
+    figures, _ = _figures(store)
+    t3 = _table3(store)
+    return [findings, _table1(store), t2, *([t3] if t3 else []), _table4(store), figures, _provenance(store)]
+
+
+def _provenance(store: Store) -> Section:
+    keys = ("dataset", "segmenter", "campaign_seed", "config_hash", "batch_size", "package_version", "git_sha",
+            "torch_version", "device", "created_utc", "schema_version")
+    rows: list[list[Cell]] = [[k, store.meta[k]] for k in keys if k in store.meta]
+    sec = Section("Provenance")
+    sec.blocks.append(Table("Recorded in the store's meta table.", ["key", "value"], rows))
+    weights: list[list[Cell]] = [[m.model, m.weights_hash or "—"] for m in store.models]
+    if weights:
+        sec.blocks.append(Table("Model weights.", ["network", "weights hash"], weights))
+    if store.config:
+        sec.blocks.append(Code("The campaign config (meta config_json)", json.dumps(store.config, indent=2)))
+    return sec
+
+
+# -------------------------------------------------------------------------------------- writers
+
+
+def _md_cell(c: Cell) -> str:
+    lines = [c] if isinstance(c, str) else [x for x in c if x]
+    return "<br>".join(x.replace("|", "\\|") for x in lines) or " "
+
+
+def _md(title: str, sections: Sequence[Section], figure_dir: str) -> str:
+    out = [f"# {title}", ""]
+    for s in sections:
+        out += [f"## {s.title}", ""]
+        for b in s.blocks:
+            if isinstance(b, str):
+                out += [b, ""]
+            elif isinstance(b, Note):
+                out += [f"> *{b.text}*", ""]
+            elif isinstance(b, Code):
+                out += [f"{b.summary}:", "", "```json", b.text, "```", ""]
+            elif isinstance(b, Table):
+                out += [f"*{b.caption}*", "", "| " + " | ".join(b.header) + " |",
+                        "|" + "---|" * len(b.header)]
+                out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
+                out.append("")
+            else:
+                out += [f"![{b.name}]({figure_dir}/{b.name}.png)", "", f"*{b.caption}*", ""]
+    return "\n".join(out)
+
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 1180px; margin: 2em auto;
+       padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #333; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: .15em; }
+table { border-collapse: collapse; margin: .6em 0 1.4em; font-size: 13px; }
+caption { caption-side: top; text-align: left; font-style: italic; color: #555; padding-bottom: .4em; }
+th, td { border: 1px solid #d0d0d0; padding: 4px 8px; vertical-align: top; text-align: left; }
+th { background: #f0f2f5; }
+td:first-child { white-space: nowrap; }
+tr:nth-child(even) td { background: #fafafa; }
+td .sub { color: #777; font-size: 11px; display: block; }
+td .paper { color: #8a5a00; font-size: 11px; display: block; }
+.note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em .8em; color: #444; }
+figure { margin: 1em 0 2em; }
+figure img { max-width: 100%; border: 1px solid #e3e3e3; }
+figcaption { color: #555; font-size: 14px; margin-top: .3em; }
+code { background: #f3f3f3; padding: 0 .25em; }
+pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px; }
+summary { cursor: pointer; color: #444; }
+"""
+
+
+def _inline(text: str) -> str:
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+
+def _html_cell(c: Cell, tag: str) -> str:
+    if isinstance(c, str):
+        return f"<{tag}>{html.escape(c)}</{tag}>"
+    parts = []
+    for i, x in enumerate(y for y in c if y):
+        cls = "paper" if x.startswith("paper ") else ("sub" if i else "")
+        parts.append(f'<span class="{cls}">{html.escape(x)}</span>' if cls else html.escape(x))
+    return f"<{tag}>{''.join(parts)}</{tag}>"
+
+
+def _html(title: str, sections: Sequence[Section]) -> str:
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>"]
+    for s in sections:
+        out.append(f"<h2>{html.escape(s.title)}</h2>")
+        for b in s.blocks:
+            if isinstance(b, str):
+                out.append(f"<p>{_inline(b)}</p>")
+            elif isinstance(b, Note):
+                out.append(f'<p class="note">{_inline(b.text)}</p>')
+            elif isinstance(b, Code):
+                out.append(f"<details><summary>{html.escape(b.summary)}</summary><pre>{html.escape(b.text)}</pre>"
+                           "</details>")
+            elif isinstance(b, Table):
+                out.append(f"<table><caption>{html.escape(b.caption)}</caption><thead><tr>"
+                           + "".join(_html_cell(h, "th") for h in b.header) + "</tr></thead><tbody>")
+                out += ["<tr>" + "".join(_html_cell(c, "td") for c in r) + "</tr>" for r in b.rows]
+                out.append("</tbody></table>")
+            else:
+                data = base64.b64encode(b.png).decode("ascii")
+                out.append(f'<figure id="{b.name}"><img alt="{html.escape(b.name)}" '
+                           f'src="data:image/png;base64,{data}"><figcaption>{html.escape(b.caption)}'
+                           "</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
+    for s in sections:
+        yield from (b for b in s.blocks if isinstance(b, FigureBlock))
+
+
+def write_report(store_path: str | Path, out_dir: str | Path) -> ReportPaths:
+    """Read the store at ``store_path`` and write ``report.md``, ``figures/*.png`` and ``report.html``
+    (self-contained) under ``out_dir``.
+
+    Raises:
+        pixelspace.errors.StoreError: the store is missing, not a store, or of an unsupported schema.
+    """
+    store = metrics.load_store(store_path)
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    sections = build_sections(store)
+    dataset = store.meta.get("dataset") or "pixelspace"
+    title = f"pixelspace report: {dataset}, {Path(store_path).name}"
+    fig_paths = []
+    for b in _figure_blocks(sections):
+        p = out / "figures" / f"{b.name}.png"
+        p.write_bytes(b.png)
+        fig_paths.append(p)
+    md_path = out / "report.md"
+    md_path.write_text(_md(title, sections, "figures"), encoding="utf-8")
+    html_path = out / "report.html"
+    html_path.write_text(_html(title, sections), encoding="utf-8")
+    return ReportPaths(md_path, html_path, tuple(fig_paths))

@@ -1,0 +1,52 @@
+"""Figure helpers: perturbation replay, PNG decoding, Fig. 1 colours, and that figures draw (or are omitted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+from pixelspace.report import figures
+from tests.report.store_factory import encode_png
+from tests.report.test_metrics import row, targeted_rows
+
+
+def test_decode_png_and_apply_perturbation() -> None:
+    img = np.zeros((4, 5, 3), dtype=np.uint8)
+    img[0, 0] = (10, 20, 30)
+    assert np.array_equal(figures.decode_png(encode_png(img)), img)  # RGB round trip
+    adv, changed = figures.apply_perturbation(img, {"pixels": [[1, 2], [-1, -1]], "colors": [[255, 0, 7], [9, 9, 9]]})
+    assert changed == [(1, 2)]  # the restored (-1) slot is skipped
+    assert adv[1, 2].tolist() == [255, 0, 7] and int((adv != img).any(axis=2).sum()) == 1
+    assert img[1, 2].tolist() == [0, 0, 0]  # the clean image is not modified
+
+
+def test_fig1_label_colours() -> None:
+    same = figures.label_colours(row("a", success=True, predicted=5, region="foreground"),
+                                 row("a", success=True, predicted=5, region="background"))
+    assert same == (figures.SAME_CLASS, figures.SAME_CLASS)
+    other = figures.label_colours(row("a", success=True, predicted=5), row("a", success=True, predicted=6))
+    assert other == (figures.OTHER_CLASS, figures.OTHER_CLASS)
+    failed = figures.label_colours(row("a", success=True, predicted=5), row("a", success=False))
+    assert failed == (figures.OTHER_CLASS, "black")
+
+
+def test_figures_draw_or_are_omitted() -> None:
+    names = [str(i) for i in range(10)]
+    tgt = targeted_rows()
+    assert figures.figure3_targets_reached(tgt, 10) is not None
+    assert figures.figure3_targets_reached([row("a", success=True)], 10) is None  # no targeted rows
+    assert figures.figure_class_pairs(tgt, names, "targeted") is not None
+    assert figures.figure_class_pairs(tgt, [str(i) for i in range(100)], "targeted") is None  # too many classes
+    assert figures.figure6_fitness([row("a", success=True)], ["a"]) is not None
+    assert figures.figure6_fitness([row("a", success=True)], ["b"]) is None
+    assert figures.figure1_examples([], names) is None
+    png = figures.figure_png(figures.figure3_targets_reached(tgt, 10))  # type: ignore[arg-type]
+    assert png[:4] == b"\x89PNG"
+
+
+def test_report_imports_no_model_code() -> None:
+    code = ("import sys, pixelspace.report; bad = [m for m in ('torch', 'pixelspace.models', 'pixelspace.attack', "
+            "'pixelspace.campaign', 'pixelspace.segment') if m in sys.modules]; print(bad); assert not bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
