@@ -33,8 +33,22 @@ bench: $(STAMP)
 CIFAR10 ?= ../shared/data/cifar10-jpeg/cifar10_jpeg.tar.gz
 train-cifar10: $(STAMP)
 	for arch in vgg16 nin allconv; do \
-	  $(VENV)/bin/pixelspace train --arch $$arch --data $(CIFAR10) --out runs/$$arch-cifar10.safetensors || exit 1; \
+	  $(VENV)/bin/pixelspace train --arch $$arch --data $(CIFAR10) --out runs/$$arch-cifar10.safetensors --epochs 12 || exit 1; \
 	done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The paper's full CIFAR-10 grid (campaigns/paper-cifar10.toml); resumable: run it again after an interruption.
+reproduce-cifar10: $(STAMP)
+	$(VENV)/bin/pixelspace run campaigns/paper-cifar10.toml
+
+# Headless Chromium for the report's browser test (tests/report): installed when missing and apt-get is
+# available; never fatal (without it that test skips and says why).
+.PHONY: test-browser
+test: test-browser
+test-browser:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo "sudo -n"); \
+	    ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+	    echo "note: could not install chromium; the report's browser test will skip"; }

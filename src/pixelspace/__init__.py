@@ -25,7 +25,7 @@ _EXPORTS = {
     "DEConfig": "pixelspace.search.de",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = ["AttackResult", "Classifier", "DEConfig", "PixelAttack", "Targeted", "Untargeted", "__version__"]
 
 if TYPE_CHECKING:
     from pixelspace.attack.objectives import Targeted, Untargeted

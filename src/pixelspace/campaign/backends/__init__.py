@@ -1,0 +1,137 @@
+"""Execution backends: they run batches of attacks and hand the records back; only the runner writes the store.
+
+A backend gets a :class:`Job` once (everything the attacks need: config, images, region masks, labels,
+seeds, batch size, device), then an iterable of :class:`Batch` es; it yields one :class:`BatchResult` per
+batch, in any order, each with one record (``AttackResult.to_records()[i]``) per attack of the batch. A batch
+that fails on a worker may be retried by the backend; a batch returned twice is harmless (the store ignores a
+key it already holds). The runner decides what is pending (resume) and commits each result atomically, so a
+new backend (Ray) changes neither the store nor the resume logic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pixelspace.campaign.config import CampaignConfig
+from pixelspace.errors import ConfigError
+
+#: Called with (batch index, attacks that just finished) while a batch runs.
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack: its key, what it attacks and its keyed seed.
+
+    Attributes:
+        key: the attack key (hex); seed: its 63-bit seed.
+        model, image_id, region: names; pixels: k; mode: ``"untargeted"``/``"targeted"``.
+        target: target class (-1 untargeted); label: the class of interest (the model's clean prediction).
+        early_stop: whether the attack stops at its first success; search_hash: hash of the search settings.
+    """
+
+    key: str
+    model: str
+    image_id: str
+    region: str
+    pixels: int
+    mode: str
+    target: int
+    label: int
+    early_stop: bool
+    seed: int
+    search_hash: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Attacks run in one engine call: they share model, pixels, mode and early stop (images, regions and
+    targets may differ)."""
+
+    index: int
+    model: str
+    pixels: int
+    mode: str
+    early_stop: bool
+    attacks: tuple[AttackSpec, ...]
+
+    def __len__(self) -> int:
+        return len(self.attacks)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Records of a finished batch, one per attack in ``batch.attacks`` order."""
+
+    batch: Batch
+    records: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a backend needs to run a campaign's batches.
+
+    Attributes:
+        config: the campaign.
+        images: image id -> uint8 (H, W, 3).
+        regions: (image id, region name) -> bool (H, W).
+        batch_size: images per model call (fixed for the campaign).
+        device: torch device name the models run on.
+    """
+
+    config: CampaignConfig
+    images: dict[str, np.ndarray]
+    regions: dict[tuple[str, str], np.ndarray]
+    batch_size: int
+    device: str
+
+
+class Backend(ABC):
+    """Runs batches of attacks (see the module docstring)."""
+
+    name: ClassVar[str] = ""
+
+    @abstractmethod
+    def start(self, job: Job) -> None:
+        """Prepare to run the job's batches (load models, start workers)."""
+
+    @abstractmethod
+    def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
+        """Run the batches; yield each one's records as it finishes."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release workers and memory."""
+
+    def __enter__(self) -> Backend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+BACKENDS = {"local": "pixelspace.campaign.backends.local:LocalBackend",
+            "ray": "pixelspace.campaign.backends.ray:RayBackend"}
+
+
+def get_backend(name: str, **options: Any) -> Backend:
+    """A backend by name (``"local"`` or ``"ray"``).
+
+    Raises:
+        ConfigError: unknown name, or a backend whose module or dependency is not installed.
+    """
+    if name not in BACKENDS:
+        raise ConfigError(f"backend: unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    module_name, _, cls_name = BACKENDS[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        hint = " (install it with: pip install 'pixelspace[ray]')" if name == "ray" else ""
+        raise ConfigError(f"backend {name!r} is not available: {exc}{hint}") from exc
+    backend: Backend = getattr(module, cls_name)(**options)
+    return backend

@@ -1,0 +1,81 @@
+"""The in-process backend: runs each batch through the batched engine in this process, one after another."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from pixelspace.campaign.backends import Backend, Batch, BatchResult, Job, ProgressFn
+from pixelspace.campaign.prepare import load_model
+from pixelspace.models.classifier import Classifier
+
+
+def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
+    """Run one batch with the engine; one record per attack, in batch order.
+
+    Args:
+        job: the campaign's images, regions, batch size and config.
+        clf: the batch's model, wrapped (on ``job.device``).
+        batch: attacks sharing model, pixels, mode and early stop.
+        progress: called with (batch index, attacks finished) as attacks finish.
+    """
+    from pixelspace import PixelAttack, Targeted, Untargeted
+
+    cfg = job.config
+    attack = PixelAttack(
+        pixels=batch.pixels, region_mode=cfg.attack.region_mode,
+        de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
+    )
+    specs = batch.attacks
+    images = np.stack([job.images[s.image_id] for s in specs])
+    regions = np.stack([job.regions[(s.image_id, s.region)] for s in specs])
+    labels = np.array([s.label for s in specs], dtype=np.int64)
+    objective = (
+        Untargeted(labels) if batch.mode == "untargeted"
+        else Targeted(labels, np.array([s.target for s in specs], dtype=np.int64))
+    )
+    seeds = np.array([s.seed for s in specs], dtype=np.int64)
+    report = (lambda n: progress(batch.index, n)) if progress is not None else None
+    result = attack(clf, images, objective, regions=regions, seed=seeds, progress=report)
+    return result.to_records()
+
+
+class LocalBackend(Backend):
+    """Runs batches in this process, in order; models are loaded once per campaign."""
+
+    name = "local"
+
+    def __init__(self, modules: Mapping[str, nn.Module] | None = None) -> None:
+        """Args: modules: already loaded networks by name (others are loaded from the config on first use)."""
+        self.job: Job | None = None
+        self._modules = dict(modules or {})
+        self._classifiers: dict[str, Classifier] = {}
+
+    def start(self, job: Job) -> None:
+        self.job = job
+        self._classifiers = {}
+
+    def _classifier(self, model: str) -> Classifier:
+        assert self.job is not None
+        if model not in self._classifiers:
+            module = self._modules.get(model)
+            if module is None:
+                entry = next(m for m in self.job.config.models if m.name == model)
+                module = load_model(entry).module
+            module = module.to(self.job.device)
+            self._classifiers[model] = Classifier(module, batch_size=self.job.batch_size)
+        return self._classifiers[model]
+
+    def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
+        if self.job is None:
+            raise RuntimeError("LocalBackend.run called before start()")
+        for batch in batches:
+            yield BatchResult(batch, run_batch(self.job, self._classifier(batch.model), batch, progress))
+
+    def close(self) -> None:
+        self._classifiers = {}
+        self._modules = {}

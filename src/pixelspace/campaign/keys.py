@@ -1,0 +1,72 @@
+"""Attack keys and keyed seeds (DESIGN.md §5).
+
+An attack's key is the sha256 of what decides its result: the model (name and weights hash), the image id,
+the region (name and mask hash), the pixel count, the mode, the target and the hash of the result-changing
+search settings (DE settings including early stop and success check, and the region mode). Batch size,
+device and backend are never part of it. The attack's seed derives from the campaign seed and the key, so a
+result does not depend on when, where or beside which other attacks it ran.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pixelspace.campaign.config import canonical_json
+from pixelspace.search.de import DEConfig
+
+KEY_CHARS = 32  # hex characters of an attack key (128 bits)
+
+
+def search_settings(de: DEConfig, region_mode: str) -> dict[str, Any]:
+    """The search settings that change an attack's result, as plain data (batch size excluded)."""
+    d = dataclasses.asdict(de)
+    d["mutation"] = list(de.mutation_range) if isinstance(de.mutation, tuple) else de.mutation
+    return {"de": d, "region_mode": region_mode}
+
+
+def search_hash(de: DEConfig, region_mode: str) -> str:
+    """sha256 (hex, 16 chars) of :func:`search_settings`."""
+    return hashlib.sha256(canonical_json(search_settings(de, region_mode)).encode()).hexdigest()[:16]
+
+
+def mask_hash(mask: np.ndarray) -> str:
+    """sha256 (hex, 16 chars) of a bool mask (H, W), its shape included."""
+    m = np.ascontiguousarray(mask, dtype=bool)
+    h = hashlib.sha256(f"{m.shape[0]}x{m.shape[1]}:".encode())
+    h.update(np.packbits(m).tobytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class KeyFields:
+    """Everything an attack key is the hash of (see the module docstring)."""
+
+    model: str
+    weights_hash: str
+    image_id: str
+    region: str
+    mask_hash: str
+    pixels: int
+    mode: str
+    target: int
+    search_hash: str
+
+    def key(self) -> str:
+        """The attack key: the first :data:`KEY_CHARS` hex characters of the sha256 of these fields."""
+        return hashlib.sha256(canonical_json(dataclasses.asdict(self)).encode()).hexdigest()[:KEY_CHARS]
+
+
+def attack_key(fields: KeyFields) -> str:
+    """The attack key of ``fields`` (hex string of :data:`KEY_CHARS` characters)."""
+    return fields.key()
+
+
+def attack_seed(campaign_seed: int, key: str) -> int:
+    """The attack's seed, a non-negative 63-bit int derived from the campaign seed and the key."""
+    ss = np.random.SeedSequence([int(campaign_seed), int(key[:15], 16)])
+    return int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))

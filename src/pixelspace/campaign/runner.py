@@ -1,0 +1,412 @@
+"""The campaign runner: config -> store. Selects images, expands attack keys, runs what is pending, commits.
+
+``run_campaign(config)`` is kill-safe: the per-campaign data (images, masks, predictions, the plan and the
+batch size) is written in one transaction at the first start and read back from the store on every later
+start; each finished batch of attacks is committed in one transaction; keys already in the store are
+skipped. Each attack's seed derives from the campaign seed and its key, so a rerun after any interruption
+ends with exactly the rows of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
+from pixelspace.campaign.config import CampaignConfig, canonical_json
+from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, search_hash
+from pixelspace.campaign.prepare import (
+    ForegroundSource,
+    LoadedModel,
+    load_dataset,
+    load_models,
+    resolve_device,
+    select_images,
+)
+from pixelspace.campaign.store import AttackRow, Store, decode_mask_png, encode_mask_png
+from pixelspace.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+# -- the plan as stored --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredInputs:
+    """The per-campaign data read back from a store.
+
+    Attributes:
+        images: image id -> uint8 (H, W, 3) of every attacked image.
+        regions: (image id, region) -> bool (H, W); mask_hashes: (image id, region) -> hash.
+        predictions: (image id, model) -> clean predicted class.
+        selection: model -> attacked image ids (pool order).
+        weights: model -> weights hash.
+        batch_size: the campaign's fixed batch size; attacks_per_batch: its fixed attacks per batch.
+    """
+
+    images: dict[str, np.ndarray]
+    regions: dict[tuple[str, str], np.ndarray]
+    mask_hashes: dict[tuple[str, str], str]
+    predictions: dict[tuple[str, str], int]
+    selection: dict[str, list[str]]
+    weights: dict[str, str]
+    batch_size: int
+    attacks_per_batch: int
+
+
+def read_inputs(store: Store) -> StoredInputs:
+    """Read the per-campaign data of a store whose setup is done."""
+    from pixelspace.data.cifar10 import decode_png
+
+    meta = store.meta()
+    selection = json.loads(meta["selection_json"])
+    attacked = {i for ids in selection.values() for i in ids}
+    images = {
+        image_id: decode_png(png)
+        for image_id, png in store.query("SELECT image_id, png FROM images WHERE status = 'attacked'")
+        if image_id in attacked
+    }
+    regions, hashes = {}, {}
+    for image_id, region, mhash, png in store.query("SELECT image_id, region, mask_hash, png FROM masks"):
+        regions[(image_id, region)] = decode_mask_png(png)
+        hashes[(image_id, region)] = mhash
+    predictions = {(i, m): int(p) for i, m, p in store.query("SELECT image_id, model, predicted FROM predictions")}
+    weights = dict(store.query("SELECT model, weights_hash FROM models"))
+    return StoredInputs(images, regions, hashes, predictions, selection, weights, int(meta["batch_size"]),
+                        int(meta.get("attacks_per_batch", 0)))
+
+
+def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: int) -> list[AttackSpec]:
+    """Every attack of the campaign, in a fixed order (model, pixels, mode, early stop, image, region, target).
+
+    Untargeted attacks aim at the model's clean prediction; ``targeted`` expands into one attack per other
+    class. With ``fitness_curves.images > 0`` the first images also get attacks without early stop.
+    """
+    specs: list[AttackSpec] = []
+    fc = config.fitness_curves
+    groups: list[tuple[tuple[int, ...], tuple[str, ...], bool, tuple[str, ...], int | None]] = [
+        (config.attack.pixels, config.attack.modes, config.de.early_stop, config.regions.all, None)
+    ]
+    if fc.images > 0 and config.de.early_stop:
+        groups.append((fc.pixels, fc.modes, False, fc.regions or config.regions.all, fc.images))
+    for m in config.models:
+        images = inputs.selection.get(m.name, [])
+        for pixels_list, modes, early_stop, regions, limit in groups:
+            s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode)
+            for pixels in pixels_list:
+                for mode in modes:
+                    for image_id in images[:limit]:
+                        label = inputs.predictions[(image_id, m.name)]
+                        targets = [-1] if mode == "untargeted" else [t for t in range(num_classes) if t != label]
+                        for region in regions:
+                            for target in targets:
+                                fields = KeyFields(
+                                    model=m.name, weights_hash=inputs.weights[m.name], image_id=image_id,
+                                    region=region, mask_hash=inputs.mask_hashes[(image_id, region)],
+                                    pixels=pixels, mode=mode, target=target, search_hash=s_hash,
+                                )
+                                key = fields.key()
+                                specs.append(AttackSpec(
+                                    key=key, model=m.name, image_id=image_id, region=region, pixels=pixels,
+                                    mode=mode, target=target, label=label, early_stop=early_stop,
+                                    seed=attack_seed(config.campaign.seed, key), search_hash=s_hash,
+                                ))
+    seen: set[str] = set()
+    unique = [s for s in specs if not (s.key in seen or seen.add(s.key))]  # type: ignore[func-returns-value]
+    return unique
+
+
+def plan_counts(specs: Sequence[AttackSpec]) -> list[list[Any]]:
+    """[model, region, pixels, mode, early_stop, attacks] per group, for ``pixelspace status``."""
+    counts: dict[tuple[str, str, int, str, bool], int] = defaultdict(int)
+    for s in specs:
+        counts[(s.model, s.region, s.pixels, s.mode, s.early_stop)] += 1
+    return [[*k, v] for k, v in counts.items()]
+
+
+def make_batches(specs: Sequence[AttackSpec], per_batch: int) -> list[Batch]:
+    """Group attacks by (model, pixels, mode, early stop), in plan order, ``per_batch`` per batch.
+
+    Called on the whole plan (not on what is pending), so a batch always holds the same attacks: the model
+    then sees the same inputs together, which keeps results bit-identical across interruptions and replays
+    (float32 model outputs can differ in their last bits with the batch's composition).
+    """
+    groups: dict[tuple[str, int, str, bool], list[AttackSpec]] = {}
+    for s in specs:
+        groups.setdefault((s.model, s.pixels, s.mode, s.early_stop), []).append(s)
+    batches: list[Batch] = []
+    for (model, pixels, mode, early_stop), members in groups.items():
+        for i in range(0, len(members), per_batch):
+            batches.append(Batch(len(batches), model, pixels, mode, early_stop, tuple(members[i : i + per_batch])))
+    return batches
+
+
+def pending_batches(specs: Sequence[AttackSpec], per_batch: int, done: set[str]) -> list[Batch]:
+    """The batches of the plan that hold at least one attack not in ``done`` (whole batches are rerun)."""
+    return [b for b in make_batches(specs, per_batch) if any(s.key not in done for s in b.attacks)]
+
+
+def attacks_per_batch(config: CampaignConfig, batch_size: int) -> int:
+    """The configured attacks per batch, or ``"auto"``: about eight model batches per generation (4 … 64)."""
+    n = config.execution.attacks_per_batch
+    if isinstance(n, int):
+        return n
+    return int(min(64, max(4, math.ceil(8 * batch_size / config.de.population_size))))
+
+
+# -- first start -------------------------------------------------------------------------------------------
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def _creation_meta(config: CampaignConfig, device: str) -> dict[str, str]:
+    import torch
+
+    from pixelspace import __version__
+
+    return {
+        "campaign_seed": str(config.campaign.seed),
+        "package_version": __version__,
+        "git_sha": _git_sha(),
+        "torch_version": torch.__version__,
+        "device": device,
+        "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def tune_batch_size(config: CampaignConfig, module: Any, device: str, shape: tuple[int, int]) -> int:
+    """The configured batch size, or the fastest measured on the first network (``"auto"``)."""
+    from pixelspace.models.classifier import Classifier
+
+    if isinstance(config.execution.batch_size, int):
+        return config.execution.batch_size
+    bs = Classifier(module.to(device), batch_size="auto").resolve_batch_size(*shape)
+    log.info("batch size: %d (measured on %s, %s)", bs, config.models[0].name, device)
+    return bs
+
+
+def setup_campaign(
+    store: Store,
+    config: CampaignConfig,
+    models: Mapping[str, LoadedModel],
+    device: str,
+    foreground: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """First start: select images, build masks, tune the batch size, and write all of it in one transaction."""
+    from pixelspace.data.cifar10 import encode_png
+    from pixelspace.models import read_accuracy_records
+
+    dataset = load_dataset(config)
+    fg = ForegroundSource(config, dataset, foreground)
+    sel = select_images(config, dataset, models, device, fg)
+    index = {image_id: i for i, image_id in enumerate(dataset.ids)}
+    shape = (int(dataset.images.shape[1]), int(dataset.images.shape[2]))
+
+    records = read_accuracy_records()
+    model_rows = []
+    considered_ids = [dataset.ids[i] for i in sel.considered]
+    for name, lm in models.items():
+        rec = records.get(name)
+        matched = rec is not None and rec.weights_sha256 == lm.weights_hash and rec.test_accuracy is not None
+        correct = sum(sel.predictions[(i, name)][0] == int(dataset.labels[index[i]]) for i in considered_ids)
+        model_rows.append((
+            name, lm.weights_hash, rec.test_accuracy if matched and rec else None, 10000 if matched else None,
+            correct / len(considered_ids), len(considered_ids),
+        ))
+    image_rows = []
+    for pool_index, i in enumerate(sel.considered):
+        image_id = dataset.ids[i]
+        image_rows.append((
+            image_id, image_id, int(dataset.labels[i]), encode_png(dataset.images[i]), pool_index,
+            sel.status[image_id], sel.reasons.get(image_id),
+        ))
+    mask_rows = [
+        (image_id, region, mask_hash(m), encode_mask_png(m))
+        for image_id, regions in sel.regions.items() for region, m in regions.items()
+    ]
+    prediction_rows = [(i, m, p, c) for (i, m), (p, c) in sel.predictions.items()]
+    batch_size = tune_batch_size(config, next(iter(models.values())).module, device, shape)
+
+    # the plan, from exactly what is stored (so a resume expands the same keys)
+    hashes = {(i, r): mask_hash(m) for i, regions in sel.regions.items() for r, m in regions.items()}
+    inputs = StoredInputs(
+        images={}, regions={}, mask_hashes=hashes,
+        predictions={k: p for k, (p, _) in sel.predictions.items()},
+        selection=sel.per_model, weights={n: lm.weights_hash for n, lm in models.items()}, batch_size=batch_size,
+        attacks_per_batch=attacks_per_batch(config, batch_size),
+    )
+    specs = expand_attacks(config, inputs, len(dataset.classes))
+    meta = {
+        "dataset": dataset.name,
+        "segmenter": fg.description if config.needs_foreground else "none",
+        "class_names_json": json.dumps(list(dataset.classes)),
+        "batch_size": str(batch_size),
+        "attacks_per_batch": str(inputs.attacks_per_batch),
+        "selection_json": json.dumps(sel.per_model),
+        "plan_json": json.dumps(plan_counts(specs)),
+        "attacks_planned": str(len(specs)),
+        "setup_done": "1",
+    }
+    store.write_setup(model_rows, image_rows, mask_rows, prediction_rows, meta)
+    n_att = sum(1 for s in sel.status.values() if s == "attacked")
+    log.info("selected %d images (%d pool images looked at); %d attacks planned", n_att, len(sel.considered), len(specs))
+
+
+# -- running -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CampaignSummary:
+    """What a call of :func:`run_campaign` did.
+
+    Attributes:
+        store: the store path; attacks_total: attacks of the campaign; attacks_before: already stored at
+        the start; attacks_run: committed by this call; successes: successful attacks in the store;
+        queries_run: model queries of this call's attacks; seconds: wall time of the attack phase;
+        images_attacked / images_skipped: pool images; batch_size, device: what was used.
+    """
+
+    store: Path
+    attacks_total: int
+    attacks_before: int
+    attacks_run: int
+    successes: int
+    queries_run: int
+    seconds: float
+    images_attacked: int
+    images_skipped: int
+    batch_size: int
+    device: str
+
+    @property
+    def complete(self) -> bool:
+        """Whether every attack of the campaign is in the store."""
+        return self.attacks_before + self.attacks_run >= self.attacks_total
+
+
+def run_campaign(
+    config: CampaignConfig,
+    progress: bool = True,
+    *,
+    backend: Backend | None = None,
+    foreground: Mapping[str, np.ndarray] | None = None,
+) -> CampaignSummary:
+    """Run a campaign into its store, resuming where the store stands.
+
+    Args:
+        config: the campaign.
+        progress: show a tqdm bar (attacks done, successes, queries/s, ETA).
+        backend: an execution backend; default the one ``config.execution.backend`` names.
+        foreground: precomputed foreground masks, image id -> bool (H, W), used instead of the segmenter.
+
+    Returns:
+        A :class:`CampaignSummary`.
+
+    Raises:
+        ConfigError, WeightsError, DataError: bad config, model or data (before the store is touched).
+        StoreError: a store of another config or a newer schema, or an unwritable/full disk.
+    """
+    models = load_models(config)
+    device = resolve_device(config.execution.device)
+    store = Store.open_for_campaign(
+        config.campaign.store, canonical_json(config.to_dict()), config.config_hash(), _creation_meta(config, device),
+    )
+    with store:
+        if store.meta().get("setup_done") != "1":
+            setup_campaign(store, config, models, device, foreground)
+        meta = store.meta()
+        inputs = read_inputs(store)
+        if inputs.attacks_per_batch < 1:  # a store set up before attacks_per_batch was recorded
+            inputs = replace(inputs, attacks_per_batch=attacks_per_batch(config, inputs.batch_size))
+            store.set_meta({"attacks_per_batch": str(inputs.attacks_per_batch)})
+        for name, lm in models.items():
+            if inputs.weights.get(name) != lm.weights_hash:
+                raise StoreError(
+                    f"store {store.path}: the weights of {name!r} changed since the campaign started "
+                    f"(sha256 {inputs.weights.get(name, '?')[:12]}… stored, {lm.weights_hash[:12]}… now)"
+                )
+        ex = config.execution
+        if isinstance(ex.batch_size, int) and ex.batch_size != inputs.batch_size:
+            log.warning("batch size %d is fixed by the store; ignoring %d", inputs.batch_size, ex.batch_size)
+        if isinstance(ex.attacks_per_batch, int) and ex.attacks_per_batch != inputs.attacks_per_batch:
+            log.warning("attacks per batch %d is fixed by the store; ignoring %d", inputs.attacks_per_batch,
+                        ex.attacks_per_batch)
+        if meta.get("device") != device:
+            log.info("resuming on %s (the campaign started on %s)", device, meta.get("device"))
+        specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
+        done_keys = store.attack_keys() & {s.key for s in specs}
+        batches = pending_batches(specs, inputs.attacks_per_batch, done_keys)
+        successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
+        before = len(done_keys)
+        counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
+        job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device)
+        if backend is None:
+            backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
+                       if config.execution.backend == "local" else get_backend(config.execution.backend))
+        run, queries, seconds = _execute(store, backend, job, batches, len(specs), set(done_keys), successes, progress)
+        successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
+    return CampaignSummary(
+        store=Path(config.campaign.store), attacks_total=len(specs), attacks_before=before, attacks_run=run,
+        successes=successes, queries_run=queries, seconds=seconds, images_attacked=int(counts.get("attacked", 0)),
+        images_skipped=int(counts.get("skipped", 0)), batch_size=inputs.batch_size, device=device,
+    )
+
+
+def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> Iterator[AttackRow]:
+    if len(records) != len(result_batch.attacks):
+        raise StoreError(f"backend returned {len(records)} records for a batch of {len(result_batch.attacks)} attacks")
+    for s, rec in zip(result_batch.attacks, records, strict=True):
+        if int(rec["seed"]) != s.seed:
+            raise StoreError(f"backend returned the record of seed {rec['seed']} for attack {s.key} (seed {s.seed})")
+        yield AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
+                        s.early_stop, s.seed, rec)
+
+
+def _execute(
+    store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
+    progress: bool,
+) -> tuple[int, int, float]:
+    """Run the batches through the backend and commit each result; returns (attacks, queries, seconds)."""
+    from tqdm import tqdm
+
+    if not batches:
+        return 0, 0, 0.0
+    reported: dict[int, int] = defaultdict(int)
+    bar = tqdm(total=total, initial=len(done), unit="attack", desc="attacks", disable=not progress, dynamic_ncols=True)
+    committed = queries = 0
+    t0 = time.perf_counter()
+
+    def on_progress(batch_index: int, n: int) -> None:
+        reported[batch_index] += n
+        bar.update(n)
+
+    try:
+        backend.start(job)
+        for result in backend.run(batches, on_progress):
+            rows = list(_rows(result.batch, result.records))
+            added = store.write_batch(rows)
+            committed += added
+            queries += sum(int(r.record["queries"]) for r in rows)
+            successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)
+            done.update(r.key for r in rows)
+            bar.update(added - min(reported.pop(result.batch.index, 0), added))
+            rate = queries / max(time.perf_counter() - t0, 1e-9)
+            bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", refresh=False)
+    finally:
+        backend.close()
+        bar.close()
+    return committed, queries, time.perf_counter() - t0

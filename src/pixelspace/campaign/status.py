@@ -1,0 +1,177 @@
+"""Reading a store back: progress per model x region x pixels x mode, and replaying one stored attack."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pixelspace.campaign.config import CampaignConfig
+from pixelspace.campaign.store import Store
+from pixelspace.errors import StoreError
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """Progress of one group: attacks stored / planned, successes and mean queries of the stored ones."""
+
+    model: str
+    region: str
+    pixels: int
+    mode: str
+    early_stop: bool
+    done: int
+    total: int
+    successes: int
+    mean_queries: float
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """A store's progress: its meta, per-group rows and image counts."""
+
+    path: Path
+    meta: dict[str, str]
+    rows: list[StatusRow]
+    images_attacked: int
+    images_skipped: int
+
+    @property
+    def done(self) -> int:
+        return sum(r.done for r in self.rows)
+
+    @property
+    def total(self) -> int:
+        return sum(r.total for r in self.rows)
+
+
+def campaign_status(path: str | Path) -> CampaignStatus:
+    """Progress of the campaign in a store (read-only; safe while a campaign writes it).
+
+    Raises:
+        StoreError: no store there, or a newer schema.
+    """
+    with Store.open_readonly(path) as store:
+        meta = store.meta()
+        plan = json.loads(meta.get("plan_json", "[]"))
+        done = {
+            (m, r, int(p), mo, bool(es)): (int(n), int(s or 0), float(q or 0.0))
+            for m, r, p, mo, es, n, s, q in store.query(
+                "SELECT model, region, pixels, mode, early_stop, COUNT(*), SUM(success), AVG(queries) "
+                "FROM attacks GROUP BY model, region, pixels, mode, early_stop"
+            )
+        } if "attacks" in {t[0] for t in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")} else {}
+        counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status")) if plan else {}
+    rows = []
+    for m, r, p, mo, es, total in plan:
+        n, s, q = done.get((m, r, int(p), mo, bool(es)), (0, 0, 0.0))
+        rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q))
+    return CampaignStatus(Path(path), meta, rows, int(counts.get("attacked", 0)), int(counts.get("skipped", 0)))
+
+
+def format_status(status: CampaignStatus) -> str:
+    """A plain-text table of :func:`campaign_status`."""
+    meta = status.meta
+    name = json.loads(meta["config_json"])["campaign"]["name"] if "config_json" in meta else "?"
+    lines = [
+        f"store {status.path}: campaign {name!r}, config {meta.get('config_hash', '?')[:12]}, "
+        f"batch size {meta.get('batch_size', '?')}, device {meta.get('device', '?')}",
+    ]
+    if not status.rows:
+        lines.append("setup not finished yet: no attacks planned")
+        return "\n".join(lines)
+    total = status.total
+    lines.append(
+        f"images: {status.images_attacked} attacked, {status.images_skipped} passed over; attacks "
+        f"{status.done}/{total} ({100 * status.done / max(total, 1):.1f} %)"
+    )
+    header = f"{'model':<18} {'region':<11} {'px':>3} {'mode':<12} {'stop':<5} {'done':>13} {'success':>14} {'queries':>9}"
+    lines += [header, "-" * len(header)]
+    for r in status.rows:
+        rate = f"{r.successes} ({100 * r.successes / r.done:.0f} %)" if r.done else "-"
+        lines.append(
+            f"{r.model:<18} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
+            f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>9.0f}"
+        )
+    return "\n".join(lines)
+
+
+# -- replay --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReplayResult:
+    """Outcome of :func:`replay_attack`.
+
+    Attributes:
+        key: the attack; stored / replayed: the two records; batch_attacks: attacks re-run together.
+        identical: every field equal; matches: every discrete field equal and floats equal to rel. 1e-5;
+        differences: the fields that do not match.
+    """
+
+    key: str
+    stored: dict[str, Any]
+    replayed: dict[str, Any]
+    identical: bool
+    matches: bool
+    differences: list[str]
+    batch_attacks: int
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, int | float) and isinstance(b, int | float) and math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-7)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def replay_attack(path: str | Path, key: str, device: str | None = None, alone: bool = False) -> ReplayResult:
+    """Re-run one stored attack from its seed and compare with the stored record.
+
+    By default the attack's whole batch is re-run (the batches are fixed by the plan and the stored
+    ``attacks_per_batch``), so the model sees exactly the inputs it saw and the row is reproduced bit for bit
+    on the same device. ``alone=True`` runs the attack by itself: discrete fields normally still match, but
+    float32 outputs can differ in their last bits, which can occasionally steer the search elsewhere.
+
+    Args:
+        path: the store.
+        key: the attack key (or a unique prefix of at least 6 characters).
+        device: torch device; default the campaign's ``execution.device``.
+        alone: run only this attack instead of its batch.
+
+    Raises:
+        StoreError: no such store or key, or the model's weights differ from those the row was made with.
+    """
+    from pixelspace.campaign.backends import Batch, Job
+    from pixelspace.campaign.backends.local import run_batch
+    from pixelspace.campaign.prepare import load_model, resolve_device
+    from pixelspace.campaign.runner import expand_attacks, make_batches, read_inputs
+    from pixelspace.models.classifier import Classifier
+
+    with Store.open_readonly(path) as store:
+        row = store.attack(key)
+        meta = store.meta()
+        inputs = read_inputs(store)
+    config = CampaignConfig.from_dict(json.loads(meta["config_json"]), f"{path} config_json")
+    entry = next((m for m in config.models if m.name == row["model"]), None)
+    if entry is None:
+        raise StoreError(f"store {path}: model {row['model']!r} of attack {row['key']} is not in the stored config")
+    lm = load_model(entry)
+    if lm.weights_hash != inputs.weights.get(row["model"]):
+        raise StoreError(f"the weights of {row['model']!r} differ from those attack {row['key']} was run with")
+    specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
+    batch = next((b for b in make_batches(specs, max(inputs.attacks_per_batch, 1))
+                  if any(s.key == row["key"] for s in b.attacks)), None)
+    if batch is None:
+        raise StoreError(f"attack {row['key']} is stored but not in the plan of the stored config")
+    if alone or inputs.attacks_per_batch < 1:
+        batch = Batch(0, batch.model, batch.pixels, batch.mode, batch.early_stop,
+                      tuple(s for s in batch.attacks if s.key == row["key"]))
+    dev = resolve_device(device or config.execution.device)
+    job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
+    records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
+    new = records[[s.key for s in batch.attacks].index(row["key"])]
+    rec = row["record"]
+    diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
+    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch))

@@ -1,0 +1,345 @@
+"""The SQLite results store (``docs/store-schema.md``): WAL mode, a schema version, one transaction per batch.
+
+Only the campaign runner writes a store. Each finished batch of attacks is committed in one transaction, so a
+reader (``pixelspace status``, the report) sees whole batches only, and a process killed at any moment leaves
+the last committed state behind. A store refuses a newer schema version and a config whose hash differs from
+the one it was created with (results of different configs are never mixed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pixelspace.errors import DataError, StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_TABLES = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+    "CREATE TABLE IF NOT EXISTS models (model TEXT PRIMARY KEY, weights_hash TEXT, test_accuracy REAL NULL, "
+    "test_count INTEGER NULL, pool_accuracy REAL NULL, pool_count INTEGER NULL)",
+    "CREATE TABLE IF NOT EXISTS images (image_id TEXT PRIMARY KEY, source_id TEXT, label INTEGER, png BLOB, "
+    "pool_index INTEGER, status TEXT, reason TEXT NULL)",
+    "CREATE TABLE IF NOT EXISTS masks (image_id TEXT, region TEXT, mask_hash TEXT, png BLOB, "
+    "PRIMARY KEY (image_id, region))",
+    "CREATE TABLE IF NOT EXISTS predictions (image_id TEXT, model TEXT, predicted INTEGER, confidence REAL, "
+    "PRIMARY KEY (image_id, model))",
+    "CREATE TABLE IF NOT EXISTS attacks (key TEXT PRIMARY KEY, model TEXT, image_id TEXT, region TEXT, "
+    "pixels INTEGER, mode TEXT, target INTEGER, search_hash TEXT, early_stop INTEGER, seed INTEGER, "
+    "success INTEGER, generations INTEGER, queries INTEGER, record TEXT)",
+)
+
+ATTACK_COLUMNS = (
+    "key", "model", "image_id", "region", "pixels", "mode", "target", "search_hash", "early_stop", "seed",
+    "success", "generations", "queries", "record",
+)
+
+
+@dataclass(frozen=True)
+class AttackRow:
+    """One row of the ``attacks`` table; ``record`` is ``AttackResult.to_records()[i]``."""
+
+    key: str
+    model: str
+    image_id: str
+    region: str
+    pixels: int
+    mode: str
+    target: int
+    search_hash: str
+    early_stop: bool
+    seed: int
+    record: dict[str, Any]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The row's values in :data:`ATTACK_COLUMNS` order (the record as compact JSON)."""
+        r = self.record
+        return (
+            self.key, self.model, self.image_id, self.region, int(self.pixels), self.mode, int(self.target),
+            self.search_hash, int(bool(self.early_stop)), int(self.seed), int(bool(r["success"])),
+            int(r["generations"]), int(r["queries"]), json.dumps(r, separators=(",", ":")),
+        )
+
+
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """PNG bytes (8-bit grey, 0/255) of a bool mask (H, W)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(mask, dtype=bool).astype(np.uint8) * 255)
+    if not ok:
+        raise DataError("PNG encoding of a mask failed")
+    return bytes(buf)
+
+
+def decode_mask_png(data: bytes) -> np.ndarray:
+    """Inverse of :func:`encode_mask_png`: bool (H, W), True where the PNG is >= 128."""
+    import cv2
+
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
+    if arr is None:
+        raise DataError("cannot decode mask PNG bytes")
+    return arr >= 128
+
+
+@contextlib.contextmanager
+def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
+    """Re-raise SQLite failures as :class:`StoreError` naming the store and the likely cause."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc).lower()
+        if "readonly" in text or "read-only" in text:
+            hint = " (the file or its folder is read-only; pick a writable store path)"
+        elif "full" in text:
+            hint = " (the disk is full; free space and run again: committed batches are kept)"
+        elif "unable to open" in text:
+            hint = " (the folder does not exist or is not writable)"
+        elif "not a database" in text:
+            hint = " (the file is not an SQLite database)"
+        elif "locked" in text or "busy" in text:
+            hint = " (another process holds the store; is a second campaign writing it?)"
+        else:
+            hint = ""
+        raise StoreError(f"cannot {action} store {path}: {exc}{hint}") from exc
+
+
+class Store:
+    """A results store. Open it with :meth:`open_for_campaign` (the runner) or :meth:`open_readonly`."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, readonly: bool) -> None:
+        self.path = path
+        self.conn = conn
+        self.readonly = readonly
+        self._lock: Any = None
+
+    def _take_writer_lock(self) -> None:
+        """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store."""
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return
+        lock = (self.path.parent / (self.path.name + ".lock")).open("a")
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StoreError(
+                f"store {self.path} is being written by another process (a second `pixelspace run` of the same "
+                "campaign?); wait for it or stop it first"
+            ) from None
+        self._lock = lock
+
+    # -- opening ------------------------------------------------------------------------------------------
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Store:
+        """Open an existing store for reading (never blocks the writer; sees committed batches only).
+
+        Raises:
+            StoreError: no such file, not a pixelspace store, or a newer schema version.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise StoreError(f"store {p} does not exist")
+        with _sqlite_errors(p, "open"):
+            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 30000")
+        store = cls(p, conn, readonly=True)
+        store._check_schema()
+        return store
+
+    @classmethod
+    def open_for_campaign(cls, path: str | Path, config_json: str, config_hash: str, meta: dict[str, str]) -> Store:
+        """Open (creating when absent) the store a campaign writes.
+
+        A new store gets its tables and the ``meta`` rows (``config_json``, ``config_hash``, ``schema_version``
+        and ``meta``) in one transaction. An existing one must have a schema version this package reads and the
+        same config hash.
+
+        Raises:
+            StoreError: a newer schema version, another config, not a pixelspace store, or an unwritable path.
+        """
+        p = Path(path)
+        if p.exists() and not p.is_file():
+            raise StoreError(f"store path {p} exists and is not a file")
+        if not p.parent.exists():
+            try:
+                p.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder of store {p}: {exc}") from exc
+        with _sqlite_errors(p, "open"):
+            conn = sqlite3.connect(str(p), timeout=30, isolation_level=None)
+        store = cls(p, conn, readonly=False)
+        try:
+            store._take_writer_lock()
+            with _sqlite_errors(p, "open"):
+                conn.execute("PRAGMA busy_timeout = 30000")
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"store {p}: cannot switch to WAL mode (got {mode}); is the file on a network share?")
+                conn.execute("PRAGMA synchronous = FULL")
+            if store._has_table("meta"):
+                store._check_schema()
+                stored = store.meta().get("config_hash")
+                if stored is None:
+                    log.info("store %s has tables but no config yet; initialising it", p)
+                    store._initialise(config_json, config_hash, meta)
+                elif stored != config_hash:
+                    raise StoreError(
+                        f"store {p} was written by another campaign config (config hash {stored[:12]}…, this "
+                        f"config {config_hash[:12]}…); results of different configs are not mixed: use another "
+                        "store path, or the config the store was made with (`pixelspace status` shows it)"
+                    )
+            elif store._table_names():
+                raise StoreError(f"{p} is an SQLite database but not a pixelspace store (no meta table)")
+            else:
+                store._initialise(config_json, config_hash, meta)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _table_names(self) -> list[str]:
+        with _sqlite_errors(self.path, "read"):
+            return [r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+
+    def _has_table(self, name: str) -> bool:
+        return name in self._table_names()
+
+    def _check_schema(self) -> None:
+        if not self._has_table("meta"):
+            raise StoreError(f"{self.path} is not a pixelspace store (no meta table)")
+        version = self.meta().get("schema_version")
+        if version is None:
+            return
+        try:
+            v = int(version)
+        except ValueError:
+            raise StoreError(f"store {self.path} has an unreadable schema_version {version!r}") from None
+        if v > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.path} has schema version {v}, newer than this pixelspace reads ({SCHEMA_VERSION}); "
+                "upgrade pixelspace to read or extend it"
+            )
+
+    def _initialise(self, config_json: str, config_hash: str, meta: dict[str, str]) -> None:
+        rows = {**meta, "schema_version": str(SCHEMA_VERSION), "config_json": config_json, "config_hash": config_hash}
+        with self.transaction() as cur:
+            for sql in _TABLES:
+                cur.execute(sql)
+            cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows.items())
+
+    # -- writing ------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); rolled back on any error."""
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only")
+        with _sqlite_errors(self.path, "write"):
+            cur = self.conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def set_meta(self, items: dict[str, str]) -> None:
+        """Insert or replace ``meta`` rows in one transaction."""
+        with self.transaction() as cur:
+            cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", items.items())
+
+    def write_setup(
+        self,
+        models: Sequence[tuple[Any, ...]],
+        images: Sequence[tuple[Any, ...]],
+        masks: Sequence[tuple[Any, ...]],
+        predictions: Sequence[tuple[Any, ...]],
+        meta: dict[str, str],
+    ) -> None:
+        """Write the per-campaign data (models, images, masks, clean predictions, meta) in one transaction.
+
+        Rows are tuples in the column order of ``docs/store-schema.md``; existing rows are replaced.
+        """
+        with self.transaction() as cur:
+            cur.executemany("INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?, ?)", models)
+            cur.executemany("INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?)", images)
+            cur.executemany("INSERT OR REPLACE INTO masks VALUES (?, ?, ?, ?)", masks)
+            cur.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)", predictions)
+            cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+
+    def write_batch(self, rows: Iterable[AttackRow]) -> int:
+        """Commit a finished batch of attacks in one transaction; returns the rows added.
+
+        A key already present is left as it is (a batch handed out twice is never written twice).
+        """
+        with self.transaction() as cur:
+            before = self.conn.total_changes
+            cur.executemany(
+                f"INSERT OR IGNORE INTO attacks ({', '.join(ATTACK_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(ATTACK_COLUMNS))})",
+                (r.as_tuple() for r in rows),
+            )
+            return self.conn.total_changes - before
+
+    # -- reading ------------------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read query in one snapshot and return all rows."""
+        with _sqlite_errors(self.path, "read"):
+            return self.conn.execute(sql, params).fetchall()
+
+    def meta(self) -> dict[str, str]:
+        """All ``meta`` rows as a dict."""
+        return dict(self.query("SELECT key, value FROM meta"))
+
+    def attack_keys(self) -> set[str]:
+        """Keys of every stored attack."""
+        if not self._has_table("attacks"):
+            return set()
+        return {r[0] for r in self.query("SELECT key FROM attacks")}
+
+    def count_attacks(self) -> int:
+        """Stored attacks."""
+        return int(self.query("SELECT COUNT(*) FROM attacks")[0][0]) if self._has_table("attacks") else 0
+
+    def attack(self, key: str) -> dict[str, Any]:
+        """One stored attack as a dict of its columns (``record`` parsed).
+
+        Raises:
+            StoreError: no attack has this key (a unique prefix of at least 6 characters is accepted).
+        """
+        rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key = ?", (key,))
+        if not rows and len(key) >= 6:
+            rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key LIKE ? LIMIT 2", (key + "%",))
+            if len(rows) > 1:
+                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path}; give more characters")
+        if not rows:
+            raise StoreError(f"store {self.path} has no attack with key {key!r}")
+        out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
+        out["record"] = json.loads(out["record"])
+        return out
+
+    def close(self) -> None:
+        """Close the connection (and release the writer's lock)."""
+        self.conn.close()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

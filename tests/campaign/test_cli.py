@@ -1,0 +1,76 @@
+"""`pixelspace run`, `status` and `replay` driven in-process on the tiny campaign."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pixelspace.campaign import campaign_status, format_status, replay_attack
+from pixelspace.cli import cli
+from tests.campaign.conftest import attack_rows, config_dict, to_toml
+
+
+@pytest.fixture
+def campaign_file(tiny_data: dict[str, Any], tmp_path: Path) -> Path:
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, tmp_path / "store.sqlite", **{"fitness_curves.images": 1})))
+    return toml
+
+
+def test_run_status_replay(campaign_file: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert "15/15 attacks stored" in out.output and "4 images attacked, 2 passed over" in out.output
+
+    out = runner.invoke(cli, ["status", str(store)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert "attacks 15/15 (100.0 %)" in out.output
+    for region in ("whole", "foreground", "background"):
+        assert any(line.split()[:5] == ["tiny", region, "1", "untargeted", "yes"] and "4/4" in line for line in lines)
+    assert sum(line.split()[:2] == ["tiny", "whole"] for line in lines) == 2  # with and without early stop
+
+    key = attack_rows(store)[0][0]
+    out = runner.invoke(cli, ["replay", str(store), key[:10]])
+    assert out.exit_code == 0, out.output
+    assert f"attack {key}" in out.output and "reproduces the stored row" in out.output
+
+
+def test_replay_every_row_matches(campaign_file: Path, tmp_path: Path) -> None:
+    CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    rows = attack_rows(tmp_path / "store.sqlite")
+    for row in rows:
+        r = replay_attack(tmp_path / "store.sqlite", row[0])
+        assert r.identical, (row[0], r.differences)  # its whole batch re-run: bit for bit
+        assert r.batch_attacks in (1, 2)  # attacks_per_batch = 2 (the last batch of a group may hold one)
+    alone = replay_attack(tmp_path / "store.sqlite", rows[0][0], alone=True)
+    assert alone.batch_attacks == 1 and alone.stored["seed"] == alone.replayed["seed"]
+
+
+def test_status_of_a_partial_store(campaign_file: Path, tmp_path: Path) -> None:
+    from pixelspace.campaign import CampaignConfig, run_campaign
+    from tests.campaign.test_runner import FailingBackend
+
+    with pytest.raises(RuntimeError):
+        run_campaign(CampaignConfig.load(campaign_file), progress=False, backend=FailingBackend(after=1))
+    status = campaign_status(tmp_path / "store.sqlite")
+    assert (status.done, status.total) == (2, 15)
+    assert "attacks 2/15" in format_status(status)
+
+
+def test_cli_errors_are_messages_not_tracebacks(campaign_file: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(cli, ["status", str(tmp_path / "nope.sqlite")])
+    assert out.exit_code == 1 and "does not exist" in out.output and "Traceback" not in out.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(campaign_file.read_text().replace("population_size", "populaton_size"))
+    out = runner.invoke(cli, ["run", str(bad)])
+    assert out.exit_code == 1 and "did you mean 'population_size'" in out.output
+    runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    out = runner.invoke(cli, ["replay", str(tmp_path / "store.sqlite"), "ffffffffff"])
+    assert out.exit_code == 1 and "no attack" in out.output

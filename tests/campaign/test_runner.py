@@ -1,0 +1,276 @@
+"""The runner end to end on a tiny net: selection, masks, keys, resume after failure or SIGKILL, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pixelspace.campaign import CampaignConfig, Store, run_campaign
+from pixelspace.campaign.backends import Batch, BatchResult, ProgressFn
+from pixelspace.campaign.backends.local import LocalBackend
+from pixelspace.campaign.store import decode_mask_png
+from pixelspace.errors import ConfigError, DataError, StoreError, WeightsError
+from tests.campaign.conftest import BAD_MASK, MISCLASSIFIED, REPO, attack_rows, config_dict, to_toml
+
+RECORD_FIELDS = {
+    "success", "pixels", "colors", "changed", "predicted", "confidence", "target_probability", "clean_probability",
+    "label", "target", "clean_top5_classes", "clean_top5_probs", "adv_top5_classes", "adv_top5_probs",
+    "adv_probs_of_clean_top5", "generations", "queries", "fitness_history", "seed", "region_size", "mode",
+    "region_mode",
+}
+
+
+def _query(store: Path, sql: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+class FailingBackend(LocalBackend):
+    """The local backend, failing after ``after`` batches (an injected crash)."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
+        for i, result in enumerate(super().run(batches, progress)):
+            if i == self.after:
+                raise RuntimeError("injected failure")
+            yield result
+
+
+def test_tiny_campaign_end_to_end(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    cfg = make_config()
+    summary = run_campaign(cfg, progress=False)
+    store = Path(cfg.campaign.store)
+    assert (summary.attacks_total, summary.attacks_run, summary.images_attacked) == (12, 12, 4) and summary.complete
+    images = {r[0]: r for r in _query(store, "SELECT image_id, source_id, label, pool_index, status, reason FROM images")}
+    ids = tiny_data["ids"]
+    predicted = (tiny_data["labels"][MISCLASSIFIED] - 1) % 10
+    assert images[ids[MISCLASSIFIED]][4:] == ("skipped", f"misclassified by tiny (as class{predicted})")
+    assert images[ids[BAD_MASK]][4] == "skipped" and images[ids[BAD_MASK]][5] == "mask: foreground has 1 px < 3"
+    assert sorted(r[3] for r in images.values()) == list(range(len(images)))
+    attacked = [i for i, r in images.items() if r[4] == "attacked"]
+    masks = _query(store, "SELECT image_id, region, png FROM masks")
+    assert len(masks) == 4 * 3 and {m[0] for m in masks} == set(attacked)
+    fg = {m[0]: decode_mask_png(m[2]) for m in masks if m[1] == "foreground"}
+    for image_id, mask in fg.items():
+        assert np.array_equal(mask, tiny_data["fg"][ids.index(image_id)])
+    assert len(_query(store, "SELECT * FROM predictions")) == len(images)
+    rows = _query(store, "SELECT region, pixels, mode, target, early_stop, success, generations, queries, record FROM attacks")
+    assert len(rows) == 12
+    for region, _pixels, _mode, target, early_stop, success, generations, queries, record in rows:
+        rec = json.loads(record)
+        assert set(rec) == RECORD_FIELDS and target == -1 and early_stop == 1
+        assert (rec["success"], rec["generations"], rec["queries"]) == (bool(success), generations, queries)
+        assert rec["region_size"] == {"whole": 64, "foreground": 16, "background": 48}[region]
+    meta = dict(_query(store, "SELECT key, value FROM meta"))
+    for key in ("schema_version", "config_json", "config_hash", "campaign_seed", "batch_size", "package_version",
+                "torch_version", "device", "created_utc", "dataset", "segmenter", "class_names_json"):
+        assert key in meta, key
+    assert json.loads(meta["config_json"]) == cfg.to_dict() and meta["batch_size"] == "16"
+    model = _query(store, "SELECT model, weights_hash, pool_accuracy, pool_count FROM models")[0]
+    assert model[0] == "tiny" and len(model[1]) == 64 and model[3] == len(images)
+    again = run_campaign(cfg, progress=False)
+    assert again.attacks_run == 0 and again.attacks_before == 12
+    assert len(attack_rows(store)) == 12
+
+
+def test_pixels_stay_in_their_region(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    cfg = make_config(**{"attack.pixels": [1, 3]})
+    run_campaign(cfg, progress=False)
+    store = Path(cfg.campaign.store)
+    masks = {(i, r): decode_mask_png(p) for i, r, p in _query(store, "SELECT image_id, region, png FROM masks")}
+    rows = _query(store, "SELECT image_id, region, pixels, record FROM attacks")
+    assert len(rows) == 24
+    for image_id, region, k, record in rows:
+        rec = json.loads(record)
+        assert len(rec["pixels"]) == k
+        for r, c in rec["pixels"]:
+            assert r == -1 or masks[(image_id, region)][r, c]
+
+
+def test_interrupted_run_resumes_to_the_same_rows(make_config: Any) -> None:
+    reference = make_config("reference.sqlite")
+    run_campaign(reference, progress=False)
+    cfg = make_config("interrupted.sqlite")
+    with pytest.raises(RuntimeError, match="injected"):
+        run_campaign(cfg, progress=False, backend=FailingBackend(after=2))
+    assert len(attack_rows(Path(cfg.campaign.store))) == 4  # two whole batches of two attacks
+    summary = run_campaign(cfg, progress=False)
+    assert (summary.attacks_before, summary.attacks_run) == (4, 8)
+    assert attack_rows(Path(cfg.campaign.store)) == attack_rows(Path(reference.campaign.store))
+
+
+def test_execution_settings_are_not_part_of_keys(make_config: Any) -> None:
+    a = make_config("a.sqlite")
+    b = make_config("b.sqlite", **{"execution.batch_size": 3, "execution.attacks_per_batch": 5,
+                                   "campaign.name": "other"})
+    run_campaign(a, progress=False)
+    run_campaign(b, progress=False)
+    rows_a, rows_b = attack_rows(Path(a.campaign.store)), attack_rows(Path(b.campaign.store))
+    assert len(rows_a) == 12 and [r[:10] for r in rows_a] == [r[:10] for r in rows_b]  # keys, seeds, key fields
+    # outcomes normally agree too, but only the same batches on the same device guarantee bit-identical rows
+
+
+def test_search_settings_change_every_key(make_config: Any) -> None:
+    a = make_config("a.sqlite")
+    b = make_config("b.sqlite", **{"de.success_check": "best"})
+    run_campaign(a, progress=False)
+    run_campaign(b, progress=False)
+    keys_a = {r[0] for r in attack_rows(Path(a.campaign.store))}
+    keys_b = {r[0] for r in attack_rows(Path(b.campaign.store))}
+    assert len(keys_a) == len(keys_b) == 12 and not keys_a & keys_b
+
+
+def test_sigkill_mid_run_then_rerun(make_config: Any, tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    reference = make_config("reference.sqlite", **{"execution.attacks_per_batch": 1})
+    run_campaign(reference, progress=False)
+    store = tmp_path / "killed.sqlite"
+    toml = tmp_path / "killed.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store, **{"execution.attacks_per_batch": 1})))
+    env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "pixelspace", "run", str(toml), "--no-progress"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stored, deadline = 0, time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(sqlite3.Error):
+                stored = _query(store, "SELECT COUNT(*) FROM attacks")[0][0] if store.exists() else 0
+            if stored >= 3:
+                break
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.returncode == -signal.SIGKILL, err
+    at_kill = len(attack_rows(store))
+    assert 3 <= at_kill < 12, f"killed with {at_kill} of 12 attacks stored"
+    config = CampaignConfig.load(toml)
+    summary = run_campaign(config, progress=False)
+    assert summary.attacks_before == at_kill and summary.attacks_run == 12 - at_kill
+    assert attack_rows(store) == attack_rows(Path(reference.campaign.store))
+    tables = ("images", "masks", "predictions", "models")
+    for t in tables:
+        assert _query(store, f"SELECT * FROM {t} ORDER BY 1, 2") == _query(
+            Path(reference.campaign.store), f"SELECT * FROM {t} ORDER BY 1, 2"), t
+
+
+def test_fitness_curves_run_without_early_stop(make_config: Any) -> None:
+    cfg = make_config(**{"fitness_curves.images": 2, "fitness_curves.regions": ["whole", "background"]})
+    summary = run_campaign(cfg, progress=False)
+    assert summary.attacks_total == 12 + 2 * 2
+    rows = _query(Path(cfg.campaign.store), "SELECT image_id, region, early_stop, generations, record FROM attacks")
+    curves = [r for r in rows if r[2] == 0]
+    assert len(curves) == 4 and {r[1] for r in curves} == {"whole", "background"}
+    for r in curves:
+        assert r[3] == cfg.de.max_generations and len(json.loads(r[4])["fitness_history"]) == cfg.de.max_generations + 1
+    stopped = {(r[0], r[1]) for r in rows if r[2] == 1}
+    assert {(r[0], r[1]) for r in curves} <= stopped  # the same attacks, under other keys
+
+
+def test_targeted_mode_attacks_every_other_class(make_config: Any) -> None:
+    cfg = make_config(**{"images.count": 2, "regions.names": ["whole"], "attack.modes": ["untargeted", "targeted"]})
+    summary = run_campaign(cfg, progress=False)
+    assert summary.attacks_total == 2 * (1 + 9)
+    rows = _query(Path(cfg.campaign.store), "SELECT image_id, mode, target, record FROM attacks WHERE mode = 'targeted'")
+    by_image: dict[str, set[int]] = {}
+    for image_id, _mode, target, record in rows:
+        rec = json.loads(record)
+        assert rec["target"] == target != rec["label"]
+        assert not rec["success"] or rec["predicted"] == target
+        by_image.setdefault(image_id, set()).add(target)
+    assert all(len(t) == 9 for t in by_image.values()) and len(by_image) == 2
+
+
+def test_selection_rules(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    two = [{"name": "tiny", "factory": "tests.campaign.tinynet:tiny_cnn"},
+           {"name": "tiny-b", "factory": "tests.campaign.tinynet:tiny_cnn_b"}]
+    d = config_dict(tiny_data, Path(make_config().campaign.store).with_name("each.sqlite"),
+                    **{"images.selection": "correct-by-each", "images.count": 2, "regions.names": ["whole"]})
+    d["models"] = two
+    run_campaign(CampaignConfig.from_dict(d), progress=False)
+    sel = json.loads(dict(_query(Path(d["campaign"]["store"]), "SELECT key, value FROM meta"))["selection_json"])
+    preds = dict(((i, m), p) for i, m, p in _query(Path(d["campaign"]["store"]), "SELECT image_id, model, predicted FROM predictions"))
+    labels = dict(zip(tiny_data["ids"], tiny_data["labels"].tolist(), strict=True))
+    assert len(sel["tiny"]) == 2
+    for m, ids in sel.items():
+        assert len(ids) <= 2 and all(preds[(i, m)] == labels[i] for i in ids)
+    cfg_all = make_config("all.sqlite", **{"images.selection": "all", "images.count": 6, "segmenter.min_pixels": 1})
+    run_campaign(cfg_all, progress=False)
+    statuses = dict(_query(Path(cfg_all.campaign.store), "SELECT image_id, status FROM images"))
+    assert statuses[tiny_data["ids"][MISCLASSIFIED]] == "attacked"
+
+
+def test_control_regions_and_precomputed_masks(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    cfg = make_config(**{"regions.names": ["foreground", "random", "centre", "border"], "segmenter.method": "grabcut",
+                         "segmenter.mask_folder": None, "images.count": 2})
+    fg = dict(zip(tiny_data["ids"], tiny_data["fg"], strict=True))
+    run_campaign(cfg, progress=False, foreground=fg)
+    store = Path(cfg.campaign.store)
+    masks = {(i, r): decode_mask_png(p) for i, r, p in _query(store, "SELECT image_id, region, png FROM masks")}
+    for (image_id, region), m in masks.items():
+        n_fg = int(fg[image_id].sum())
+        assert int(m.sum()) == {"foreground": n_fg, "random": n_fg, "centre": n_fg, "border": 64 - n_fg}[region]
+    assert dict(_query(store, "SELECT key, value FROM meta"))["segmenter"] == "precomputed"
+
+
+def test_bad_inputs_are_clear_errors(make_config: Any, tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    d = config_dict(tiny_data, tmp_path / "w.sqlite")
+    d["models"][0]["weights"] = str(tmp_path / "missing.safetensors")
+    with pytest.raises(WeightsError, match="missing.safetensors"):
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+    assert not (tmp_path / "w.sqlite").exists()
+    d["models"] = [{"name": "no-such-net"}]
+    with pytest.raises(ConfigError, match="unknown model 'no-such-net'"):
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+    holey = tmp_path / "holey"
+    holey.mkdir()
+    for f in sorted(Path(tiny_data["masks"]).iterdir())[1:]:
+        (holey / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(DataError, match="no mask for image id"):
+        run_campaign(make_config("holey.sqlite", **{"segmenter.mask_folder": str(holey), "images.count": 6,
+                                                    "images.selection": "all"}), progress=False)
+    run_campaign(make_config("s.sqlite"), progress=False)
+    with pytest.raises(StoreError, match="another campaign config"):
+        run_campaign(make_config("s.sqlite", **{"de.max_generations": 4}), progress=False)
+    with pytest.raises(DataError, match="no pool image qualifies"):
+        run_campaign(make_config("none.sqlite", **{"segmenter.min_pixels": 60}), progress=False)
+
+
+def test_store_refuses_changed_weights(make_config: Any, tmp_path: Path) -> None:
+    import torch
+
+    from tests.campaign.tinynet import tiny_cnn
+
+    weights = tmp_path / "w.pt"
+    torch.save(tiny_cnn().state_dict(), weights)
+    d = make_config().to_dict()
+    d["models"][0]["weights"] = str(weights)
+    run_campaign(CampaignConfig.from_dict(d), progress=False)
+    model = tiny_cnn()
+    with torch.no_grad():
+        model.conv1.bias += 1
+    torch.save(model.state_dict(), weights)
+    with pytest.raises(StoreError, match="weights of 'tiny' changed"):
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+
+
+def test_store_readable_while_open(make_config: Any) -> None:
+    cfg = make_config()
+    run_campaign(cfg, progress=False)
+    with Store.open_readonly(cfg.campaign.store) as s:
+        assert s.count_attacks() == 12
