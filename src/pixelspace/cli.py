@@ -16,7 +16,7 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--arch", type=click.Choice(["allconv", "nin", "vgg16"]), required=True)
+@click.option("--arch", type=click.Choice(["allconv", "nin", "vgg16", "cnn8"]), required=True)
 @click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path), required=True,
               help="CIFAR-10 source: .tar.gz of train|test/<class>/ images, such a folder, or the bin/py batches.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Final fp16 .safetensors file.")
@@ -27,7 +27,8 @@ def cli(verbose: bool) -> None:
 def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: int | None, seed: int) -> None:
     """Train a CIFAR-10 network with a recorded seed; resumes after interruption."""
     from pixelspace.data.cifar10 import load_split
-    from pixelspace.models.training import TrainConfig, evaluate_accuracy, train as run_training
+    from pixelspace.models.training import TrainConfig, evaluate_accuracy
+    from pixelspace.models.training import train as run_training
     from pixelspace.models.weights import file_sha256, save_fp16
     from pixelspace.models.zoo import ARCHITECTURES
 
@@ -58,6 +59,156 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
     click.echo(f"{model_name}: top-1 {acc * 100:.2f}% on {len(te)} test images")
     for name, a in zip(CLASSES, per_class, strict=True):
         click.echo(f"  {name:<11} {a * 100:.1f}%")
+
+
+@cli.command("run")
+@click.argument("campaign", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
+              help="execution.backend (default: the campaign file's).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def run_command(campaign: Path, backend: str | None, no_progress: bool) -> None:
+    """Run a campaign file into its store; rerunning resumes where it stopped."""
+    from pixelspace.campaign import load_config, run_campaign
+    from pixelspace.errors import PixelspaceError
+
+    try:
+        config = load_config(campaign)
+        summary = run_campaign(config.replace(backend=backend) if backend else config, progress=not no_progress)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
+               f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "
+               f"{summary.images_attacked} images attacked, {summary.images_skipped} passed over")
+
+
+@cli.command("status")
+@click.argument("store", type=click.Path(path_type=Path))
+def status_command(store: Path) -> None:
+    """Print a store's progress per model x region x pixels x mode."""
+    from pixelspace.campaign import campaign_status, format_status
+    from pixelspace.errors import PixelspaceError
+
+    try:
+        click.echo(format_status(campaign_status(store)))
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("replay")
+@click.argument("store", type=click.Path(path_type=Path))
+@click.argument("key")
+@click.option("--device", default=None, help="execution.device (default: the campaign's).")
+@click.option("--alone", is_flag=True, help="Run only this attack, not its whole batch (faster, may differ in floats).")
+def replay_command(store: Path, key: str, device: str | None, alone: bool) -> None:
+    """Re-run one stored attack from its seed and say whether it reproduces the stored row."""
+    from pixelspace.campaign import replay_attack
+    from pixelspace.errors import PixelspaceError
+
+    try:
+        r = replay_attack(store, key, device=device, alone=alone)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rec = r.replayed
+    click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch): success {rec['success']}, predicted {rec['predicted']} ({rec['confidence']:.3f}), "
+               f"generations {rec['generations']}, queries {rec['queries']}")
+    if not r.matches:
+        raise click.ClickException(f"does NOT reproduce the stored row; differing fields: {', '.join(r.differences)}")
+    click.echo("reproduces the stored row " + ("exactly" if r.identical else "(floats equal to 1e-5)"))
+
+
+@cli.command("segment")
+@click.option("--method", type=click.Choice(["grabcut", "u2net"]), default="grabcut", show_default=True)
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for masks/, overlays/, quality.csv.")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Ids are paths relative to this (default: common folder).")
+@click.option("--seed", type=int, default=None, help="GrabCut seed (default: GrabCut's).")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="U²-Net ONNX (default: shipped U²-Netp).")
+@click.option("--threshold", type=float, default=None, help="U²-Net saliency threshold (default: U2Net's).")
+@click.option("--hints", type=click.Path(exists=True, path_type=Path), default=None, help="GrabCut hint PNGs named like masks.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path | None, seed: int | None,
+                    weights: Path | None, threshold: float | None, hints: Path | None, no_progress: bool) -> None:
+    """Segment IMAGES (files or folders) into foreground masks, overlay grids and a quality table."""
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.segment import make_segmenter, segment_files
+
+    try:
+        segmenter = make_segmenter(method, seed=seed, weights=weights, threshold=threshold)
+        rep = segment_files(images, segmenter, out, root=root, hints=hints, progress=not no_progress)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(rep.masks)} images: masks in {out / 'masks'}, {len(rep.overlays)} overlay grid(s) in "
+               f"{out / 'overlays'}; {len(rep.flagged)} flagged (see {rep.quality})")
+
+
+@cli.command("report")
+@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.md, report.html and figures/.")
+def report_command(store: Path, out: Path) -> None:
+    """Write the paper's tables and figures for STORE as Markdown and self-contained HTML."""
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.report import write_report
+
+    try:
+        paths = write_report(store, out)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {paths.html} and {paths.markdown} ({len(paths.figures)} figures)")
+
+
+@cli.command("demo")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("pixelspace-demo"), show_default=True,
+              help="Folder for the store and the report.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def demo_command(out: Path, no_progress: bool) -> None:
+    """Run the shipped demo campaign (rerun resumes) and write its report."""
+    from pixelspace.campaign import campaign_status, format_status
+    from pixelspace.campaign.demo import run_demo
+    from pixelspace.errors import PixelspaceError
+
+    try:
+        outcome = run_demo(out, progress=not no_progress)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_status(campaign_status(outcome.summary.store)))
+    click.echo(f"\nreport: {outcome.report_html}\n        {outcome.report_md}")
+
+
+@cli.command("attack")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_name", default="vgg16-cifar10", show_default=True, help="Registered model name.")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="A user's weight file.")
+@click.option("--region", default="whole", show_default=True, help="whole, foreground, background or a mask PNG.")
+@click.option("--pixels", type=int, default=1, show_default=True)
+@click.option("--target", type=int, default=None, help="Target class (default: untargeted).")
+@click.option("--population", type=int, default=400, show_default=True)
+@click.option("--generations", type=int, default=100, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+def attack_command(image: Path, model_name: str, weights: Path | None, region: str, pixels: int, target: int | None,
+                   population: int, generations: int, seed: int, out: Path) -> None:
+    """Attack one image, print the outcome and write the adversarial PNG and a side-by-side figure."""
+    from pixelspace.campaign.single import attack_image
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.search import DEConfig
+    from pixelspace.segment import read_image
+
+    try:
+        de = DEConfig(population_size=population, max_generations=generations)
+        res = attack_image(read_image(image), model_name, out, region=region, pixels=pixels, target=target, de=de,
+                           weights=weights, seed=seed, stem=image.stem)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    r, names = res.result, res.class_names
+    click.echo(f"{'success' if r.success[0] else 'failure'}: {names[int(r.labels[0])]} "
+               f"({r.clean_probability[0]:.3f}) -> {names[int(r.predicted[0])]} ({r.confidence[0]:.3f})")
+    for (row, col), rgb in zip(r.pixels[0], r.colors[0], strict=True):
+        if row >= 0:
+            click.echo(f"  pixel (row {row}, col {col}) set to RGB {tuple(int(v) for v in rgb)}")
+    click.echo(f"  region {res.region_name}: {int(res.region.sum())} px; generations {int(r.generations[0])}, "
+               f"queries {int(r.queries[0])}")
+    click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -253,3 +253,30 @@ def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figu
         if i == len(models) - 1:
             ax.set_xlabel("generation")
     return fig
+
+
+def side_by_side(
+    clean: np.ndarray,
+    adversarial: np.ndarray,
+    positions: Sequence[tuple[int, int]],
+    clean_title: str,
+    adversarial_title: str,
+    region: np.ndarray | None = None,
+) -> Figure:
+    """Clean and adversarial uint8 images (H, W, 3) side by side, the changed pixels circled; with a region,
+    a third panel shows it tinted."""
+    panels = 3 if region is not None else 2
+    fig = Figure(figsize=(3.2 * panels, 3.6), layout="constrained")
+    axes = fig.subplots(1, panels)
+    _show(axes[0], clean)
+    axes[0].set_title(clean_title, fontsize=10)
+    _show(axes[1], adversarial)
+    _circle(axes[1], positions, max(clean.shape[:2]))
+    axes[1].set_title(adversarial_title, fontsize=10)
+    if region is not None:
+        tint = clean.astype(np.float32)
+        tint[~region] = 0.35 * tint[~region] + 0.65 * np.array([40, 40, 40])
+        _show(axes[2], tint.astype(np.uint8))
+        axes[2].contour(region.astype(float), levels=[0.5], colors="yellow", linewidths=1.5)
+        axes[2].set_title(f"region ({int(region.sum())} px)", fontsize=10)
+    return fig

@@ -1,0 +1,346 @@
+"""Masks as data: PNG files named by image id, the ``MaskFiles`` and ``Full`` segmenters, the quality guard and
+the precomputed GrabCut masks of the shipped CIFAR-10 sample.
+
+A mask is a bool array, True on the foreground; the background is its complement. On disk a mask is a
+single-channel 8-bit PNG (255 foreground, 0 background; any value >= 128 reads as foreground) in one flat
+folder, named by :func:`mask_file_name`: the image id with ``/`` replaced by ``__`` and its extension replaced
+by ``.png`` (``test/airplane/0003.jpg`` -> ``test__airplane__0003.png``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+
+from pixelspace.errors import DataError, RegionError, ShapeError
+from pixelspace.segment._validate import check_ids, check_images, check_masks
+
+log = logging.getLogger(__name__)
+
+#: File name of the precomputed GrabCut masks of the shipped CIFAR-10 sample in ``pixelspace/assets``.
+SAMPLE_MASKS_FILE = "cifar10_test_sample_masks.npz"
+#: Default minimum number of foreground and of background pixels for a usable mask (the quality guard).
+MIN_REGION_PIXELS = 20
+
+
+def mask_file_name(image_id: str) -> str:
+    """The PNG file name of an image id: ``/`` -> ``__``, extension -> ``.png``.
+
+    Example:
+        >>> mask_file_name("test/airplane/0003.jpg")
+        'test__airplane__0003.png'
+    """
+    if not image_id or image_id.startswith("/") or ".." in PurePosixPath(image_id).parts:
+        raise DataError(f"image id: expected a relative id like 'test/airplane/0003.jpg', got {image_id!r}")
+    stem = str(PurePosixPath(image_id).with_suffix("")) if PurePosixPath(image_id).suffix else image_id
+    return stem.replace("/", "__") + ".png"
+
+
+def write_mask_png(path: str | Path, mask: np.ndarray) -> None:
+    """Write one bool mask (H, W) as an 8-bit PNG (255 foreground, 0 background)."""
+    assert mask.ndim == 2 and mask.dtype == np.bool_
+    p = Path(path)
+    if not cv2.imwrite(str(p), mask.astype(np.uint8) * 255):
+        raise DataError(f"path: could not write mask PNG {p}")
+
+
+def read_mask_png(path: str | Path) -> np.ndarray:
+    """Read a mask PNG as bool (H, W): values >= 128 are foreground (colour PNGs are converted to gray).
+
+    Raises:
+        DataError: the file is missing or is not a readable image.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"path: mask file not found: {p}")
+    img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise DataError(f"path: cannot read {p} as an image (not a valid PNG?)")
+    return np.asarray(img >= 128)
+
+
+def read_hint_png(path: str | Path) -> np.ndarray:
+    """Read a GrabCut hint PNG (255 definite foreground, 0 definite background, else unknown) as uint8 (H, W)."""
+    p = Path(path)
+    img = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) if p.is_file() else None
+    if img is None:
+        raise DataError(f"path: cannot read hint PNG {p} (missing or not an image)")
+    return np.asarray(img)
+
+
+def save_masks(masks: np.ndarray, ids: Sequence[str], folder: str | Path) -> list[Path]:
+    """Save masks as PNG files named by image id (see :func:`mask_file_name`).
+
+    Args:
+        masks: bool, shape (N, H, W).
+        ids: N image ids.
+        folder: output folder (created if missing).
+
+    Returns:
+        The N written paths.
+
+    Raises:
+        DataError: two ids map to the same file name.
+    """
+    masks = check_masks(masks)
+    id_list = check_ids(ids, masks.shape[0])
+    names = [mask_file_name(i) for i in id_list]
+    if len(set(names)) != len(names):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"ids: two image ids map to the same mask file {dup!r}")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / n for n in names]
+    for m, p in zip(masks, paths, strict=True):
+        write_mask_png(p, m)
+    return paths
+
+
+def load_masks(folder: str | Path, ids: Sequence[str], shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Load the masks of ``ids`` from a folder written by :func:`save_masks`.
+
+    Args:
+        folder: the mask folder.
+        ids: N image ids.
+        shape: expected (H, W) of every mask; default that of the first mask.
+
+    Returns:
+        bool masks, shape (N, H, W).
+
+    Raises:
+        DataError: a mask file is missing or unreadable (the message names the image id and index).
+        RegionError: mask ``i`` has the wrong size.
+    """
+    folder = Path(folder)
+    id_list = check_ids(ids, len(ids))
+    if not folder.is_dir():
+        raise DataError(f"folder: mask folder not found: {folder}")
+    out: list[np.ndarray] = []
+    for i, image_id in enumerate(id_list):
+        p = folder / mask_file_name(image_id)
+        if not p.is_file():
+            raise DataError(f"ids[{i}]: no mask for image id {image_id!r} (expected file {p})")
+        try:
+            m = read_mask_png(p)
+        except DataError as exc:
+            raise DataError(f"ids[{i}]: mask of image id {image_id!r} is unreadable: {exc}") from exc
+        want = shape if shape is not None else (out[0].shape if out else m.shape)
+        if m.shape != tuple(want):
+            raise RegionError(
+                f"ids[{i}]: mask of image id {image_id!r} has size {m.shape[0]}x{m.shape[1]}, "
+                f"expected {want[0]}x{want[1]} (H x W)"
+            )
+        out.append(m)
+    if not out:
+        return np.zeros((0, *(shape or (0, 0))), dtype=bool)
+    return np.stack(out)
+
+
+class MaskFiles:
+    """Segmenter that reads precomputed masks: ``MaskFiles(folder)(images, ids=ids) -> masks``.
+
+    Args:
+        folder: a folder of mask PNGs named by image id (see :func:`mask_file_name`).
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise DataError(f"folder: mask folder not found: {self.folder}")
+
+    def __repr__(self) -> str:
+        return f"MaskFiles({str(self.folder)!r})"
+
+    def settings(self) -> dict[str, object]:
+        """The configuration as a plain dict."""
+        return {"method": "files", "folder": str(self.folder)}
+
+    def __call__(self, images: np.ndarray, *, ids: Sequence[str], progress: bool = False) -> np.ndarray:
+        """The stored masks of ``images``.
+
+        Args:
+            images: uint8 RGB, shape (N, H, W, 3); only their number and size are used.
+            ids: N image ids naming the files.
+            progress: unused (reading is fast); accepted for a uniform signature.
+
+        Returns:
+            bool masks, shape (N, H, W).
+
+        Raises:
+            DataError: a file is missing or unreadable (names the image id). RegionError: a size mismatch.
+        """
+        images = check_images(images)
+        id_list = check_ids(ids, images.shape[0])
+        return load_masks(self.folder, id_list, shape=(images.shape[1], images.shape[2]))
+
+
+@dataclass(frozen=True)
+class Full:
+    """The trivial segmenter: every pixel is foreground (the "whole image" region)."""
+
+    def settings(self) -> dict[str, object]:
+        """The configuration as a plain dict."""
+        return {"method": "full"}
+
+    def __call__(
+        self, images: np.ndarray, *, ids: Sequence[str] | None = None, progress: bool = False
+    ) -> np.ndarray:
+        """All-True masks, bool (N, H, W), for uint8 RGB images (N, H, W, 3); ``ids`` is unused."""
+        images = check_images(images)
+        return np.ones(images.shape[:3], dtype=bool)
+
+
+@dataclass(frozen=True)
+class MaskQuality:
+    """Per-image quality of a batch of foreground masks (see :func:`mask_quality`).
+
+    Attributes:
+        foreground_fraction: float64 (N,), foreground pixels / all pixels.
+        foreground_pixels: int64 (N,).
+        background_pixels: int64 (N,).
+        flagged: bool (N,), True where the mask is unusable.
+        reasons: N strings, empty for a usable mask, else why it was flagged.
+    """
+
+    foreground_fraction: np.ndarray
+    foreground_pixels: np.ndarray
+    background_pixels: np.ndarray
+    flagged: np.ndarray
+    reasons: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """bool (N,): the masks that passed."""
+        return ~self.flagged
+
+
+def mask_quality(
+    masks: np.ndarray, *, min_foreground: int = MIN_REGION_PIXELS, min_background: int = MIN_REGION_PIXELS
+) -> MaskQuality:
+    """The quality guard: flag masks whose foreground or background is too small to attack.
+
+    Both regions of an image must be attackable, so a campaign drops a flagged image from all its regions
+    (every region is then compared on the same images) and records ``reasons[i]``.
+
+    Args:
+        masks: bool foreground masks, shape (N, H, W).
+        min_foreground: minimum number of foreground pixels.
+        min_background: minimum number of background pixels.
+
+    Returns:
+        A :class:`MaskQuality` with fractions, pixel counts, flags and reasons.
+
+    Example:
+        >>> q = mask_quality(np.zeros((1, 8, 8), bool))
+        >>> bool(q.flagged[0]), q.reasons[0]
+        (True, 'foreground has 0 pixels, fewer than min_foreground=20')
+    """
+    masks = check_masks(masks)
+    if min_foreground < 0 or min_background < 0:
+        raise ShapeError(f"min_foreground/min_background: expected >= 0, got {min_foreground}/{min_background}")
+    total = masks.shape[1] * masks.shape[2]
+    fg = masks.reshape(masks.shape[0], -1).sum(axis=1).astype(np.int64)
+    bg = total - fg
+    reasons: list[str] = []
+    for f, b in zip(fg.tolist(), bg.tolist(), strict=True):
+        why = []
+        if f < min_foreground:
+            why.append(f"foreground has {f} pixels, fewer than min_foreground={min_foreground}")
+        if b < min_background:
+            why.append(f"background has {b} pixels, fewer than min_background={min_background}")
+        reasons.append("; ".join(why))
+    return MaskQuality(
+        foreground_fraction=fg / max(total, 1), foreground_pixels=fg, background_pixels=bg,
+        flagged=np.array([bool(r) for r in reasons], dtype=bool), reasons=tuple(reasons),
+    )
+
+
+@dataclass(frozen=True)
+class SampleMasks:
+    """Precomputed foreground masks of an image set.
+
+    Attributes:
+        foreground: bool (N, H, W).
+        ids: N image ids, in the order of the image set.
+        settings: the segmenter settings and seed that produced them (and the OpenCV version).
+    """
+
+    foreground: np.ndarray
+    ids: tuple[str, ...]
+    settings: Mapping[str, object]
+
+    def __len__(self) -> int:
+        return int(self.foreground.shape[0])
+
+
+def save_sample_masks(path: str | Path, foreground: np.ndarray, ids: Sequence[str], settings: Mapping[str, object]) -> None:
+    """Write masks, ids and settings as a compressed ``.npz`` (keys ``foreground``, ``ids``, ``setting_<name>``)."""
+    foreground = check_masks(foreground)
+    id_list = check_ids(ids, foreground.shape[0])
+    extra = {f"setting_{k}": np.array(v) for k, v in settings.items()}
+    np.savez_compressed(path, foreground=foreground, ids=np.array(id_list), **extra)  # type: ignore[arg-type]
+
+
+def load_cifar10_sample_masks(path: str | Path | None = None) -> SampleMasks:
+    """The shipped GrabCut masks of the 1,000-image CIFAR-10 sample (same order as ``load_cifar10_sample``).
+
+    Args:
+        path: another file of the same format (default the shipped ``assets/cifar10_test_sample_masks.npz``).
+
+    Returns:
+        :class:`SampleMasks` with ``foreground`` bool (1000, 32, 32), the ids and the GrabCut settings.
+
+    Raises:
+        DataError: the file is missing or lacks the ``foreground``/``ids`` keys.
+    """
+    from pixelspace.data.samples import asset_path
+
+    p = Path(path) if path is not None else asset_path(SAMPLE_MASKS_FILE)
+    if not p.is_file():
+        raise DataError(f"path: mask file not found: {p}")
+    with np.load(p, allow_pickle=False) as z:
+        if "foreground" not in z or "ids" not in z:
+            raise DataError(f"path: {p} lacks the 'foreground' and 'ids' arrays, has {sorted(z.files)}")
+        settings = {k.removeprefix("setting_"): z[k].item() for k in z.files if k.startswith("setting_")}
+        return SampleMasks(z["foreground"].astype(bool), tuple(str(s) for s in z["ids"]), settings)
+
+
+def build_cifar10_sample_masks(
+    out: str | Path, segmenter: object | None = None, *, progress: bool = True
+) -> SampleMasks:
+    """Recompute the sample's masks with GrabCut (default settings) and write them to ``out``.
+
+    Args:
+        out: the ``.npz`` file to write.
+        segmenter: a :class:`~pixelspace.segment.GrabCut` (default ``GrabCut()``).
+        progress: show a progress bar.
+
+    Returns:
+        The masks written.
+    """
+    from pixelspace.data.samples import load_cifar10_sample
+    from pixelspace.segment.grabcut import GrabCut
+
+    seg = segmenter if segmenter is not None else GrabCut()
+    assert isinstance(seg, GrabCut)
+    sample = load_cifar10_sample()
+    fg = seg(sample.images, progress=progress)
+    settings = {**seg.settings(), "opencv": cv2.__version__}
+    save_sample_masks(out, fg, sample.ids, settings)
+    q = mask_quality(fg)
+    log.info("wrote %s: %d masks, %d flagged by the quality guard", out, len(fg), int(q.flagged.sum()))
+    return SampleMasks(fg, sample.ids, settings)
+
+
+def check_mask_images(masks: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """Check that masks (N, H, W) bool belong to images (N, H, W, 3) uint8; returns the masks."""
+    images = check_images(images)
+    return check_masks(masks, like=images)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pixelspace.campaign.demo import demo_config, demo_config_path
+from pixelspace.cli import cli
+from pixelspace.data.cifar10 import encode_png
+from pixelspace.data.samples import load_cifar10_sample
+from pixelspace.models import load
+from pixelspace.models.weights import save_fp16
+from pixelspace.segment import read_image
+from pixelspace.segment.masks import write_mask_png
+
+
+@pytest.fixture
+def image_and_weights(tmp_path: Path) -> tuple[Path, Path]:
+    img = tmp_path / "img.png"
+    img.write_bytes(encode_png(load_cifar10_sample().images[0]))
+    weights = tmp_path / "cnn8.safetensors"
+    save_fp16(load("cnn8-cifar10", pretrained=False), weights)
+    return img, weights
+
+
+def test_attack_command_writes_outputs(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> None:
+    img, weights = image_and_weights
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    write_mask_png(tmp_path / "mask.png", mask)
+    res = CliRunner().invoke(cli, [
+        "attack", str(img), "--model", "cnn8-cifar10", "--weights", str(weights), "--region", str(tmp_path / "mask.png"),
+        "--pixels", "2", "--population", "12", "--generations", "2", "--out", str(tmp_path / "out"),
+    ])
+    assert res.exit_code == 0, res.output
+    assert "region" in res.output and "queries" in res.output
+    adv = read_image(tmp_path / "out" / "img-adversarial.png")
+    clean = read_image(img)
+    changed = (adv != clean).any(axis=2)
+    assert changed.sum() <= 2 and not changed[~mask].any()
+    assert (tmp_path / "out" / "img-attack.png").stat().st_size > 1000
+
+
+def test_attack_command_errors(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> None:
+    img, weights = image_and_weights
+    res = CliRunner().invoke(cli, ["attack", str(img), "--model", "cnn8-cifar10", "--weights", str(weights),
+                                   "--region", "sky"])
+    assert res.exit_code != 0 and "region must be whole, foreground, background or a mask PNG" in res.output
+    res = CliRunner().invoke(cli, ["attack", str(img), "--model", "nosuchnet"])
+    assert res.exit_code != 0 and "unknown model 'nosuchnet'" in res.output
+
+
+def test_demo_config_is_shipped_and_relocatable(tmp_path: Path) -> None:
+    assert demo_config_path().is_file()
+    cfg = demo_config(tmp_path / "demo")
+    assert Path(cfg.campaign.store).parent == tmp_path / "demo"
+    assert Path("campaigns/demo.toml").resolve() == demo_config_path().resolve()
