@@ -65,15 +65,18 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
 @click.argument("campaign", type=click.Path(path_type=Path))
 @click.option("--backend", type=click.Choice(["local", "ray"]), default=None,
               help="execution.backend (default: the campaign file's).")
+@click.option("--address", default=None,
+              help="execution.address: the Ray cluster, 'auto' or HOST:PORT (default: the campaign file's).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def run_command(campaign: Path, backend: str | None, no_progress: bool) -> None:
+def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool) -> None:
     """Run a campaign file into its store; rerunning resumes where it stopped."""
     from pixelspace.campaign import load_config, run_campaign
     from pixelspace.errors import PixelspaceError
 
+    changes = {k: v for k, v in (("backend", backend), ("address", address)) if v is not None}
     try:
         config = load_config(campaign)
-        summary = run_campaign(config.replace(backend=backend) if backend else config, progress=not no_progress)
+        summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
@@ -209,6 +212,29 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
     click.echo(f"  region {res.region_name}: {int(res.region.sum())} px; generations {int(r.generations[0])}, "
                f"queries {int(r.queries[0])}")
     click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
+
+
+@cli.command("scan")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_name", default="vgg16-cifar10", show_default=True, help="Registered model name.")
+@click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="A user's weight file.")
+@click.option("--region", default="whole", show_default=True, help="whole, foreground, background or a mask PNG.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
+def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path) -> None:
+    """Scan every pixel of a region with the 8 RGB-cube corners; write the map (.npz) and a PNG."""
+    from pixelspace.campaign.single import scan_image
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.segment import read_image
+
+    try:
+        res = scan_image(read_image(image), model_name, out, region=region, weights=weights, stem=image.stem)
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    v = res.vmap
+    click.echo(f"{res.class_names[v.label]} (p={v.clean_probability:.3f}): {int(v.flips.sum())} of "
+               f"{int(v.scanned.sum())} pixels flip it with some corner colour; reachable classes "
+               f"{[res.class_names[c] for c in v.reachable_classes()]}; {v.queries} queries")
+    click.echo(f"wrote {res.map_npz} and {res.figure_png}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -57,3 +57,18 @@ def test_demo_config_is_shipped_and_relocatable(tmp_path: Path) -> None:
     cfg = demo_config(tmp_path / "demo")
     assert Path(cfg.campaign.store).parent == tmp_path / "demo"
     assert Path("campaigns/demo.toml").resolve() == demo_config_path().resolve()
+
+
+def test_scan_command(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> None:
+    from pixelspace.attack.scan import VulnerabilityMap
+
+    img, weights = image_and_weights
+    mask = np.zeros((32, 32), bool)
+    mask[:4, :4] = True
+    write_mask_png(tmp_path / "m.png", mask)
+    res = CliRunner().invoke(cli, ["scan", str(img), "--model", "cnn8-cifar10", "--weights", str(weights),
+                                   "--region", str(tmp_path / "m.png"), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    vmap = VulnerabilityMap.from_npz(tmp_path / "img-scan.npz")
+    assert vmap.queries == 16 * 8 + 1 and (vmap.scanned == mask).all()
+    assert (tmp_path / "img-scan.png").stat().st_size > 1000

@@ -9,6 +9,7 @@ import numpy as np
 
 from pixelspace.attack import PixelAttack, Targeted, Untargeted
 from pixelspace.attack.result import AttackResult
+from pixelspace.attack.scan import PixelScan, VulnerabilityMap
 from pixelspace.errors import ConfigError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.search import DEConfig
@@ -91,3 +92,48 @@ def attack_image(
     fig_path = out / f"{stem}-attack.png"
     fig_path.write_bytes(figure_png(fig))
     return SingleAttack(result, mask, region, names, adv_path, fig_path)
+
+
+@dataclass(frozen=True)
+class SingleScan:
+    """Outcome of :func:`scan_image`: the map, the region, class names and output files."""
+
+    vmap: VulnerabilityMap
+    region: np.ndarray
+    class_names: tuple[str, ...]
+    map_npz: Path
+    figure_png: Path
+
+
+def scan_image(
+    image: np.ndarray,
+    model_name: str,
+    out_dir: str | Path,
+    *,
+    region: str = "whole",
+    weights: str | Path | None = None,
+    seed: int = 0,
+    stem: str = "image",
+) -> SingleScan:
+    """Scan one uint8 RGB image (H, W, 3) with the 8 RGB-cube corners inside a region; write
+    ``<stem>-scan.npz`` and ``<stem>-scan.png`` into ``out_dir``."""
+    from pixelspace.data.cifar10 import CLASSES
+    from pixelspace.models import get_spec, load
+    from pixelspace.report.figures import figure_png, vulnerability_figure
+
+    spec = get_spec(model_name)
+    if image.shape[:2] != spec.input_size:
+        raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")
+    mask = resolve_region(image, region, seed)
+    vmap = PixelScan(batch_size=256)(load(model_name, weights=weights), image[None], regions=mask)[0]
+    names = CLASSES if spec.num_classes == 10 else tuple(str(i) for i in range(spec.num_classes))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    npz = out / f"{stem}-scan.npz"
+    vmap.to_npz(npz)
+    fig = vulnerability_figure(image, vmap.min_probability, vmap.flips,
+                               f"{names[vmap.label]} ({vmap.clean_probability:.2f}), region {region}",
+                               None if region == "whole" else mask)
+    png = out / f"{stem}-scan.png"
+    png.write_bytes(figure_png(fig))
+    return SingleScan(vmap, mask, names, npz, png)

@@ -280,3 +280,29 @@ def side_by_side(
         axes[2].contour(region.astype(float), levels=[0.5], colors="yellow", linewidths=1.5)
         axes[2].set_title(f"region ({int(region.sum())} px)", fontsize=10)
     return fig
+
+
+def vulnerability_figure(
+    image: np.ndarray,
+    min_probability: np.ndarray,
+    flips: np.ndarray,
+    title: str,
+    foreground: np.ndarray | None = None,
+) -> Figure:
+    """An image (H, W, 3) beside its vulnerability map: the lowest clean-class probability reachable at each
+    pixel (dark = vulnerable), flipping pixels marked with dots, the foreground outline drawn over both."""
+    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
+    ax_img, ax_map = fig.subplots(1, 2)
+    _show(ax_img, image)
+    ax_img.set_title(title, fontsize=10)
+    im = ax_map.imshow(min_probability, cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ys, xs = np.nonzero(flips)
+    ax_map.scatter(xs, ys, s=6, c="cyan", marker="o", linewidths=0)
+    ax_map.set_xticks([])
+    ax_map.set_yticks([])
+    ax_map.set_title(f"lowest p(clean class); {int(flips.sum())} flipping px (cyan)", fontsize=10)
+    if foreground is not None:
+        for ax in (ax_img, ax_map):
+            ax.contour(foreground.astype(float), levels=[0.5], colors="yellow", linewidths=1.2)
+    fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.04)
+    return fig
