@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from pixelspace.campaign import CampaignConfig, Store, run_campaign
 from pixelspace.campaign.backends import Batch, BatchResult, ProgressFn
@@ -141,7 +142,9 @@ def test_sigkill_mid_run_then_rerun(make_config: Any, tiny_data: dict[str, Any],
     store = tmp_path / "killed.sqlite"
     toml = tmp_path / "killed.toml"
     toml.write_text(to_toml(config_dict(tiny_data, store, **{"execution.attacks_per_batch": 1})))
-    env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    # the same thread count as this process: CPU kernels may round differently with another split of the work
+    env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": str(REPO),
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-m", "pixelspace", "run", str(toml), "--no-progress"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stored, deadline = 0, time.monotonic() + 120
