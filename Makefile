@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint setup bench train-cifar10 reproduce-cifar10 clean
+.PHONY: demo test lint setup bench bench-setup bench-peers train-cifar10 reproduce-cifar10 clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,15 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine_throughput.py
+
+# Peer libraries for benchmarks/peers.py: torchattacks pins an old requests, so it installs without deps;
+# ART needs six, scikit-learn and packaging; neither needs torchvision.
+bench-setup: $(STAMP)
+	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	$(PY) -m pip install -q adversarial-robustness-toolbox==1.20.1 six scikit-learn packaging
+
+bench-peers: bench-setup
+	$(PY) benchmarks/peers.py
 
 # Train the three CIFAR-10 networks one after another (resumes from runs/<arch>/checkpoint.pt).
 CIFAR10 ?= ../shared/data/cifar10-jpeg/cifar10_jpeg.tar.gz

@@ -6,6 +6,7 @@ from pixelspace.models.accuracy import (
     measure_sample_accuracy,
     read_accuracy_records,
     record_accuracy,
+    shipped_sample_for,
 )
 from pixelspace.models.registry import (
     ModelSpec,
@@ -27,5 +28,6 @@ __all__ = [
     "read_accuracy_records",
     "record_accuracy",
     "register_model",
+    "shipped_sample_for",
     "shipped_weights_path",
 ]

@@ -1,8 +1,10 @@
 """Recorded accuracy of the shipped weights: ``assets/weights/accuracy.json``.
 
-Each shipped weight file has a record of its top-1 accuracy on the shipped 1,000-image JPEG-CIFAR-10 sample
-(measured with the fp16 file loaded into the fp32 model on the CPU) and the file's sha256, so a test can
-check that every shipped model still reaches its recorded accuracy, and that the file is the one measured.
+Each shipped weight file has a record of its top-1 accuracy on the sample shipped for its dataset (measured with
+the fp16 file loaded into the fp32 model on the CPU) and the file's sha256, so a test can check that every shipped
+model still reaches its recorded accuracy, and that the file is the one measured. The sample is the 1,000-image
+JPEG-CIFAR-10 sample for the 10-class models and the 50-image ImageNet subset for the 1000-class ones
+(:func:`shipped_sample_for`).
 The file maps model names to records::
 
     {"vgg16-cifar10": {"sample_accuracy": 0.874, "sample_size": 1000, "weights_sha256": "…",
@@ -22,23 +24,28 @@ import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pixelspace.errors import ConfigError, WeightsError
+
+if TYPE_CHECKING:
+    from pixelspace.data.samples import Sample
 
 ACCURACY_FILE = "accuracy.json"
 
 
 @dataclass(frozen=True)
 class AccuracyRecord:
-    """The measured accuracy of one shipped weight file (JPEG-CIFAR-10 results).
+    """The measured accuracy of one shipped weight file.
 
     Attributes:
         sample_accuracy: top-1 accuracy in [0, 1] on the shipped sample (fp16 weights, fp32 CPU inference).
-        sample_size: images in that sample (1,000).
+        sample_size: images in that sample (1,000 for CIFAR-10, 50 for ImageNet).
         weights_sha256: hex sha256 of the weight file the accuracy was measured with.
-        test_accuracy: top-1 accuracy in [0, 1] on the 10,000-image test split, when measured.
-        per_class_test_accuracy: accuracy per class (10 values, label order) on the test split, when measured.
+        test_accuracy: top-1 accuracy in [0, 1] on the larger evaluation set, when measured: the 10,000-image
+            JPEG-CIFAR-10 test split, or for ImageNet models the 1,000 images of ``imagenet-samples`` (one per
+            class, resized whole to 224x224).
+        per_class_test_accuracy: accuracy per class (label order) on that set, when measured.
     """
 
     sample_accuracy: float
@@ -128,6 +135,27 @@ def record_accuracy(name: str, record: AccuracyRecord, path: str | Path | None =
     os.replace(tmp, p)
 
 
+def shipped_sample_for(name: str) -> Sample:
+    """The sample shipped for a registered model's dataset.
+
+    Args:
+        name: a registered model name.
+
+    Returns:
+        The 50-image ImageNet subset (``load_imagenet_sample``) for a 1000-class model, else the 1,000-image
+        JPEG-CIFAR-10 sample (``load_cifar10_sample``).
+
+    Raises:
+        ConfigError: unknown name.
+    """
+    from pixelspace.data import imagenet, samples
+    from pixelspace.models.registry import get_spec
+
+    if get_spec(name).num_classes == 1000:
+        return imagenet.load_imagenet_sample()
+    return samples.load_cifar10_sample()
+
+
 def measure_sample_accuracy(
     name: str,
     weights: str | Path | None = None,
@@ -135,13 +163,13 @@ def measure_sample_accuracy(
     test_accuracy: float | None = None,
     per_class_test_accuracy: tuple[float, ...] | None = None,
 ) -> AccuracyRecord:
-    """Measure a model's top-1 accuracy on the shipped 1,000-image sample (CPU, fp32 inference).
+    """Measure a model's top-1 accuracy on the sample shipped for its dataset (CPU, fp32 inference).
 
     Args:
         name: a registered model name.
         weights: the weight file; default: the shipped one.
-        test_accuracy: the full test split's accuracy, measured elsewhere, to store alongside.
-        per_class_test_accuracy: its per-class accuracy (10 values).
+        test_accuracy: the larger evaluation set's accuracy, measured elsewhere, to store alongside.
+        per_class_test_accuracy: its per-class accuracy (one value per class).
 
     Returns:
         The record, ready for :func:`record_accuracy`.
@@ -150,7 +178,6 @@ def measure_sample_accuracy(
         ConfigError: unknown name.
         WeightsError: no weights ship for ``name`` and none were given.
     """
-    from pixelspace.data.samples import load_cifar10_sample
     from pixelspace.models.registry import load, shipped_weights_path
     from pixelspace.models.training import evaluate_accuracy
     from pixelspace.models.weights import file_sha256
@@ -158,7 +185,7 @@ def measure_sample_accuracy(
     path = Path(weights) if weights is not None else shipped_weights_path(name)
     if path is None:
         raise WeightsError(f"no weights ship for {name!r}; pass weights=PATH")
-    sample = load_cifar10_sample()
+    sample = shipped_sample_for(name)
     acc, _ = evaluate_accuracy(load(name, weights=path), sample.images, sample.labels)
     return AccuracyRecord(
         sample_accuracy=acc, sample_size=len(sample), weights_sha256=file_sha256(path),

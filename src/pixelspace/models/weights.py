@@ -59,6 +59,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 def load_into(model: nn.Module, path: str | Path) -> nn.Module:
     """Load weights into ``model``, cast to its dtypes (fp16 files load into fp32 models).
 
+    A model may name keys a file may lack in a ``optional_state_keys`` attribute (the ImageNet networks name
+    their ``normalize.mean``/``normalize.std`` buffers, which a torchvision-format file does not have); those
+    keep the model's values when absent. Every other key must be in the file.
+
     Args:
         model: the architecture the file was saved from.
         path: a file :func:`read_state_dict` reads.
@@ -71,6 +75,8 @@ def load_into(model: nn.Module, path: str | Path) -> nn.Module:
     """
     state = read_state_dict(path)
     own = model.state_dict()
+    optional = set(getattr(model, "optional_state_keys", ())) & set(own)
+    state = {**{k: own[k] for k in optional - set(state)}, **state}
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:

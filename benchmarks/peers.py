@@ -1,0 +1,168 @@
+"""pixelspace vs torchattacks, ART and raw inference: one model, the same images and budget, one run.
+
+Usage (after `make bench-setup`):
+    python benchmarks/peers.py [--model vgg16-cifar10] [--weights FILE] [--images 20] [--population 400]
+                               [--generations 100] [--tools raw,torchattacks,art,pixelspace-peer,pixelspace]
+
+Every tool attacks the same N correctly classified shipped JPEG-CIFAR-10 images (1-pixel untargeted). Model
+queries are counted by wrapping the model's forward (images passed through it); the final success check done
+here is not counted. Prints per tool: successes, queries, wall time per attack, queries/s and the ratio to the
+best raw batched throughput measured in the same run, then a paired table of images solved by one tool and
+not another (20 images cannot separate close rates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
+from pixelspace.data.samples import load_cifar10_sample
+from pixelspace.models import load
+
+
+class Counted(nn.Module):
+    """Counts the images passed through ``inner`` (a float [0, 1] NCHW model); ``scale`` divides the input."""
+
+    def __init__(self, inner: nn.Module, scale: float = 1.0) -> None:
+        super().__init__()
+        self.inner = inner
+        self.scale = scale
+        self.count = 0
+        self.counting = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.counting:
+            self.count += int(x.shape[0])
+        return self.inner(x / self.scale if self.scale != 1.0 else x)
+
+
+@dataclass
+class Outcome:
+    tool: str
+    success: np.ndarray
+    queries: int
+    seconds: float
+
+
+def raw_throughput(model: nn.Module, seconds: float) -> float:
+    """Best images/s of batched inference + softmax over batch sizes 32…1024."""
+    best = 0.0
+    x8 = torch.randint(0, 256, (1024, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        for bs in (32, 64, 128, 256, 512, 1024):
+            torch.softmax(model(x8[:bs].float() / 255), 1)
+            done, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                torch.softmax(model(x8[:bs].float() / 255), 1)
+                done += bs
+            rate = done / (time.perf_counter() - t0)
+            print(f"  raw batch {bs:5d}: {rate:9.0f} images/s")
+            best = max(best, rate)
+    return best
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        return model(x).argmax(1).numpy()
+
+
+def run_torchattacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, pop: int, gens: int) -> Outcome:
+    import torchattacks
+
+    counted = Counted(model).eval()
+    atk = torchattacks.OnePixel(counted, pixels=1, steps=gens, popsize=pop, inf_batch=512)
+    t0 = time.perf_counter()
+    adv = atk(x, y)
+    dt = time.perf_counter() - t0
+    counted.counting = False
+    return Outcome("torchattacks.OnePixel", predict(counted, adv) != y.numpy(), counted.count, dt)
+
+
+def run_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gens: int) -> Outcome:
+    from art.attacks.evasion import PixelAttack as ArtPixelAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    counted = Counted(model, scale=255.0).eval()
+    clf = PyTorchClassifier(model=counted, loss=nn.CrossEntropyLoss(), input_shape=(3, 32, 32), nb_classes=10,
+                            clip_values=(0.0, 255.0), device_type="cpu")
+    attack = ArtPixelAttack(clf, th=1, es=1, max_iter=gens, targeted=False)
+    x255 = (x * 255).numpy().astype(np.float32)
+    t0 = time.perf_counter()
+    adv = attack.generate(x255, y=np.eye(10, dtype=np.float32)[y.numpy()])
+    dt = time.perf_counter() - t0
+    counted.counting = False
+    return Outcome("ART PixelAttack(th=1, es=1)", predict(counted, torch.from_numpy(adv)) != y.numpy(), counted.count, dt)
+
+
+def run_pixelspace(model: nn.Module, images: np.ndarray, y: np.ndarray, cfg: DEConfig, name: str) -> Outcome:
+    counted = Counted(model).eval()
+    clf = Classifier(counted, batch_size=512)
+    t0 = time.perf_counter()
+    res = PixelAttack(pixels=1, de=cfg)(clf, images, Untargeted(y), seed=0)
+    dt = time.perf_counter() - t0
+    return Outcome(name, res.success, counted.count, dt)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="vgg16-cifar10")
+    ap.add_argument("--weights", default=None, help="weight file (default: the shipped weights)")
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--population", type=int, default=400)
+    ap.add_argument("--generations", type=int, default=100)
+    ap.add_argument("--seconds", type=float, default=3.0, help="timing per raw batch size")
+    ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace")
+    args = ap.parse_args()
+    tools = set(args.tools.split(","))
+    model = load(args.model, weights=args.weights)
+    sample = load_cifar10_sample()
+    x_all = torch.from_numpy(sample.images).permute(0, 3, 1, 2).float() / 255
+    pred = predict(model, x_all)
+    order = np.random.default_rng(0).permutation(len(sample))
+    chosen = [i for i in order if pred[i] == sample.labels[i]][: args.images]
+    images, y = sample.images[chosen], sample.labels[chosen]
+    x, y_t = x_all[chosen], torch.from_numpy(y)
+    p, g = args.population, args.generations
+    print(f"{args.model}: {len(chosen)} correctly classified shipped images, population {p}, {g} generations, "
+          f"torch threads {torch.get_num_threads()}")
+    raw = raw_throughput(model, args.seconds) if "raw" in tools else float("nan")
+    runs: list[Callable[[], Outcome]] = []
+    if "torchattacks" in tools:
+        runs.append(lambda: run_torchattacks(model, x, y_t, p, g))
+    if "art" in tools:
+        runs.append(lambda: run_art(model, x, y_t, g))
+    if "pixelspace-peer" in tools:
+        peer = DEConfig(population_size=p, max_generations=g, strategy="best1bin", success_check="best")
+        runs.append(lambda: run_pixelspace(model, images, y, peer, "pixelspace (best1bin, check best)"))
+    if "pixelspace" in tools:
+        runs.append(lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
+                                           "pixelspace (defaults)"))
+    outcomes = []
+    for run in runs:
+        out = run()
+        outcomes.append(out)
+        print(f"  done: {out.tool} in {out.seconds:.1f} s")
+    n = len(chosen)
+    print(f"\nraw batched inference: {raw:.0f} images/s (best batch size)\n")
+    print(f"{'tool':<36}{'success':>9}{'queries':>11}{'s/attack':>10}{'queries/s':>11}{'vs raw':>8}")
+    for o in outcomes:
+        rate = o.queries / o.seconds
+        print(f"{o.tool:<36}{int(o.success.sum()):>5}/{n:<3}{o.queries:>11}{o.seconds / n:>10.2f}{rate:>11.0f}"
+              f"{rate / raw:>8.2f}")
+    if len(outcomes) > 1:
+        print("\npaired: images solved by the row's tool and not by the column's")
+        print(f"{'':<36}" + "".join(f"{k:>6}" for k in range(len(outcomes))))
+        for i, a in enumerate(outcomes):
+            cells = "".join(f"{int((a.success & ~b.success).sum()):>6}" for b in outcomes)
+            print(f"{i}: {a.tool:<33}{cells}")
+
+
+if __name__ == "__main__":
+    main()
