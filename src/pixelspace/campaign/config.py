@@ -236,13 +236,24 @@ class ExecutionSection:
         batch_size: images per model call, or ``"auto"``: measured once at the first start and kept in the
             store for the whole campaign (resume included).
         attacks_per_batch: attacks per engine call and per store commit; ``"auto"`` fills about eight model
-            batches per generation (4 … 64 attacks).
+            batches per generation (4 … 64 attacks). On Ray this is also the number of attack keys per task.
+        address: Ray only: the cluster to join, ``"auto"`` (the cluster started with ``ray start`` on this
+            machine) or ``"HOST:PORT"``; None starts a private Ray instance on this machine (or joins
+            ``$RAY_ADDRESS`` when set).
+        workers: Ray only: worker actors, or ``"auto"``: one per GPU of the cluster, else one per
+            ``worker_cpus`` CPUs.
+        worker_cpus: Ray only: CPUs each worker actor reserves (and its torch threads) when it runs on the CPU.
+        tasks_per_worker: Ray only: batches queued on each worker at a time (2 hides the round trip).
     """
 
     backend: BackendName = "local"
     device: str = "auto"
     batch_size: int | Literal["auto"] = "auto"
     attacks_per_batch: int | Literal["auto"] = "auto"
+    address: str | None = None
+    workers: int | Literal["auto"] = "auto"
+    worker_cpus: float = 1.0
+    tasks_per_worker: int = 2
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, int) and self.batch_size < 1:
@@ -251,6 +262,14 @@ class ExecutionSection:
             raise ConfigError(
                 f"execution.attacks_per_batch must be 'auto' or an int >= 1, got {self.attacks_per_batch}"
             )
+        if isinstance(self.workers, int) and self.workers < 1:
+            raise ConfigError(f"execution.workers must be 'auto' or an int >= 1, got {self.workers}")
+        if self.worker_cpus <= 0:
+            raise ConfigError(f"execution.worker_cpus must be a number > 0, got {self.worker_cpus}")
+        if self.tasks_per_worker < 1:
+            raise ConfigError(f"execution.tasks_per_worker must be an int >= 1, got {self.tasks_per_worker}")
+        if self.address is not None and not self.address:
+            raise ConfigError("execution.address must be 'auto' or 'HOST:PORT' (omit it for a private Ray instance)")
         if not (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")):
             raise ConfigError(f"execution.device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 

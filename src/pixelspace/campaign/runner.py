@@ -322,6 +322,9 @@ def run_campaign(
     """
     models = load_models(config)
     device = resolve_device(config.execution.device)
+    if backend is None:  # before the store is touched, so a missing optional backend fails cleanly
+        backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
+                   if config.execution.backend == "local" else get_backend(config.execution.backend))
     store = Store.open_for_campaign(
         config.campaign.store, canonical_json(config.to_dict()), config.config_hash(), _creation_meta(config, device),
     )
@@ -353,10 +356,7 @@ def run_campaign(
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
         before = len(done_keys)
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
-        job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device)
-        if backend is None:
-            backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
-                       if config.execution.backend == "local" else get_backend(config.execution.backend))
+        job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
         run, queries, seconds = _execute(store, backend, job, batches, len(specs), set(done_keys), successes, progress)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
@@ -405,7 +405,7 @@ def _execute(
             done.update(r.key for r in rows)
             bar.update(added - min(reported.pop(result.batch.index, 0), added))
             rate = queries / max(time.perf_counter() - t0, 1e-9)
-            bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", refresh=False)
+            bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", **backend.postfix(), refresh=False)
     finally:
         backend.close()
         bar.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,6 +83,8 @@ class Job:
         regions: (image id, region name) -> bool (H, W).
         batch_size: images per model call (fixed for the campaign).
         device: torch device name the models run on.
+        weights: model -> sha256 of its weights as stored (a remote worker checks the network it loads against
+            it); empty: not checked.
     """
 
     config: CampaignConfig
@@ -90,6 +92,7 @@ class Job:
     regions: dict[tuple[str, str], np.ndarray]
     batch_size: int
     device: str
+    weights: dict[str, str] = field(default_factory=dict)
 
 
 class Backend(ABC):
@@ -107,6 +110,10 @@ class Backend(ABC):
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release workers and memory."""
+
+    def postfix(self) -> dict[str, str]:
+        """Extra fields for the progress bar (e.g. per-worker throughput); empty by default."""
+        return {}
 
     def __enter__(self) -> Backend:
         return self

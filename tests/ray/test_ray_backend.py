@@ -1,0 +1,158 @@
+"""The Ray backend on a two-node cluster on this machine: same rows as local, a killed worker, a killed driver.
+
+One cluster for the whole module (``conftest.ray_cluster``); the local reference run happens once too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from pixelspace.campaign import CampaignConfig, campaign_status, format_status, run_campaign
+from pixelspace.campaign.backends import Batch, BatchResult, ProgressFn
+from tests.campaign.conftest import REPO, attack_rows, config_dict, to_toml
+
+pytest.importorskip("ray", reason="Ray is not installed: pip install 'pixelspace[ray]'")
+
+from pixelspace.campaign.backends.ray import RayBackend  # noqa: E402
+
+SLOW = {"name": "tiny", "factory": "tests.ray.slownet:slow_tiny_cnn"}
+# 4 images x whole/foreground/background x 1 and 3 pixels = 24 attacks in 12 batches of 2
+GRID = {"attack.pixels": [1, 3], "execution.attacks_per_batch": 2, "execution.tasks_per_worker": 2}
+
+
+def _config(tiny_data: dict[str, Any], store: Path, slow: bool = False, **updates: Any) -> dict[str, Any]:
+    d = config_dict(tiny_data, store, **{**GRID, **updates})
+    if slow:
+        d["models"] = [dict(SLOW)]
+    return d
+
+
+def _count(store: Path) -> int:
+    with contextlib.suppress(sqlite3.Error), contextlib.closing(
+        sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    ) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM attacks").fetchone()[0])
+    return 0
+
+
+@pytest.fixture(scope="module")
+def local_rows(tiny_data: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]:
+    """Attack rows of the campaign run by the local backend (one torch thread, like each 1-CPU worker)."""
+    store = tmp_path_factory.mktemp("local") / "local.sqlite"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = run_campaign(CampaignConfig.from_dict(_config(tiny_data, store)), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert summary.attacks_total == 24 and summary.complete
+    return attack_rows(store)
+
+
+def test_ray_rows_equal_local_rows(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+                                   tmp_path: Path) -> None:
+    store = tmp_path / "ray.sqlite"
+    cfg = CampaignConfig.from_dict(_config(tiny_data, store, **{"execution.backend": "ray", "execution.workers": 2}))
+    backend = RayBackend()
+    summary = run_campaign(cfg, progress=True, backend=backend)  # the bar (with per-worker q/s) on stderr
+    assert (summary.attacks_run, summary.attacks_total) == (24, 24)
+    assert attack_rows(store) == local_rows
+    stats = backend.worker_stats()
+    assert len(stats) == 2 and sum(s["attacks"] for s in stats) == 24
+    assert len({s["host"] for s in stats}) == 1 and all(s["device"] == "cpu" for s in stats)
+    assert backend.redispatched == 0
+    status = campaign_status(store)
+    assert (status.done, status.total) == (24, 24) and "24/24" in format_status(status)
+    again = run_campaign(cfg, progress=False)  # resume of a complete store: nothing to run
+    assert again.attacks_run == 0 and attack_rows(store) == local_rows
+
+
+class KillingRayBackend(RayBackend):
+    """The Ray backend, with a worker killed mid-campaign: by ``ray.kill`` after the first result, and by
+    SIGKILL to the (replacement or other) worker's process after the fourth."""
+
+    def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
+        import ray
+
+        for i, result in enumerate(super().run(batches, progress)):
+            if i == 0:
+                victim = max(self._slots, key=lambda s: len(s.inflight))
+                assert victim.inflight, "the first kill must hit a worker holding batches"
+                ray.kill(victim.actor)
+            if i == 3:
+                victim = max(self._slots, key=lambda s: len(s.inflight))
+                pid = ray.get(victim.ready_ref)["pid"]  # its process on this machine (both nodes are local)
+                os.kill(pid, signal.SIGKILL)
+            yield result
+
+
+def test_killed_workers_lose_nothing(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+                                     tmp_path: Path) -> None:
+    store = tmp_path / "killed-worker.sqlite"
+    cfg = CampaignConfig.from_dict(_config(tiny_data, store, slow=True, **{"execution.backend": "ray",
+                                                                           "execution.workers": 2}))
+    backend = KillingRayBackend()
+    summary = run_campaign(cfg, progress=False, backend=backend)
+    assert summary.complete and summary.attacks_run == 24
+    rows = attack_rows(store)
+    assert len(rows) == 24 and len({r[0] for r in rows}) == 24
+    assert rows == local_rows
+    assert backend.replaced == 2 and backend.redispatched >= 2
+
+
+def test_killed_driver_resumes(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+                               tmp_path: Path) -> None:
+    store = tmp_path / "killed-driver.sqlite"
+    toml = tmp_path / "killed-driver.toml"
+    toml.write_text(to_toml(_config(tiny_data, store, slow=True, **{"execution.workers": 2})))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    cmd = [sys.executable, "-m", "pixelspace", "run", str(toml), "--backend", "ray",
+           "--address", ray_cluster.address, "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stored, deadline = 0, time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            stored = _count(store) if store.exists() else 0
+            if stored >= 4:
+                break
+            time.sleep(0.02)
+        running = campaign_status(store) if proc.poll() is None else None  # `pixelspace status` mid-run
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert proc.returncode == -signal.SIGKILL, err
+    at_kill = _count(store)
+    assert 4 <= at_kill < 24, f"killed with {at_kill} of 24 attacks stored\n{err}"
+    assert running is not None and running.total == 24 and 4 <= running.done <= at_kill
+    summary = run_campaign(CampaignConfig.load(toml).replace(backend="ray"), progress=False)
+    assert summary.attacks_before == at_kill and summary.attacks_run == 24 - at_kill
+    assert attack_rows(store) == local_rows
+
+
+def test_worker_that_cannot_start_stops_the_campaign(ray_cluster: Any, tiny_data: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    from pixelspace.campaign.backends import Job
+    from pixelspace.campaign.backends.ray import RayBackendError
+
+    cfg = CampaignConfig.from_dict(_config(tiny_data, tmp_path / "unused.sqlite"))
+    backend = RayBackend(workers=1)
+    backend.start(Job(cfg, {}, {}, 16, "cpu", {"tiny": "0" * 64}))  # not the weights the worker loads
+    try:
+        with pytest.raises(RayBackendError, match="could not start.*weights of 'tiny' differ"):
+            list(backend.run([Batch(0, "tiny", 1, "untargeted", True, ())]))
+    finally:
+        backend.close()
+    assert backend.replaced == 0
