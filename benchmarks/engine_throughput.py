@@ -23,7 +23,7 @@ from pixelspace.models.registry import shipped_weights_path
 def raw_throughput(model: torch.nn.Module, seconds: float, sizes: tuple[int, ...]) -> tuple[int, float]:
     """Best images/s of batched inference + softmax over ``sizes``, each timed for about ``seconds``."""
     best = (0, 0.0)
-    x8 = torch.randint(0, 256, (max(sizes), 3, 32, 32), dtype=torch.uint8)
+    x8 = torch.randint(0, 256, (max(sizes), 3, 32, 32), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         for bs in sizes:
             model(x8[:bs].float() / 255)  # warm-up

@@ -80,6 +80,11 @@ class Classifier:
         self._tuned: dict[tuple[int, int], int] = {}
         self.queries = 0
         self._warned_training = False
+        # a module stored channels-last gets channels-last input (about 1.4x faster convolutions on CPU)
+        self._channels_last = isinstance(fn, nn.Module) and any(
+            p.ndim == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+            for p in fn.parameters()
+        )
 
     @classmethod
     def wrap(cls, model: Classifier | nn.Module | Callable[[Any], Any], batch_size: int | Literal["auto"] = "auto") -> Classifier:
@@ -99,6 +104,8 @@ class Classifier:
             x = x.to(torch.float32).div_(255.0)
         if self.input_layout == "NHWC":
             x = x.permute(0, 2, 3, 1).contiguous()
+        elif self._channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         if self.array == "numpy":
             return x.cpu().numpy()
         return x
