@@ -44,6 +44,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--generations", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=4.0, help="timing per raw batch size")
+    ap.add_argument("--raw-only", action="store_true", help="measure raw inference only")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     args = ap.parse_args()
     if args.threads:
@@ -54,6 +55,8 @@ def main() -> None:
     cfg = DEConfig(population_size=400, max_generations=args.generations, early_stop=False)
     bs, raw = raw_throughput(model, args.seconds, (32, 64, 128, 256, 512))
     print(f"raw best: {raw:.0f} images/s at batch {bs}")
+    if args.raw_only:
+        return
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (args.images, 32, 32, 3), dtype=np.uint8)
     clf = Classifier(model, batch_size=bs)
