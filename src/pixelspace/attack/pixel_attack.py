@@ -79,6 +79,15 @@ class PixelAttack:
         d.pop("eval_chunk")
         return d
 
+    def clean_predictions(
+        self, model: nn.Module | Classifier | Callable[[Any], Any], images: np.ndarray | torch.Tensor
+    ) -> np.ndarray:
+        """The model's predicted class of each clean image, int64 (N,): the usual class of interest
+        (the paper's Eq. 3). These evaluations are not counted as attack queries."""
+        clean_np, _, _ = images_to_uint8_nchw(images)
+        clf = Classifier.wrap(model, self.batch_size)
+        return clf.probabilities(torch.from_numpy(clean_np), count=False).argmax(1).cpu().numpy().astype(np.int64)
+
     def __call__(
         self,
         model: nn.Module | Classifier | Callable[[Any], Any],
