@@ -48,6 +48,7 @@ BUILTIN_REGIONS = ("whole", "foreground", "background", "random", "centre", "bor
 #: Regions derived from the segmenter's foreground mask (``centre``/``border`` take its pixel counts).
 SEGMENTED_REGIONS = ("foreground", "background", "random", "centre", "border")
 SHIPPED_DATASET = "cifar10-sample"
+SHIPPED_IMAGENET = "imagenet-sample"
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ class ImagesSection:
     """Which images are attacked (DESIGN.md §3).
 
     Attributes:
-        dataset: ``"cifar10-sample"`` (the 1,000 shipped JPEG-CIFAR-10 test images), a sample ``.npz`` file
+        dataset: ``"cifar10-sample"`` (the 1,000 shipped JPEG-CIFAR-10 test images), ``"imagenet-sample"``
+            (the 50 shipped ImageNet images at 224x224), a sample ``.npz`` file
             (``pixelspace.data.samples.save_sample``), or a CIFAR-10 source path read with ``load_split``.
         split: the split read from a CIFAR-10 source path.
         pool_seed: the seed of the permutation that orders the pool.

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixelspace.campaign.config import SHIPPED_DATASET, CampaignConfig, ModelEntry
+from pixelspace.campaign.config import SHIPPED_DATASET, SHIPPED_IMAGENET, CampaignConfig, ModelEntry
 from pixelspace.errors import ConfigError, DataError, WeightsError
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,11 @@ def load_dataset(config: CampaignConfig) -> Dataset:
     if src == SHIPPED_DATASET:
         s = load_cifar10_sample()
         return Dataset(s.images, s.labels, s.ids, s.classes, "JPEG-CIFAR-10", is_shipped_sample=True)
+    if src == SHIPPED_IMAGENET:
+        from pixelspace.data.imagenet import load_imagenet_sample
+
+        s = load_imagenet_sample()
+        return Dataset(s.images, s.labels, s.ids, s.classes, "ImageNet (shipped 50-image sample)")
     p = Path(src)
     if not p.exists():
         raise DataError(f"images.dataset: {p} does not exist (use 'cifar10-sample', a sample .npz or a CIFAR-10 source)")
