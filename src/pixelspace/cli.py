@@ -24,7 +24,9 @@ def cli(verbose: bool) -> None:
               help="Checkpoint folder (default: runs/<arch>); an interrupted run resumes from it.")
 @click.option("--epochs", type=int, default=None)
 @click.option("--seed", type=int, default=0)
-def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: int | None, seed: int) -> None:
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda; a run may resume on another device.")
+def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: int | None, seed: int,
+          device: str) -> None:
     """Train a CIFAR-10 network with a recorded seed; resumes after interruption."""
     from pixelspace.data.cifar10 import load_split
     from pixelspace.models.training import TrainConfig, evaluate_accuracy
@@ -36,8 +38,9 @@ def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: i
     config = TrainConfig(**kwargs)  # type: ignore[arg-type]
     tr, te = load_split(data_path, "train"), load_split(data_path, "test")
     model = run_training(ARCHITECTURES[arch], config, tr.images, tr.labels, run_dir or Path("runs") / arch,
-                         te.images, te.labels)
+                         te.images, te.labels, device=device)
     acc, per_class = evaluate_accuracy(model, te.images, te.labels)
+    model = model.cpu()
     out.parent.mkdir(parents=True, exist_ok=True)
     save_fp16(model, out, {"arch": arch, "seed": str(seed), "test_accuracy_fp32": f"{acc:.4f}"})
     click.echo(f"test accuracy (fp32) {acc:.4f}; per class {' '.join(f'{a:.3f}' for a in per_class)}")

@@ -128,6 +128,7 @@ def train(
     test_labels: np.ndarray | None = None,
     max_steps: int | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> nn.Module:
     """Train a model, checkpointing into ``run_dir`` and resuming from its last checkpoint.
 
@@ -139,17 +140,20 @@ def train(
         test_images, test_labels: evaluated after each epoch when given.
         max_steps: stop after this many optimizer steps in total (for tests).
         progress: show a tqdm bar.
+        device: where the model and each batch live (``"cpu"``, ``"cuda"``); the data order, crops and
+            flips are drawn on the CPU either way, and a run may resume on another device.
 
     Returns:
-        The model in eval mode.
+        The model in eval mode (on ``device``).
     """
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    with torch.random.fork_rng(devices=[]):
+    dev = torch.device(device)
+    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
         # initialisation and dropout draw from torch's generator: seeded here, restored on exit
         torch.manual_seed(config.seed)
         return _train(model_factory, config, train_images, train_labels, run, test_images, test_labels,
-                      max_steps, progress)
+                      max_steps, progress, dev)
 
 
 def _train(
@@ -162,11 +166,12 @@ def _train(
     test_labels: np.ndarray | None,
     max_steps: int | None,
     progress: bool,
+    device: torch.device,
 ) -> nn.Module:
     from tqdm import tqdm
 
     ckpt_path = run / "checkpoint.pt"
-    model = model_factory().to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # ~20 % faster on CPU
+    model = model_factory().to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     n = len(train_images)
     steps_per_epoch = math.ceil(n / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -192,7 +197,7 @@ def _train(
     step = 0
     running: float | None = None  # smoothed training loss, shown and logged
     if ckpt_path.is_file():
-        state = torch.load(ckpt_path, weights_only=True)
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         if state["config"] != dataclasses.asdict(config):
             theirs = state["config"]
             diff = {k: (theirs.get(k), v) for k, v in dataclasses.asdict(config).items() if theirs.get(k) != v}
@@ -204,6 +209,8 @@ def _train(
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in state:  # dropout draws on CUDA come from its own generator
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         step = int(state["step"])
         running = state.get("running_loss")  # absent in checkpoints of older versions
         log.info("resuming %s at step %d of %d", run, step, total_steps)
@@ -222,8 +229,9 @@ def _train(
             while within < steps_per_epoch and step < limit:
                 idx = order[within * config.batch_size : (within + 1) * config.batch_size]
                 gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-                x = augment(x_all[idx].float().div_(255), gen).contiguous(memory_format=torch.channels_last)
-                loss = loss_fn(model(x), y_all[idx])
+                x = augment(x_all[idx].float().div_(255), gen)
+                x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+                loss = loss_fn(model(x), y_all[idx].to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -237,7 +245,8 @@ def _train(
                     _save_atomic(
                         {"config": dataclasses.asdict(config), "model": model.state_dict(),
                          "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                         "torch_rng": torch.get_rng_state(), "step": step, "running_loss": running},
+                         "torch_rng": torch.get_rng_state(), "step": step, "running_loss": running,
+                         **({"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {})},
                         ckpt_path,
                     )
             if within == steps_per_epoch:
