@@ -100,7 +100,8 @@ class ImagesSection:
 
     Attributes:
         dataset: ``"cifar10-sample"`` (the 1,000 shipped JPEG-CIFAR-10 test images), ``"imagenet-sample"``
-            (the 50 shipped ImageNet images at 224x224), a sample ``.npz`` file
+            (the 50 shipped ImageNet images at 224x224), a folder of ``<wnid>_<name>.JPEG`` ImageNet images
+            (resized whole to 224x224), a sample ``.npz`` file
             (``pixelspace.data.samples.save_sample``), or a CIFAR-10 source path read with ``load_split``.
         split: the split read from a CIFAR-10 source path.
         pool_seed: the seed of the permutation that orders the pool.

@@ -139,6 +139,12 @@ def load_dataset(config: CampaignConfig) -> Dataset:
         except (KeyError, ValueError, OSError) as exc:
             raise DataError(f"images.dataset: {p} is not a sample file (images, labels, ids, classes): {exc}") from exc
         return Dataset(s.images, s.labels, s.ids, s.classes, p.stem)
+    if p.is_dir() and any(q.suffix.lower() in (".jpeg", ".jpg") and q.name[:1] == "n" and "_" in q.name
+                          for q in p.iterdir()):
+        from pixelspace.data.imagenet import read_imagenet_folder
+
+        s = read_imagenet_folder(p)  # <wnid>_<name>.JPEG files, resized whole to 224x224
+        return Dataset(s.images, s.labels, s.ids, s.classes, f"ImageNet ({p.name})")
     split = load_split(p, config.images.split)
     name = "JPEG-CIFAR-10" if "jpeg" in p.name.lower() else f"CIFAR-10 ({p.name})"
     return Dataset(split.images, split.labels, split.ids, CLASSES, name)
