@@ -171,3 +171,14 @@ def test_pixels_outside_region() -> None:
 
     rows = [at("a", [[0, 1], [-1, -1]]), at("a", [[2, 2]]), at("b", [[3, 3]])]  # image b has no mask: not checked
     assert metrics.pixels_outside_region(rows, {("a", "whole"): mask}) == (1, 2)
+
+
+def test_paper_table_iii_transcribed() -> None:
+    from pixelspace.report import metrics as mt
+
+    assert mt.PAPER_TABLE_III[("AlexNet", "whole", "untargeted")] == 0.1119
+    assert mt.PAPER_TABLE_III[("ResNet-50", "background", "ori_top5_in_top5")] == 0.9671
+    assert mt.PAPER_TABLE_III[("VGG-16(I)", "foreground", "conf_decrease_top1")] == 0.1445
+    assert len(mt.PAPER_TABLE_III) == 3 * 3 * 9
+    assert mt.paper_imagenet_network("resnet50-imagenet") == "ResNet-50"
+    assert mt.paper_imagenet_network("efficientnet-lite0-imagenet") is None

@@ -769,6 +769,37 @@ PAPER_TABLE_I: dict[str, float] = {"AllConv": 0.8571, "NiN": 0.8655, "VGG-16(C)"
 """The paper's Table I, CIFAR-10 clean test accuracy (fraction)."""
 
 
+_T3_ORDER = [key for key, _ in TABLE3_METRICS]
+PAPER_TABLE_III: dict[tuple[str, str, str], float] = {
+    (net, region, metric): float(v) / 100
+    for net, region, vals in (
+        (line.split()[0], line.split()[1], line.split()[2:]) for line in """
+AlexNet   whole      11.19 30.68 11.41 0.76 0.32 100.00 100.00 92.58 92.60
+AlexNet   foreground 10.71 31.14 11.94 0.71 0.29  97.78 100.00 92.53 92.85
+AlexNet   background  6.90 29.06  7.09 0.52 0.21 100.00 100.00 95.74 95.19
+VGG-16(I) whole       3.81 38.12 13.83 0.39 0.16 100.00 100.00 95.06 95.51
+VGG-16(I) foreground  3.81 38.40 14.45 0.37 0.15 100.00 100.00 95.09 95.48
+VGG-16(I) background  1.43 42.32  8.65 0.23 0.10 100.00 100.00 96.96 96.92
+ResNet-50 whole       3.57 44.92 21.29 0.38 0.13 100.00 100.00 93.40 93.81
+ResNet-50 foreground  3.10 43.78 19.23 0.37 0.13 100.00 100.00 93.32 94.01
+ResNet-50 background  0.95 45.44 11.02 0.21 0.08 100.00 100.00 95.17 96.71
+""".strip().splitlines())
+    for metric, v in zip(_T3_ORDER, vals, strict=True)
+}
+"""The paper's Table III (ImageNet, 420 images): (network, region, metric) -> fraction."""
+
+
+def paper_imagenet_network(model: str) -> str | None:
+    """The paper's ImageNet network matching one of our model names (None when none does)."""
+    name = model.lower()
+    if "imagenet" not in name:
+        return None
+    for prefix, net in (("alexnet", "AlexNet"), ("resnet50", "ResNet-50"), ("vgg16", "VGG-16(I)")):
+        if name.startswith(prefix):
+            return net
+    return None
+
+
 def paper_network(model: str, dataset: str) -> str | None:
     """The paper's network matching one of our model names on a CIFAR-10 store (None when none does)."""
     if "cifar" not in dataset.lower() and "cifar" not in model.lower():

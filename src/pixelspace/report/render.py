@@ -452,6 +452,10 @@ def _table3(store: Store) -> Section | None:
             v = t3[key]
             line.append(_rate(v) if isinstance(v, Rate) else _mean(v))
         body.append(line)
+        net = metrics.paper_imagenet_network(m)
+        if net is not None and (net, g, "untargeted") in metrics.PAPER_TABLE_III:
+            body.append([f"paper: {net}", g, *(_pct(metrics.PAPER_TABLE_III[(net, g, key)], 2)
+                                                for key, _ in metrics.TABLE3_METRICS)])
     sec.blocks.append(Table(
         "Per network × region (DESIGN §3): Conf.-Decrease-top1 over successful attacks, top3/top5 over "
         "unsuccessful ones (mean over the clean top-K classes of p_clean − p_adv); Ori-top1-in-topK over "
