@@ -509,14 +509,16 @@ def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
             pred = store.predictions.get((fg.image_id, m))
             examples.append((m, figs.decode_png(im.png), fg, bg, None if pred is None else pred[1], im.label))
     fig = figs.figure1_examples(examples, names)
+    # the paper's Fig. 2 is the same figure for ImageNet
+    fig_no = "Fig. 2" if "imagenet" in store.meta.get("dataset", "").lower() else "Fig. 1"
     if fig is not None:
         out.append(FigureBlock("fig1_examples", figs.figure_png(fig),
-                               "Fig. 1: clean images (left, clean class and confidence) and 1-pixel untargeted "
+                               f"{fig_no}: clean images (left, clean class and confidence) and 1-pixel untargeted "
                                "attacks on the foreground (middle) and background (right). Blue: both attacks reach "
                                "the same class; red: different classes; black: the attack failed. The modified "
                                "pixel is circled."))
     else:
-        sec.blocks.append(Note("Fig. 1 omitted: no image has 1-pixel untargeted attacks on both foreground and "
+        sec.blocks.append(Note(f"{fig_no} omitted: no image has 1-pixel untargeted attacks on both foreground and "
                                "background with at least one success."))
 
     # Fig. 3
