@@ -14,28 +14,11 @@ import time
 
 import numpy as np
 import torch
+from rawspeed import raw_throughput
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.models import load
 from pixelspace.models.registry import shipped_weights_path
-
-
-def raw_throughput(model: torch.nn.Module, seconds: float, sizes: tuple[int, ...]) -> tuple[int, float]:
-    """Best images/s of batched inference + softmax over ``sizes``, each timed for about ``seconds``."""
-    best = (0, 0.0)
-    x8 = torch.randint(0, 256, (max(sizes), 3, 32, 32), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        for bs in sizes:
-            model(x8[:bs].float() / 255)  # warm-up
-            done, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                torch.softmax(model(x8[:bs].float() / 255), 1)
-                done += bs
-            rate = done / (time.perf_counter() - t0)
-            print(f"  raw batch {bs:5d}: {rate:8.0f} images/s")
-            if rate > best[1]:
-                best = (bs, rate)
-    return best
 
 
 def main() -> None:

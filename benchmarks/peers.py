@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from rawspeed import raw_throughput
 from torch import nn
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
@@ -49,25 +50,6 @@ class Outcome:
     success: np.ndarray
     queries: int
     seconds: float
-
-
-def raw_throughput(model: nn.Module, seconds: float) -> tuple[float, int]:
-    """Best images/s of batched inference + softmax over batch sizes 32…1024, and that batch size."""
-    best, best_bs = 0.0, 512
-    x8 = torch.randint(0, 256, (1024, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    x8 = x8.contiguous(memory_format=torch.channels_last)  # as the Classifier feeds channels-last modules
-    with torch.inference_mode():
-        for bs in (32, 64, 128, 256, 512, 1024):
-            torch.softmax(model(x8[:bs].float() / 255), 1)
-            done, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                torch.softmax(model(x8[:bs].float() / 255), 1)
-                done += bs
-            rate = done / (time.perf_counter() - t0)
-            print(f"  raw batch {bs:5d}: {rate:9.0f} images/s")
-            if rate > best:
-                best, best_bs = rate, bs
-    return best, best_bs
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -135,7 +117,7 @@ def main() -> None:
     p, g = args.population, args.generations
     print(f"{args.model}: {len(chosen)} correctly classified shipped images, population {p}, {g} generations, "
           f"torch threads {torch.get_num_threads()}")
-    raw, bs = raw_throughput(model, args.seconds) if "raw" in tools else (float("nan"), 256)
+    bs, raw = raw_throughput(model, args.seconds) if "raw" in tools else (256, float("nan"))
     # every tool gets the batch size that was fastest for raw inference
     runs: list[Callable[[], Outcome]] = []
     if "torchattacks" in tools:

@@ -1,0 +1,31 @@
+"""Raw batched inference throughput: the physical limit for any attack that queries the full model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def raw_throughput(model: nn.Module, seconds: float, sizes: Sequence[int] = (32, 64, 128, 256, 512, 1024),
+                   image_size: int = 32) -> tuple[int, float]:
+    """(batch size, images/s) of the fastest batched inference + softmax over ``sizes``, each timed for about
+    ``seconds`` after a warm-up. Input is uint8 converted to float [0, 1], channels-last as the Classifier
+    feeds the shipped models."""
+    best = (sizes[0], 0.0)
+    x8 = torch.randint(0, 256, (max(sizes), 3, image_size, image_size), dtype=torch.uint8,
+                       generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        for bs in sizes:
+            torch.softmax(model(x8[:bs].float() / 255), 1)  # warm-up
+            done, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                torch.softmax(model(x8[:bs].float() / 255), 1)
+                done += bs
+            rate = done / (time.perf_counter() - t0)
+            print(f"  raw batch {bs:5d}: {rate:9.0f} images/s")
+            if rate > best[1]:
+                best = (bs, rate)
+    return best
