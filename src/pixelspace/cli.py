@@ -223,14 +223,17 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="A user's weight file.")
 @click.option("--region", default="whole", show_default=True, help="whole, foreground, background or a mask PNG.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
-def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path) -> None:
+@click.option("--stride", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Scan every Nth row and column only (a full 224x224 scan is 401,409 queries).")
+def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path, stride: int) -> None:
     """Scan every pixel of a region with the 8 RGB-cube corners; write the map (.npz) and a PNG."""
     from pixelspace.campaign.single import scan_image
     from pixelspace.errors import PixelspaceError
     from pixelspace.segment import read_image
 
     try:
-        res = scan_image(read_image(image), model_name, out, region=region, weights=weights, stem=image.stem)
+        res = scan_image(read_image(image), model_name, out, region=region, weights=weights, stem=image.stem,
+                         stride=stride, progress=True)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     v = res.vmap

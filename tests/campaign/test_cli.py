@@ -32,8 +32,8 @@ def test_run_status_replay(campaign_file: Path, tmp_path: Path) -> None:
     lines = out.output.splitlines()
     assert "attacks 15/15 (100.0 %)" in out.output
     for region in ("whole", "foreground", "background"):
-        assert any(line.split()[:5] == ["tiny", region, "1", "untargeted", "yes"] and "4/4" in line for line in lines)
-    assert sum(line.split()[:2] == ["tiny", "whole"] for line in lines) == 2  # with and without early stop
+        assert any(line.split()[:6] == ["tiny", "de", region, "1", "untargeted", "yes"] and "4/4" in line for line in lines)
+    assert sum(line.split()[:3] == ["tiny", "de", "whole"] for line in lines) == 2  # with and without early stop
 
     key = attack_rows(store)[0][0]
     out = runner.invoke(cli, ["replay", str(store), key[:10]])

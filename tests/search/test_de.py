@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from pixelspace.errors import ConfigError
+from pixelspace.errors import ConfigError, DTypeError, ShapeError
 from pixelspace.search import DEConfig, DifferentialEvolution, minimize, sample_donors
 from pixelspace.search.init import latin_hypercube
 
@@ -136,3 +136,40 @@ def test_search_imports_nothing_about_images_or_models() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_given_initial_population() -> None:
+    cfg = DEConfig(population_size=6, max_generations=30)
+    de = DifferentialEvolution(cfg, 3)
+    pop = np.random.default_rng(0).uniform(size=(2, 6, 3))
+    st = de.init([np.random.default_rng(1), np.random.default_rng(2)], pop)
+    np.testing.assert_array_equal(st.population, pop)
+    st.population[0, 0, 0] = 0.99
+    assert pop[0, 0, 0] != 0.99  # copied, the caller's array is untouched
+    # a population at the optimum: found at generation 0, and the run is repeatable
+    start = np.full((2, 6, 3), 0.5)
+    start[:, 1:] = np.random.default_rng(3).uniform(size=(2, 5, 3))
+
+    def sphere(x: np.ndarray) -> np.ndarray:
+        return ((x - 0.5) ** 2).sum(-1)
+
+    a = minimize(sphere, 3, problems=2, config=cfg, seed=4, init_population=start, stop=lambda f: f < 1e-12)
+    assert (a.generations == 0).all() and (a.nfev == 6).all() and (a.fun == 0).all()
+    b = minimize(sphere, 3, problems=2, config=cfg, seed=4, init_population=start)
+    c = minimize(sphere, 3, problems=2, config=cfg, seed=4, init_population=start)
+    np.testing.assert_array_equal(b.x, c.x)
+
+
+@pytest.mark.parametrize(
+    ("population", "error", "match"),
+    [
+        (np.full((1, 6, 2), 0.5), ShapeError, r"\(2, 6, 3\)"),
+        (np.full((2, 6, 3), 1.5), DTypeError, r"\[0, 1\]"),
+        (np.full((2, 6, 3), np.nan), DTypeError, "finite"),
+        (np.full((2, 6, 3), "a"), DTypeError, "real-valued"),
+    ],
+)
+def test_bad_initial_population(population: np.ndarray, error: type[Exception], match: str) -> None:
+    de = DifferentialEvolution(DEConfig(population_size=6), 3)
+    with pytest.raises(error, match=match):
+        de.init([np.random.default_rng(0), np.random.default_rng(1)], population)

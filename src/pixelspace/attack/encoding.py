@@ -2,7 +2,8 @@
 
 Per perturbed pixel, ``restrict`` mode uses 5 genes ``(row, col, r, g, b)`` over the whole image and drops
 (restores) pixels outside the region; ``index`` mode uses 4 genes ``(i, r, g, b)`` where ``i`` indexes the
-region's own pixel list. Coordinates are floored, colours rounded to 0..255.
+region's own pixel list. Coordinates are floored, colours rounded to 0..255. :func:`encode` is the inverse
+(pixels and colours to genes), used to seed a search with known pixels.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from pixelspace.errors import RegionError
 
 RegionMode = Literal["restrict", "index"]
 GENES_PER_PIXEL: dict[str, int] = {"restrict": 5, "index": 4}
@@ -75,3 +78,41 @@ def decode(genes: np.ndarray, rows: np.ndarray, regions: Regions, mode: RegionMo
         pos = regions.pixel_lists[rows[:, None], i]
         applied = np.ones_like(pos, dtype=bool)
     return Decoded(pos, colors, applied)
+
+
+def encode(positions: np.ndarray, colors: np.ndarray, rows: np.ndarray, regions: Regions, mode: RegionMode) -> np.ndarray:
+    """The inverse of :func:`decode`: genes that decode exactly to the given pixels and colours.
+
+    Coordinates are encoded at the centre of their cell (``(row + 0.5) / H``; in index mode
+    ``(rank + 0.5) / region_size`` with ``rank`` the pixel's place in the region's row-major list), colours as
+    ``value / 255``, so ``decode(encode(...))`` returns the same positions and colours.
+
+    Args:
+        positions: int (B, k) flat pixel indices ``row * W + col``.
+        colors: uint8 (B, k, 3) RGB.
+        rows: int (B,) the attack (region) of each candidate.
+        regions: the attacks' regions.
+        mode: ``"restrict"`` or ``"index"``.
+
+    Returns:
+        float64 (B, k * genes_per_pixel) in [0, 1].
+
+    Raises:
+        RegionError: in index mode, a position outside its attack's region (it has no index there).
+    """
+    pos = np.asarray(positions, dtype=np.int64)
+    b, k = pos.shape
+    assert colors.shape == (b, k, 3) and rows.shape == (b,)
+    h, w = regions.height, regions.width
+    assert pos.min(initial=0) >= 0 and pos.max(initial=0) < h * w
+    col_genes = colors.astype(np.float64) / 255.0
+    if mode == "restrict":
+        coord = np.stack([(pos // w + 0.5) / h, (pos % w + 0.5) / w], axis=-1)
+    else:
+        inside = regions.mask[rows[:, None], pos]
+        if not inside.all():
+            bad = int(rows[np.flatnonzero(~inside.all(axis=1))[0]])
+            raise RegionError(f"index mode can only encode pixels inside the region; attack {bad} has one outside")
+        rank = np.cumsum(regions.mask, axis=1)[rows[:, None], pos] - 1
+        coord = ((rank + 0.5) / regions.counts[rows][:, None])[..., None]
+    return np.concatenate([coord, col_genes], axis=-1).reshape(b, k * GENES_PER_PIXEL[mode])

@@ -26,6 +26,7 @@ from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError
 from pixelspace.models.classifier import Classifier
 from pixelspace.search.de import DEConfig, DifferentialEvolution, rngs_from_seed
+from pixelspace.search.init import check_population
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class PixelAttack:
         regions: np.ndarray | torch.Tensor | None = None,
         seed: int | Sequence[int] | np.ndarray = 0,
         progress: Callable[[int], None] | None = None,
+        init_population: np.ndarray | None = None,
     ) -> AttackResult:
         """Attack every image.
 
@@ -107,9 +109,16 @@ class PixelAttack:
             regions: None (whole image), bool (H, W) shared by all, or bool (N, H, W).
             seed: int (attack i gets the stream of (seed, i)) or one seed per attack.
             progress: called with the number of attacks that finished at each generation.
+            init_population: optional float (N, P, D) genes in [0, 1] to start DE from instead of drawing
+                generation 0 with ``de.init`` (P = ``de.population_size``, D = :attr:`dims`), in this
+                attack's encoding (:func:`~pixelspace.attack.encoding.encode` builds genes from pixels and
+                colours). Every member is evaluated like a drawn one; later draws still come from ``seed``.
 
         Returns:
             An :class:`AttackResult` with N attacks.
+
+        Raises:
+            ShapeError, DTypeError: ``init_population`` has the wrong shape, is not finite or leaves [0, 1].
         """
         from pixelspace.errors import ObjectiveError
 
@@ -121,8 +130,11 @@ class PixelAttack:
             raise ObjectiveError(f"objective has {len(objective)} labels for {n} images")
         masks = regions_to_masks(regions, n, h, w, self.pixels)
         seeds = attack_seeds(seed, n)
+        init = None
+        if init_population is not None:
+            init = check_population(init_population, n, self.de.population_size, self.dims, "init_population")
         clf = Classifier.wrap(model, self.batch_size)
-        run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress)
+        run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress, init)
         return run.execute(layout)
 
 
@@ -138,9 +150,11 @@ class _Run:
         regions: Regions,
         seeds: np.ndarray,
         progress: Callable[[int], None] | None,
+        init_population: np.ndarray | None = None,
     ) -> None:
         self.attack, self.clf, self.objective, self.regions, self.seeds = attack, clf, objective, regions, seeds
         self.progress = progress
+        self.init_population = init_population
         self.cfg = attack.de
         self.clean = clean.to(clf.device)
         self.n = clean.shape[0]
@@ -234,7 +248,7 @@ class _Run:
         budget_total = cfg.max_queries if cfg.max_queries is not None else np.iinfo(np.int64).max // 4
 
         de = DifferentialEvolution(cfg, self.attack.dims)
-        state = de.init(rngs_from_seed(self.seeds.tolist(), n))
+        state = de.init(rngs_from_seed(self.seeds.tolist(), n), self.init_population)
         shape_extra = {key: self.clean_summary[key].shape[1:] for key in _SUMMARY_KEYS}
         pop = {key: np.empty((n, p, *shape_extra[key]), dtype=self.clean_summary[key].dtype) for key in _SUMMARY_KEYS}
         history = np.full((n, g_max + 1), np.nan)

@@ -229,7 +229,8 @@ class ScanFirstResult:
     """Outcome of :func:`scan_first` per image: success (N,), pixel (N, 2) (row, col; -1 if none), color (N, 3),
     predicted (N,), queries (N,) actually evaluated (clean image included), first_hit (N,) the 1-based position
     of the hit in the visiting order (what a strictly sequential scan would have spent, without the clean
-    query; -1 if none)."""
+    query; -1 if none), probabilities (N, K) float32 the model's probabilities at the hit (of the clean image
+    where none), clean_probabilities (N, K) float32 on the clean image."""
 
     success: np.ndarray
     pixel: np.ndarray
@@ -237,6 +238,8 @@ class ScanFirstResult:
     predicted: np.ndarray
     queries: np.ndarray
     first_hit: np.ndarray
+    probabilities: np.ndarray
+    clean_probabilities: np.ndarray
 
 
 def scan_first(
@@ -247,7 +250,7 @@ def scan_first(
     *,
     regions: np.ndarray | torch.Tensor | None = None,
     colors: np.ndarray | None = None,
-    seed: int = 0,
+    seed: int | Sequence[int] | np.ndarray = 0,
     per_round: int = 32,
     max_queries: int | None = None,
     batch_size: int | Literal["auto"] = "auto",
@@ -257,7 +260,9 @@ def scan_first(
     Each round evaluates the next ``per_round`` pairs of every unfinished image in one batch, so up to
     ``per_round - 1`` queries past the hit are spent (counted in ``queries``; ``first_hit`` gives the strictly
     sequential count). Untargeted: a hit changes the prediction away from ``labels``; targeted: it equals the
-    target. Image ``i``'s order comes from ``numpy.random.default_rng([seed, i])``.
+    target. Image ``i``'s order comes from ``numpy.random.default_rng([seed, i])``, or from
+    ``numpy.random.default_rng(seed[i])`` when ``seed`` is a sequence of per-image seeds (so an image's order
+    does not depend on the images beside it).
     """
     clean_np, _, _ = images_to_uint8_nchw(images)
     n, _, h, w = clean_np.shape
@@ -268,12 +273,19 @@ def scan_first(
     c = cols.shape[0]
     clf = Classifier.wrap(model, batch_size)
     clean = torch.from_numpy(clean_np).to(clf.device)
-    clf.probabilities(clean)
+    clean_probs = clf.probabilities(clean).cpu().numpy().astype(np.float32)
+    if np.ndim(seed) == 0:
+        rngs = [np.random.default_rng([int(seed), i]) for i in range(n)]  # type: ignore[arg-type]
+    else:
+        seeds = np.asarray(seed, dtype=np.int64)
+        if seeds.shape != (n,) or (seeds < 0).any():
+            raise ConfigError(f"seed must be an int or {n} non-negative ints, one per image; got shape {seeds.shape}")
+        rngs = [np.random.default_rng(int(v)) for v in seeds]
     orders = []
     for i in range(n):
         pos = np.flatnonzero(masks[i].reshape(-1))
         pairs = np.stack([np.repeat(pos, c), np.tile(np.arange(c), pos.size)], axis=1)
-        orders.append(pairs[np.random.default_rng([seed, i]).permutation(len(pairs))])
+        orders.append(pairs[rngs[i].permutation(len(pairs))])
     limit = np.array([len(o) for o in orders])
     if max_queries is not None:
         limit = np.minimum(limit, max_queries - 1)
@@ -283,8 +295,9 @@ def scan_first(
     color = np.zeros((n, 3), dtype=np.uint8)
     predicted = np.full(n, -1, dtype=np.int64)
     first_hit = np.full(n, -1, dtype=np.int64)
+    hit_probs = clean_probs.copy()
     queries = np.ones(n, dtype=np.int64)
-    active = np.arange(n)
+    active = np.flatnonzero(limit > 0)
     while active.size:
         rows_l, pairs_l = [], []
         for a in active:
@@ -294,7 +307,8 @@ def scan_first(
         rows = np.concatenate(rows_l)
         pairs = np.concatenate(pairs_l)
         dec = Decoded(pairs[:, :1], cols[pairs[:, 1]][:, None, :], np.ones((len(rows), 1), bool))
-        argmax = clf.probabilities(perturb(clean, rows, dec)).argmax(1).cpu().numpy()
+        probs = clf.probabilities(perturb(clean, rows, dec)).cpu().numpy()
+        argmax = probs.argmax(1)
         hit = argmax == t[rows] if t is not None else argmax != y[rows]
         still = []
         offset = 0
@@ -307,6 +321,7 @@ def scan_first(
                 pixel[a] = divmod(int(chunk[j, 0]), w)
                 color[a] = cols[chunk[j, 1]]
                 predicted[a] = argmax[offset + j]
+                hit_probs[a] = probs[offset + j]
                 first_hit[a] = done_at[a] + j + 1
             else:
                 done_at[a] += len(chunk)
@@ -314,4 +329,4 @@ def scan_first(
                     still.append(a)
             offset += len(chunk)
         active = np.array(still, dtype=np.int64)
-    return ScanFirstResult(success, pixel, color, predicted, queries, first_hit)
+    return ScanFirstResult(success, pixel, color, predicted, queries, first_hit, hit_probs, clean_probs)

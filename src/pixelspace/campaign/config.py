@@ -1,7 +1,7 @@
 """Campaign configuration: frozen dataclasses holding every default, loaded from TOML.
 
 A campaign file has the sections ``[campaign]``, ``[[models]]``, ``[images]``, ``[regions]``,
-``[segmenter]``, ``[attack]``, ``[de]``, ``[fitness_curves]`` and ``[execution]``; every key is optional
+``[segmenter]``, ``[attack]``, ``[de]``, ``[scan]``, ``[fitness_curves]`` and ``[execution]``; every key is optional
 except one model. An unknown key is a :class:`ConfigError` that names it and suggests the closest valid key;
 a bad value names the field and what is allowed. ``dataclasses.asdict(config)`` is what the store records.
 
@@ -42,6 +42,7 @@ Selection = Literal["correct-by-all", "correct-by-each", "all"]
 Mode = Literal["untargeted", "targeted"]
 SegmenterName = Literal["grabcut", "u2net", "files"]
 BackendName = Literal["local", "ray"]
+SearchName = Literal["de", "scan", "scan-first"]
 
 #: Region names a campaign understands besides mask folders.
 BUILTIN_REGIONS = ("whole", "foreground", "background", "random", "centre", "border")
@@ -193,17 +194,68 @@ class AttackSection:
         pixels: pixel counts k (each >= 1).
         modes: ``"untargeted"`` and/or ``"targeted"`` (every class other than the clean prediction).
         region_mode: ``"restrict"`` (the paper) or ``"index"``.
+        search: one or more of ``"de"`` (Differential Evolution, the paper), ``"scan"`` (every pixel of the
+            regions set to each colour of ``[scan]``: one vulnerability map per model and image, one row per
+            region, 1 pixel only) and ``"scan-first"`` (the same pairs in a seeded random order, stopping at
+            the first flip or target hit: one row per 1-pixel attack). A string or a list.
     """
 
     pixels: tuple[int, ...] = (1,)
     modes: tuple[Mode, ...] = ("untargeted",)
     region_mode: Literal["restrict", "index"] = "restrict"
+    search: SearchName | tuple[SearchName, ...] = ("de",)
 
     def __post_init__(self) -> None:
         if not self.pixels or any(p < 1 for p in self.pixels) or len(set(self.pixels)) != len(self.pixels):
             raise ConfigError(f"attack.pixels must be distinct ints >= 1, got {list(self.pixels)}")
         if not self.modes or len(set(self.modes)) != len(self.modes):
             raise ConfigError(f"attack.modes must list 'untargeted' and/or 'targeted' once each, got {list(self.modes)}")
+        if isinstance(self.search, str):
+            object.__setattr__(self, "search", (self.search,))
+        if not self.search or len(set(self.search)) != len(self.search):
+            raise ConfigError(f"attack.search must name 'de', 'scan' and/or 'scan-first' once each, got {self.search}")
+        if set(self.search) - {"de"} and 1 not in self.pixels:
+            raise ConfigError(
+                f"attack.search {list(self.search)} includes a scan, which answers 1-pixel attacks only; "
+                f"add 1 to attack.pixels (got {list(self.pixels)})"
+            )
+
+    @property
+    def searches(self) -> tuple[str, ...]:
+        """The searches as a tuple (``search`` normalised)."""
+        return (self.search,) if isinstance(self.search, str) else tuple(self.search)
+
+
+@dataclass(frozen=True)
+class ScanSection:
+    """Settings of the ``"scan"`` and ``"scan-first"`` searches (``docs/scan.md``).
+
+    Attributes:
+        colors: ``"corners"`` (the 8 corners of the RGB cube) or ``"grid"`` (a ``levels``³ grid over the cube).
+        levels: grid levels per channel (``colors = "grid"``), >= 2.
+        stride: scan every ``stride``-th row and column only (1: every pixel); for large images, where a
+            full scan costs H x W x colours queries. Region statistics then count the scanned pixels only.
+        per_round: ``scan-first`` pairs evaluated per image and model call (its overshoot past the hit).
+    """
+
+    colors: Literal["corners", "grid"] = "corners"
+    levels: int = 3
+    stride: int = 1
+    per_round: int = 32
+
+    def __post_init__(self) -> None:
+        if self.levels < 2:
+            raise ConfigError(f"scan.levels must be an int >= 2, got {self.levels}")
+        if self.stride < 1:
+            raise ConfigError(f"scan.stride must be an int >= 1, got {self.stride}")
+        if self.per_round < 1:
+            raise ConfigError(f"scan.per_round must be an int >= 1, got {self.per_round}")
+
+    def color_set(self) -> Any:
+        """uint8 (C, 3): the colours scanned."""
+        from pixelspace.attack.scan import colour_grid, cube_corners
+
+        return cube_corners() if self.colors == "corners" else colour_grid(self.levels)
 
 
 @dataclass(frozen=True)
@@ -288,6 +340,7 @@ class CampaignConfig:
     segmenter: SegmenterSection = field(default_factory=SegmenterSection)
     attack: AttackSection = field(default_factory=AttackSection)
     de: DEConfig = field(default_factory=DEConfig)
+    scan: ScanSection = field(default_factory=ScanSection)
     fitness_curves: FitnessCurvesSection = field(default_factory=FitnessCurvesSection)
     execution: ExecutionSection = field(default_factory=ExecutionSection)
 
@@ -322,11 +375,16 @@ class CampaignConfig:
     def result_dict(self) -> dict[str, Any]:
         """The part of the config that decides which attacks exist and what they return.
 
-        Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name.
+        Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name. A
+        campaign that only runs DE also leaves out ``attack.search`` and ``[scan]``, so its hash is the one it
+        had before scans existed (its stores stay usable).
         """
         d = self.to_dict()
         d.pop("execution")
         d["campaign"] = {"seed": self.campaign.seed}
+        if self.attack.search == ("de",):
+            d["attack"].pop("search")
+            d.pop("scan")
         return d
 
     def config_hash(self) -> str:
@@ -397,6 +455,7 @@ _SECTIONS: dict[str, type] = {
     "segmenter": SegmenterSection,
     "attack": AttackSection,
     "de": DEConfig,
+    "scan": ScanSection,
     "fitness_curves": FitnessCurvesSection,
     "execution": ExecutionSection,
 }

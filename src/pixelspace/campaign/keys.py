@@ -2,7 +2,8 @@
 
 An attack's key is the sha256 of what decides its result: the model (name and weights hash), the image id,
 the region (name and mask hash), the pixel count, the mode, the target and the hash of the result-changing
-search settings (DE settings including early stop and success check, and the region mode). Batch size,
+search settings (DE settings including early stop and success check, and the region mode; for the scans,
+the search's name and its colours, stride or round size). Batch size,
 device and backend are never part of it. The attack's seed derives from the campaign seed and the key, so a
 result does not depend on when, where or beside which other attacks it ran.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.campaign.config import canonical_json
+from pixelspace.campaign.config import ScanSection, canonical_json
 from pixelspace.search.de import DEConfig
 
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
@@ -32,6 +33,19 @@ def search_settings(de: DEConfig, region_mode: str) -> dict[str, Any]:
 def search_hash(de: DEConfig, region_mode: str) -> str:
     """sha256 (hex, 16 chars) of :func:`search_settings`."""
     return hashlib.sha256(canonical_json(search_settings(de, region_mode)).encode()).hexdigest()[:16]
+
+
+def scan_settings(search: str, scan: ScanSection) -> dict[str, Any]:
+    """The settings that change a ``"scan"`` / ``"scan-first"`` row, as plain data."""
+    d: dict[str, Any] = {"search": search, "colors": scan.color_set().tolist(), "stride": scan.stride}
+    if search == "scan-first":
+        d = {"search": search, "colors": d["colors"], "per_round": scan.per_round}
+    return d
+
+
+def scan_hash(search: str, scan: ScanSection) -> str:
+    """sha256 (hex, 16 chars) of :func:`scan_settings`."""
+    return hashlib.sha256(canonical_json(scan_settings(search, scan)).encode()).hexdigest()[:16]
 
 
 def mask_hash(mask: np.ndarray) -> str:

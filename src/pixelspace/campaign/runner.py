@@ -16,7 +16,7 @@ import math
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 
 from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
 from pixelspace.campaign.config import CampaignConfig, canonical_json
-from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, search_hash
+from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_hash, search_hash
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
@@ -34,7 +34,7 @@ from pixelspace.campaign.prepare import (
     resolve_device,
     select_images,
 )
-from pixelspace.campaign.store import AttackRow, Store, decode_mask_png, encode_mask_png
+from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
 from pixelspace.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -87,22 +87,32 @@ def read_inputs(store: Store) -> StoredInputs:
 
 
 def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: int) -> list[AttackSpec]:
-    """Every attack of the campaign, in a fixed order (model, pixels, mode, early stop, image, region, target).
+    """Every attack of the campaign, in a fixed order (search, model, pixels, mode, early stop, image, region,
+    target).
 
     Untargeted attacks aim at the model's clean prediction; ``targeted`` expands into one attack per other
-    class. With ``fitness_curves.images > 0`` the first images also get attacks without early stop.
+    class. With ``fitness_curves.images > 0`` the first images also get DE attacks without early stop. A
+    ``"scan"`` search adds one row per model, image and region (1 pixel, untargeted: the map answers the
+    targets too); ``"scan-first"`` one per 1-pixel attack of the grid.
     """
     specs: list[AttackSpec] = []
     fc = config.fitness_curves
-    groups: list[tuple[tuple[int, ...], tuple[str, ...], bool, tuple[str, ...], int | None]] = [
-        (config.attack.pixels, config.attack.modes, config.de.early_stop, config.regions.all, None)
-    ]
-    if fc.images > 0 and config.de.early_stop:
-        groups.append((fc.pixels, fc.modes, False, fc.regions or config.regions.all, fc.images))
+    searches = config.attack.searches
+    groups: list[tuple[str, tuple[int, ...], tuple[str, ...], bool, tuple[str, ...], int | None]] = []
+    if "de" in searches:
+        groups.append(("de", config.attack.pixels, config.attack.modes, config.de.early_stop, config.regions.all,
+                       None))
+        if fc.images > 0 and config.de.early_stop:
+            groups.append(("de", fc.pixels, fc.modes, False, fc.regions or config.regions.all, fc.images))
+    if "scan" in searches:
+        groups.append(("scan", (1,), ("untargeted",), False, config.regions.all, None))
+    if "scan-first" in searches:
+        groups.append(("scan-first", (1,), config.attack.modes, True, config.regions.all, None))
     for m in config.models:
         images = inputs.selection.get(m.name, [])
-        for pixels_list, modes, early_stop, regions, limit in groups:
-            s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode)
+        for search, pixels_list, modes, early_stop, regions, limit in groups:
+            s_hash = (search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode)
+                      if search == "de" else scan_hash(search, config.scan))
             for pixels in pixels_list:
                 for mode in modes:
                     for image_id in images[:limit]:
@@ -120,6 +130,7 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
                                     key=key, model=m.name, image_id=image_id, region=region, pixels=pixels,
                                     mode=mode, target=target, label=label, early_stop=early_stop,
                                     seed=attack_seed(config.campaign.seed, key), search_hash=s_hash,
+                                    search=search,
                                 ))
     seen: set[str] = set()
     unique = [s for s in specs if not (s.key in seen or seen.add(s.key))]  # type: ignore[func-returns-value]
@@ -127,27 +138,31 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
 
 
 def plan_counts(specs: Sequence[AttackSpec]) -> list[list[Any]]:
-    """[model, region, pixels, mode, early_stop, attacks] per group, for ``pixelspace status``."""
-    counts: dict[tuple[str, str, int, str, bool], int] = defaultdict(int)
+    """[model, region, pixels, mode, early_stop, attacks, search, search_hash] per group, for ``pixelspace
+    status``."""
+    counts: dict[tuple[str, str, int, str, bool, str, str], int] = defaultdict(int)
     for s in specs:
-        counts[(s.model, s.region, s.pixels, s.mode, s.early_stop)] += 1
-    return [[*k, v] for k, v in counts.items()]
+        counts[(s.model, s.region, s.pixels, s.mode, s.early_stop, s.search, s.search_hash)] += 1
+    return [[*k[:5], v, *k[5:]] for k, v in counts.items()]
 
 
 def make_batches(specs: Sequence[AttackSpec], per_batch: int) -> list[Batch]:
-    """Group attacks by (model, pixels, mode, early stop), in plan order, ``per_batch`` per batch.
+    """Group attacks by (search, model, pixels, mode, early stop), in plan order, ``per_batch`` per batch; a
+    ``"scan"`` batch holds the rows of one image (one scan answers all its regions).
 
     Called on the whole plan (not on what is pending), so a batch always holds the same attacks: the model
     then sees the same inputs together, which keeps results bit-identical across interruptions and replays
     (float32 model outputs can differ in their last bits with the batch's composition).
     """
-    groups: dict[tuple[str, int, str, bool], list[AttackSpec]] = {}
+    groups: dict[tuple[str, str, int, str, bool, str], list[AttackSpec]] = {}
     for s in specs:
-        groups.setdefault((s.model, s.pixels, s.mode, s.early_stop), []).append(s)
+        image = s.image_id if s.search == "scan" else ""
+        groups.setdefault((s.search, s.model, s.pixels, s.mode, s.early_stop, image), []).append(s)
     batches: list[Batch] = []
-    for (model, pixels, mode, early_stop), members in groups.items():
-        for i in range(0, len(members), per_batch):
-            batches.append(Batch(len(batches), model, pixels, mode, early_stop, tuple(members[i : i + per_batch])))
+    for (search, model, pixels, mode, early_stop, image), members in groups.items():
+        step = len(members) if image else per_batch
+        for i in range(0, len(members), step):
+            batches.append(Batch(len(batches), model, pixels, mode, early_stop, tuple(members[i : i + step]), search))
     return batches
 
 
@@ -366,14 +381,20 @@ def run_campaign(
     )
 
 
-def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> Iterator[AttackRow]:
+def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[AttackRow], list[ScanRow]]:
+    """The store rows of a finished batch: its attacks, and the maps its ``"_map"`` entries carry."""
     if len(records) != len(result_batch.attacks):
         raise StoreError(f"backend returned {len(records)} records for a batch of {len(result_batch.attacks)} attacks")
+    rows, maps = [], []
     for s, rec in zip(result_batch.attacks, records, strict=True):
         if int(rec["seed"]) != s.seed:
             raise StoreError(f"backend returned the record of seed {rec['seed']} for attack {s.key} (seed {s.seed})")
-        yield AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
-                        s.early_stop, s.seed, rec)
+        if "_map" in rec:
+            maps.append(ScanRow(s.model, s.image_id, s.search_hash, int(rec["_map"]["queries"]), rec["_map"]["npz"]))
+        clean = {k: v for k, v in rec.items() if not k.startswith("_")}
+        rows.append(AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
+                              s.early_stop, s.seed, clean))
+    return rows, maps
 
 
 def _execute(
@@ -397,8 +418,8 @@ def _execute(
     try:
         backend.start(job)
         for result in backend.run(batches, on_progress):
-            rows = list(_rows(result.batch, result.records))
-            added = store.write_batch(rows)
+            rows, maps = _rows(result.batch, result.records)
+            added = store.write_batch(rows, maps)
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)

@@ -26,6 +26,7 @@ class StatusRow:
     total: int
     successes: int
     mean_queries: float
+    search: str = "de"
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,21 @@ def campaign_status(path: str | Path) -> CampaignStatus:
         meta = store.meta()
         plan = json.loads(meta.get("plan_json", "[]"))
         done = {
-            (m, r, int(p), mo, bool(es)): (int(n), int(s or 0), float(q or 0.0))
-            for m, r, p, mo, es, n, s, q in store.query(
-                "SELECT model, region, pixels, mode, early_stop, COUNT(*), SUM(success), AVG(queries) "
-                "FROM attacks GROUP BY model, region, pixels, mode, early_stop"
+            (m, r, int(p), mo, bool(es), h): (int(n), int(s or 0), float(q or 0.0))
+            for m, r, p, mo, es, h, n, s, q in store.query(
+                "SELECT model, region, pixels, mode, early_stop, search_hash, COUNT(*), SUM(success), AVG(queries) "
+                "FROM attacks GROUP BY model, region, pixels, mode, early_stop, search_hash"
             )
         } if "attacks" in {t[0] for t in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")} else {}
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status")) if plan else {}
     rows = []
-    for m, r, p, mo, es, total in plan:
-        n, s, q = done.get((m, r, int(p), mo, bool(es)), (0, 0, 0.0))
-        rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q))
+    for m, r, p, mo, es, total, *rest in plan:
+        if rest:  # [search, search_hash] since scans exist
+            n, s, q = done.get((m, r, int(p), mo, bool(es), rest[1]), (0, 0, 0.0))
+        else:  # an older plan: one search hash per group
+            hits = [v for k, v in done.items() if k[:5] == (m, r, int(p), mo, bool(es))]
+            n, s, q = hits[0] if hits else (0, 0, 0.0)
+        rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q, rest[0] if rest else "de"))
     return CampaignStatus(Path(path), meta, rows, int(counts.get("attacked", 0)), int(counts.get("skipped", 0)))
 
 
@@ -87,12 +92,13 @@ def format_status(status: CampaignStatus) -> str:
         f"images: {status.images_attacked} attacked, {status.images_skipped} passed over; attacks "
         f"{status.done}/{total} ({100 * status.done / max(total, 1):.1f} %)"
     )
-    header = f"{'model':<18} {'region':<11} {'px':>3} {'mode':<12} {'stop':<5} {'done':>13} {'success':>14} {'queries':>9}"
+    header = (f"{'model':<18} {'search':<10} {'region':<11} {'px':>3} {'mode':<12} {'stop':<5} {'done':>13} "
+              f"{'success':>14} {'queries':>9}")
     lines += [header, "-" * len(header)]
     for r in status.rows:
         rate = f"{r.successes} ({100 * r.successes / r.done:.0f} %)" if r.done else "-"
         lines.append(
-            f"{r.model:<18} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
+            f"{r.model:<18} {r.search:<10} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
             f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>9.0f}"
         )
     return "\n".join(lines)
@@ -167,11 +173,11 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
         raise StoreError(f"attack {row['key']} is stored but not in the plan of the stored config")
     if alone or inputs.attacks_per_batch < 1:
         batch = Batch(0, batch.model, batch.pixels, batch.mode, batch.early_stop,
-                      tuple(s for s in batch.attacks if s.key == row["key"]))
+                      tuple(s for s in batch.attacks if s.key == row["key"]), batch.search)
     dev = resolve_device(device or config.execution.device)
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
     records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
-    new = records[[s.key for s in batch.attacks].index(row["key"])]
+    new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
     rec = row["record"]
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch))

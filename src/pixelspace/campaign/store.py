@@ -23,8 +23,12 @@ from pixelspace.errors import DataError, StoreError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added the ``scans`` table (vulnerability maps); a version-1 store gains it when needed
 
+_SCANS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS scans (model TEXT, image_id TEXT, search_hash TEXT, queries INTEGER, npz BLOB, "
+    "PRIMARY KEY (model, image_id, search_hash))"
+)
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
     "CREATE TABLE IF NOT EXISTS models (model TEXT PRIMARY KEY, weights_hash TEXT, test_accuracy REAL NULL, "
@@ -38,6 +42,7 @@ _TABLES = (
     "CREATE TABLE IF NOT EXISTS attacks (key TEXT PRIMARY KEY, model TEXT, image_id TEXT, region TEXT, "
     "pixels INTEGER, mode TEXT, target INTEGER, search_hash TEXT, early_stop INTEGER, seed INTEGER, "
     "success INTEGER, generations INTEGER, queries INTEGER, record TEXT)",
+    _SCANS_TABLE,
 )
 
 ATTACK_COLUMNS = (
@@ -70,6 +75,18 @@ class AttackRow:
             self.search_hash, int(bool(self.early_stop)), int(self.seed), int(bool(r["success"])),
             int(r["generations"]), int(r["queries"]), json.dumps(r, separators=(",", ":")),
         )
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """One row of the ``scans`` table: a vulnerability map (``VulnerabilityMap.to_npz`` bytes) of one model
+    and image, and the queries its scan spent."""
+
+    model: str
+    image_id: str
+    search_hash: str
+    queries: int
+    npz: bytes
 
 
 def encode_mask_png(mask: np.ndarray) -> bytes:
@@ -280,12 +297,19 @@ class Store:
             cur.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)", predictions)
             cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
 
-    def write_batch(self, rows: Iterable[AttackRow]) -> int:
-        """Commit a finished batch of attacks in one transaction; returns the rows added.
+    def write_batch(self, rows: Iterable[AttackRow], scans: Sequence[ScanRow] = ()) -> int:
+        """Commit a finished batch of attacks (and the maps of a scan batch) in one transaction; returns the
+        attack rows added.
 
         A key already present is left as it is (a batch handed out twice is never written twice).
         """
         with self.transaction() as cur:
+            if scans:
+                cur.execute(_SCANS_TABLE)
+                cur.executemany(
+                    "INSERT OR IGNORE INTO scans VALUES (?, ?, ?, ?, ?)",
+                    ((m.model, m.image_id, m.search_hash, int(m.queries), m.npz) for m in scans),
+                )
             before = self.conn.total_changes
             cur.executemany(
                 f"INSERT OR IGNORE INTO attacks ({', '.join(ATTACK_COLUMNS)}) "

@@ -7,6 +7,7 @@ Each function returns a :class:`matplotlib.figure.Figure`, or None when its data
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 
 import cv2
@@ -305,4 +306,67 @@ def vulnerability_figure(
         for ax in (ax_img, ax_map):
             ax.contour(foreground.astype(float), levels=[0.5], colors="yellow", linewidths=1.2)
     fig.colorbar(im, ax=ax_map, fraction=0.046, pad=0.04)
+    return fig
+
+
+def vulnerability_grid(
+    entries: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
+) -> Figure | None:
+    """Several images beside their vulnerability maps, two pairs per row.
+
+    Args:
+        entries: (title, image uint8 (H, W, 3), lowest clean-class probability float (H, W) with NaN where not
+            scanned, flipping pixels bool (H, W), foreground bool (H, W) or None).
+    """
+    if not entries:
+        return None
+    cols = min(2, len(entries))
+    rows = math.ceil(len(entries) / cols)
+    fig = Figure(figsize=(3.3 * 2 * cols, 3.2 * rows + 0.3), layout="constrained")
+    axes = fig.subplots(rows, 2 * cols, squeeze=False)
+    im = None
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for n, (title, image, min_p, flips, fg) in enumerate(entries):
+        ax_img, ax_map = axes[n // cols, 2 * (n % cols)], axes[n // cols, 2 * (n % cols) + 1]
+        _show(ax_img, image)
+        ax_img.set_axis_on()
+        ax_img.set_title(title, fontsize=9)
+        im = ax_map.imshow(min_p, cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ys, xs = np.nonzero(flips)
+        ax_map.scatter(xs, ys, s=max(2.0, 600.0 / max(image.shape[:2])), c="cyan", marker="o", linewidths=0)
+        ax_map.set_title(f"{int(flips.sum())} flipping px (cyan)", fontsize=9)
+        if fg is not None and fg.any() and not fg.all():
+            for ax in (ax_img, ax_map):
+                ax.contour(fg.astype(float), levels=[0.5], colors="yellow", linewidths=1.0)
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, label="lowest p(clean class)")
+    return fig
+
+
+def figure_reachable_classes(distributions: Mapping[str, Mapping[str, np.ndarray]]) -> Figure | None:
+    """Fig. 3 from the maps: share of images whose scan reaches 0 … K−1 other classes, one panel per network,
+    bars grouped by region.
+
+    Args:
+        distributions: network -> region -> int (K,) image counts per number of reachable classes.
+    """
+    if not distributions:
+        return None
+    models = list(distributions)
+    fig = Figure(figsize=(4.2 * len(models) + 0.6, 2.8), layout="constrained")
+    axes = fig.subplots(1, len(models), squeeze=False, sharey=True)[0]
+    for ax, model in zip(axes, models, strict=True):
+        regions = metrics.region_order(distributions[model])
+        width = 0.8 / max(1, len(regions))
+        for g, region in enumerate(regions):
+            counts = np.asarray(distributions[model][region])
+            x = np.arange(counts.size)
+            ax.bar(x + (g - (len(regions) - 1) / 2) * width, 100 * counts / max(1, counts.sum()), width=width,
+                   label=region, color=REGION_COLOURS.get(region))
+            ax.set_xticks(x)
+        ax.set_title(model, fontsize=10)
+        ax.set_xlabel("other classes reachable (scan)")
+    axes[0].set_ylabel("% of images")
+    axes[0].legend(fontsize=8)
     return fig

@@ -22,7 +22,7 @@ import numpy as np
 from pixelspace.errors import StoreError
 from pixelspace.report import stats
 
-SUPPORTED_SCHEMA = "1"
+SUPPORTED_SCHEMAS = ("1", "2")
 CORE_REGIONS = ("whole", "foreground", "background")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -67,6 +67,11 @@ class AttackRow:
             record=dict(rec),
             early_stop=bool(d.get("early_stop", 1)),
         )
+
+    @property
+    def search(self) -> str:
+        """``"de"``, ``"scan"`` or ``"scan-first"`` (the record's ``search``; DE records carry none)."""
+        return str(self.record.get("search", "de"))
 
     @property
     def clean_class(self) -> int | None:
@@ -116,6 +121,7 @@ class Store:
     predictions: dict[tuple[str, str], tuple[int, float]]  # (image_id, model) -> (predicted, confidence)
     attacks: list[AttackRow]
     masks: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (image_id, region) -> mask PNG (0/255)
+    scans: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (model, image_id) -> VulnerabilityMap npz
 
     @property
     def config(self) -> dict[str, Any]:
@@ -146,21 +152,38 @@ class Store:
         de = self.config.get("de")
         if isinstance(de, dict) and "early_stop" in de:
             return bool(de["early_stop"])
-        return any(r.early_stop for r in self.attacks) or not self.attacks
+        return any(r.early_stop for r in self.de_attacks) or not self.de_attacks
+
+    @cached_property
+    def de_attacks(self) -> list[AttackRow]:
+        """Every DE row (fitness-curve attacks included; scan rows left out)."""
+        return [r for r in self.attacks if r.search == "de"]
 
     @cached_property
     def results(self) -> list[AttackRow]:
-        """The campaign's attacks proper (run with its early-stop setting): what Tables II–IV and Figs 1, 3–5 use.
+        """The campaign's DE attacks proper (run with its early-stop setting): what Tables II–IV and Figs 1, 3–5
+        use.
 
-        A campaign with early stop on may also hold ``fitness_curves`` attacks run without it (Fig. 6 only).
+        A campaign with early stop on may also hold ``fitness_curves`` attacks run without it (Fig. 6 only);
+        scan rows have their own section.
         """
-        return [r for r in self.attacks if r.early_stop == self.early_stop]
+        return [r for r in self.de_attacks if r.early_stop == self.early_stop]
 
     @cached_property
     def curve_attacks(self) -> list[AttackRow]:
         """Fig. 6 rows: the attacks run without early stop when the store has them, else :attr:`results`."""
-        full = [r for r in self.attacks if not r.early_stop]
+        full = [r for r in self.de_attacks if not r.early_stop]
         return full or self.results
+
+    @cached_property
+    def scan_rows(self) -> list[AttackRow]:
+        """Rows of the ``"scan"`` search (one per network × image × region)."""
+        return [r for r in self.attacks if r.search == "scan"]
+
+    @cached_property
+    def scan_first_rows(self) -> list[AttackRow]:
+        """Rows of the ``"scan-first"`` search."""
+        return [r for r in self.attacks if r.search == "scan-first"]
 
     def image(self, image_id: str) -> ImageRow | None:
         """The image row with this id, or None."""
@@ -187,9 +210,10 @@ def load_store(path: str | Path) -> Store:
         if missing:
             raise StoreError(f"{p} is not a pixelspace store: missing tables {sorted(missing)}")
         meta = {str(r["key"]): str(r["value"]) for r in con.execute("SELECT key, value FROM meta")}
-        version = meta.get("schema_version", SUPPORTED_SCHEMA)
-        if version != SUPPORTED_SCHEMA:
-            raise StoreError(f"{p} has store schema version {version}; this report reads version {SUPPORTED_SCHEMA}")
+        version = meta.get("schema_version", SUPPORTED_SCHEMAS[0])
+        if version not in SUPPORTED_SCHEMAS:
+            raise StoreError(f"{p} has store schema version {version}; this report reads versions "
+                             f"{', '.join(SUPPORTED_SCHEMAS)}")
         models = [
             ModelRow(
                 str(r["model"]),
@@ -218,11 +242,13 @@ def load_store(path: str | Path) -> Store:
             AttackRow.from_mapping(dict(r))
             for r in con.execute("SELECT * FROM attacks ORDER BY model, region, pixels, mode, image_id, target")
         ]
+        scans = ({(str(r["model"]), str(r["image_id"])): bytes(r["npz"])
+                  for r in con.execute("SELECT model, image_id, npz FROM scans")} if "scans" in tables else {})
     except sqlite3.Error as exc:
         raise StoreError(f"cannot read store {p}: {exc}") from exc
     finally:
         con.close()
-    return Store(meta, models, images, predictions, attacks, masks)
+    return Store(meta, models, images, predictions, attacks, masks, scans)
 
 
 def select(
@@ -311,9 +337,13 @@ class MeanValue:
 
 
 def _wilson_rate(successes: int, total: int) -> Rate:
+    """``successes`` of ``total`` as a :class:`Rate` with its Wilson interval."""
     lo, hi = stats.wilson_interval(successes, total)
     value = successes / total if total else math.nan
     return Rate(successes, total, value, lo, hi, "Wilson", total)
+
+
+wilson_rate = _wilson_rate
 
 
 def _by_image(rows: Iterable[AttackRow]) -> dict[str, list[AttackRow]]:

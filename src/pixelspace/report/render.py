@@ -11,7 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,60 +19,29 @@ import numpy as np
 
 from pixelspace.report import figures as figs
 from pixelspace.report import metrics, stats
-from pixelspace.report.metrics import MeanValue, Rate, RegionDifference, Store
+from pixelspace.report.blocks import (
+    Block,
+    Cell,
+    Code,
+    FigureBlock,
+    Note,
+    Section,
+    Table,
+)
+from pixelspace.report.blocks import diff_cell as _diff
+from pixelspace.report.blocks import mean_cell as _mean
+from pixelspace.report.blocks import pct as _pct
+from pixelspace.report.blocks import pp as _pp
+from pixelspace.report.blocks import pvalue as _pvalue
+from pixelspace.report.blocks import rate_cell as _rate
+from pixelspace.report.metrics import Rate, RegionDifference, Store
+from pixelspace.report.scan_section import scan_section
 
 ALPHA = 0.05
 CLOSE_MARGIN = 0.25  # "foreground close to whole": |whole − fg| interval within ±25 % of the whole-image rate
 FIG6_IMAGES = 15
 FIG1_PER_MODEL = 2
 PAPER_BUDGET = (400, 100)
-
-Cell = str | list[str]  # a list is rendered as separate lines in one cell
-
-
-@dataclass
-class Table:
-    """A table: caption, header and rows of cells (plain text)."""
-
-    caption: str
-    header: list[str]
-    rows: list[list[Cell]]
-
-
-@dataclass
-class FigureBlock:
-    """A figure: file stem, PNG bytes and caption."""
-
-    name: str
-    png: bytes
-    caption: str
-
-
-@dataclass
-class Note:
-    """A remark set apart from the text (missing data, caveats)."""
-
-    text: str
-
-
-@dataclass
-class Code:
-    """A preformatted block (collapsed in HTML) with a summary line."""
-
-    summary: str
-    text: str
-
-
-Block = str | Table | FigureBlock | Note | Code
-
-
-@dataclass
-class Section:
-    """A titled section of blocks (a ``str`` block is a paragraph)."""
-
-    title: str
-    blocks: list[Block] = field(default_factory=list)
-
 
 @dataclass(frozen=True)
 class ReportPaths:
@@ -84,49 +53,6 @@ class ReportPaths:
 
 
 # ----------------------------------------------------------------------------------- formatting
-
-
-def _nozero(text: str) -> str:
-    """'-0.0' -> '0.0' (a rounded tiny negative is not a signed result)."""
-    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
-
-
-def _pct(x: float | None, digits: int = 1) -> str:
-    return "—" if x is None or not math.isfinite(x) else _nozero(f"{100 * x:.{digits}f}%")
-
-
-def _interval(lo: float, hi: float) -> str:
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return ""
-    return f"[{_nozero(f'{100 * lo:.1f}')}, {_nozero(f'{100 * hi:.1f}')}]"
-
-
-def _rate(r: Rate, unit: str = "") -> Cell:
-    if r.total == 0:
-        return "—"
-    extra = f" on {r.images} img" if unit else ""
-    return [f"{_pct(r.value)} ({r.successes}/{r.total}{unit}{extra})", _interval(r.low, r.high)]
-
-
-def _mean(m: MeanValue) -> Cell:
-    if m.count == 0:
-        return "—"
-    return [f"{_pct(m.value)} (n={m.count})", _interval(m.low, m.high)]
-
-
-def _pvalue(p: float | None) -> str:
-    if p is None:
-        return "—"
-    return "<0.0001" if p < 1e-4 else f"{p:.3g}"
-
-
-def _pp(x: float) -> str:
-    return f"{100 * x:+.1f} pp"
-
-
-def _diff(d: RegionDifference) -> Cell:
-    iv = d.difference
-    return [_pp(iv.value), f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""]
 
 
 def _find(obj: Any, key: str) -> Any:
@@ -237,7 +163,7 @@ def _findings(store: Store, diffs: list[RegionDifference]) -> list[Block]:
         f"regions {', '.join(regions) or 'none'}; {', '.join(map(str, pixels)) or 'no'} pixel(s); "
         f"{' and '.join(modes) or 'no'} attacks. Search: {_budget_text(s)}; {_success_text(s)}."
     )
-    extra = len(store.attacks) - len(rows)
+    extra = len(store.de_attacks) - len(rows)
     if extra:
         setup += (f" A further {extra} attacks ran {'without' if store.early_stop else 'with'} early stop for the "
                    "fitness curves (Fig. 6 only; the tables leave them out).")
@@ -582,7 +508,9 @@ def build_sections(store: Store) -> list[Section]:
     findings = Section("What this run shows", _findings(store, diffs))
     figures, _ = _figures(store)
     t3 = _table3(store)
-    return [findings, _table1(store), t2, *([t3] if t3 else []), _table4(store), figures, _provenance(store)]
+    scan, _ = scan_section(store)
+    return [findings, _table1(store), t2, *([t3] if t3 else []), _table4(store), figures, *([scan] if scan else []),
+            _provenance(store)]
 
 
 def _provenance(store: Store) -> Section:

@@ -13,6 +13,9 @@ reference paper (§III-C, §IV-B) and SciPy's ``differential_evolution``:
 * Every draw of problem ``a`` comes from ``rngs[a]``, so a problem's trajectory does not depend on which
   other problems share the batch.
 
+``init`` draws generation 0 with ``config.init`` or takes a caller-given population (float (A, P, D) in
+[0, 1], e.g. seeded from prior knowledge); everything after it is the same either way.
+
 Use it step-wise (``init`` → evaluate → ``tell_initial``; then ``ask`` → evaluate → ``tell`` per
 generation) or through :func:`minimize`.
 """
@@ -26,7 +29,7 @@ from typing import Literal
 import numpy as np
 
 from pixelspace.errors import ConfigError
-from pixelspace.search.init import INITIALIZERS
+from pixelspace.search.init import INITIALIZERS, check_population
 from pixelspace.search.strategies import STRATEGIES, get_strategy, sample_donors
 
 SuccessCheck = Literal["any", "best"]
@@ -125,11 +128,23 @@ class DifferentialEvolution:
         self.dims = dims
         self._strategy = get_strategy(config.strategy)
 
-    def init(self, rngs: Sequence[np.random.Generator]) -> DEState:
-        """Draw the initial population of every problem (generation 0, not yet evaluated)."""
+    def init(self, rngs: Sequence[np.random.Generator], population: np.ndarray | None = None) -> DEState:
+        """The initial population of every problem (generation 0, not yet evaluated).
+
+        Args:
+            rngs: one generator per problem (A of them); they feed every later draw of that problem.
+            population: optional float (A, P, D) genes in [0, 1] to start from instead of drawing with
+                ``config.init``; copied, and then no initialisation draw is taken from ``rngs``.
+
+        Raises:
+            ShapeError, DTypeError: ``population`` has the wrong shape, is not finite or leaves [0, 1].
+        """
         p, d = self.config.population_size, self.dims
-        init = INITIALIZERS[self.config.init]
-        pop = np.stack([init(rng, p, d) for rng in rngs]) if rngs else np.empty((0, p, d))
+        if population is not None:
+            pop = check_population(population, len(rngs), p, d)
+        else:
+            init = INITIALIZERS[self.config.init]
+            pop = np.stack([init(rng, p, d) for rng in rngs]) if rngs else np.empty((0, p, d))
         return DEState(pop, np.full((len(rngs), p), np.inf), np.zeros(len(rngs), dtype=np.int64), list(rngs))
 
     def tell_initial(self, state: DEState, fitness: np.ndarray) -> None:
@@ -202,6 +217,7 @@ def minimize(
     config: DEConfig | None = None,
     seed: int | Sequence[int] = 0,
     stop: Callable[[np.ndarray], np.ndarray] | None = None,
+    init_population: np.ndarray | None = None,
 ) -> MinimizeResult:
     """Minimise a batched function over the unit cube.
 
@@ -212,13 +228,14 @@ def minimize(
         config: DE settings (``max_queries`` limits evaluations per problem; ``success_check`` is unused).
         seed: int, or one seed per problem.
         stop: optional early-stop rule mapping the best fitness (A',) to bool (A',) "done".
+        init_population: optional float (problems, P, dims) in [0, 1] replacing the drawn initial population.
 
     Returns:
         A :class:`MinimizeResult`.
     """
     cfg = config or DEConfig()
     de = DifferentialEvolution(cfg, dims)
-    state = de.init(rngs_from_seed(seed, problems))
+    state = de.init(rngs_from_seed(seed, problems), init_population)
     p, g_max = cfg.population_size, cfg.max_generations
     budget = cfg.max_queries if cfg.max_queries is not None else np.iinfo(np.int64).max
     nfev = np.zeros(problems, dtype=np.int64)

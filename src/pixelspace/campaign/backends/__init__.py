@@ -2,7 +2,9 @@
 
 A backend gets a :class:`Job` once (everything the attacks need: config, images, region masks, labels,
 seeds, batch size, device), then an iterable of :class:`Batch` es; it yields one :class:`BatchResult` per
-batch, in any order, each with one record (``AttackResult.to_records()[i]``) per attack of the batch. A batch
+batch, in any order, each with one record (``AttackResult.to_records()[i]``) per attack of the batch. A
+record's keys starting with ``_`` are not stored with it: ``"_map"`` (``{"npz": bytes, "queries": int}``)
+carries a ``"scan"`` batch's vulnerability map to the store's ``scans`` table. A batch
 that fails on a worker may be retried by the backend; a batch returned twice is harmless (the store ignores a
 key it already holds). The runner decides what is pending (resume) and commits each result atomically, so a
 new backend (Ray) changes neither the store nor the resume logic.
@@ -34,6 +36,7 @@ class AttackSpec:
         model, image_id, region: names; pixels: k; mode: ``"untargeted"``/``"targeted"``.
         target: target class (-1 untargeted); label: the class of interest (the model's clean prediction).
         early_stop: whether the attack stops at its first success; search_hash: hash of the search settings.
+        search: ``"de"``, ``"scan"`` or ``"scan-first"``.
     """
 
     key: str
@@ -47,12 +50,14 @@ class AttackSpec:
     early_stop: bool
     seed: int
     search_hash: str
+    search: str = "de"
 
 
 @dataclass(frozen=True)
 class Batch:
-    """Attacks run in one engine call: they share model, pixels, mode and early stop (images, regions and
-    targets may differ)."""
+    """Attacks run in one engine call: they share model, pixels, mode, early stop and search (images, regions
+    and targets may differ). A ``"scan"`` batch holds every row of one image (its regions): one scan answers
+    them all."""
 
     index: int
     model: str
@@ -60,6 +65,7 @@ class Batch:
     mode: str
     early_stop: bool
     attacks: tuple[AttackSpec, ...]
+    search: str = "de"
 
     def __len__(self) -> int:
         return len(self.attacks)

@@ -15,7 +15,7 @@ from pixelspace.models.classifier import Classifier
 
 
 def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | None = None) -> list[dict[str, Any]]:
-    """Run one batch with the engine; one record per attack, in batch order.
+    """Run one batch with the engine (or the batch's scan search); one record per attack, in batch order.
 
     Args:
         job: the campaign's images, regions, batch size and config.
@@ -25,6 +25,11 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
     """
     from pixelspace import PixelAttack, Targeted, Untargeted
 
+    if batch.search != "de":
+        from pixelspace.campaign.scan_batches import run_scan_batch, run_scan_first_batch
+
+        run = run_scan_batch if batch.search == "scan" else run_scan_first_batch
+        return run(job, clf, batch, progress)
     cfg = job.config
     attack = PixelAttack(
         pixels=batch.pixels, region_mode=cfg.attack.region_mode,

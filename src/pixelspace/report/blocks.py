@@ -1,0 +1,108 @@
+"""The report's building blocks (tables, figures, notes, sections) and how numbers are written in them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from pixelspace.report.metrics import MeanValue, Rate, RegionDifference
+
+Cell = str | list[str]  # a list is rendered as separate lines in one cell
+
+
+@dataclass
+class Table:
+    """A table: caption, header and rows of cells (plain text)."""
+
+    caption: str
+    header: list[str]
+    rows: list[list[Cell]]
+
+
+@dataclass
+class FigureBlock:
+    """A figure: file stem, PNG bytes and caption."""
+
+    name: str
+    png: bytes
+    caption: str
+
+
+@dataclass
+class Note:
+    """A remark set apart from the text (missing data, caveats)."""
+
+    text: str
+
+
+@dataclass
+class Code:
+    """A preformatted block (collapsed in HTML) with a summary line."""
+
+    summary: str
+    text: str
+
+
+Block = str | Table | FigureBlock | Note | Code
+
+
+@dataclass
+class Section:
+    """A titled section of blocks (a ``str`` block is a paragraph)."""
+
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+
+# ----------------------------------------------------------------------------------- formatting
+
+
+def nozero(text: str) -> str:
+    """'-0.0' -> '0.0' (a rounded tiny negative is not a signed result)."""
+    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage ('—' when missing)."""
+    return "—" if x is None or not math.isfinite(x) else nozero(f"{100 * x:.{digits}f}%")
+
+
+def interval(lo: float, hi: float) -> str:
+    """A 95 % interval of fractions, in percent (empty when undefined)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    return f"[{nozero(f'{100 * lo:.1f}')}, {nozero(f'{100 * hi:.1f}')}]"
+
+
+def rate_cell(r: Rate, unit: str = "") -> Cell:
+    """A rate with its count and interval."""
+    if r.total == 0:
+        return "—"
+    extra = f" on {r.images} img" if unit else ""
+    return [f"{pct(r.value)} ({r.successes}/{r.total}{unit}{extra})", interval(r.low, r.high)]
+
+
+def mean_cell(m: MeanValue) -> Cell:
+    """A mean percentage with its count and interval."""
+    if m.count == 0:
+        return "—"
+    return [f"{pct(m.value)} (n={m.count})", interval(m.low, m.high)]
+
+
+def pvalue(p: float | None) -> str:
+    """A p-value to three significant digits."""
+    if p is None:
+        return "—"
+    return "<0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def pp(x: float) -> str:
+    """A signed difference of fractions in percentage points."""
+    return f"{100 * x:+.1f} pp"
+
+
+def diff_cell(d: RegionDifference) -> Cell:
+    """A paired difference in percentage points with its interval."""
+    iv = d.difference
+    return [pp(iv.value), f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""]

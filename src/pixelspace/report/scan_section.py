@@ -1,0 +1,206 @@
+"""The report's section on vulnerability maps: the scan beside DE, distance to the outline, shifted outlines,
+the scan-first search, the maps figure and Fig. 3 from the maps (``docs/scan.md``)."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pixelspace.report import figures as figs
+from pixelspace.report import metrics, stats
+from pixelspace.report import scan_metrics as sm
+from pixelspace.report.blocks import Cell, FigureBlock, Note, Section, Table, pct, pp, pvalue, rate_cell
+from pixelspace.report.metrics import Store
+
+if TYPE_CHECKING:
+    from pixelspace.attack.scan import VulnerabilityMap
+
+MAP_IMAGES = 4  # images per network in the maps figure
+
+
+def _maps(store: Store) -> dict[tuple[str, str], VulnerabilityMap]:
+    """The store's maps (imports the map class only when a store has scans: ``import pixelspace.report`` stays
+    free of torch)."""
+    from pixelspace.attack.scan import VulnerabilityMap
+
+    return {k: VulnerabilityMap.from_npz(io.BytesIO(v)) for k, v in store.scans.items()}
+
+
+def _foregrounds(store: Store) -> dict[str, np.ndarray]:
+    out = {}
+    for (image_id, region), png in store.masks.items():
+        if region == "foreground":
+            try:
+                out[image_id] = figs.decode_png(png)[:, :, 0] > 127
+            except ValueError:
+                continue
+    return out
+
+
+def _num(x: float, digits: int = 1) -> str:
+    return "—" if not math.isfinite(x) else f"{x:,.{digits}f}"
+
+
+def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
+    """The section, or None when the store has no scan rows; and its figures."""
+    rows, first = store.scan_rows, store.scan_first_rows
+    if not rows and not first:
+        return None, []
+    sec = Section("Pixel vulnerability maps (scan)")
+    cfg = store.config.get("scan", {}) if isinstance(store.config.get("scan"), dict) else {}
+    colours = ("the 8 corners of the RGB cube" if cfg.get("colors", "corners") == "corners"
+               else f"a {cfg.get('levels', '?')}³ colour grid")
+    stride = int(cfg.get("stride", 1))
+    sec.blocks.append(
+        f"The scan sets every pixel{'' if stride == 1 else f' of every {stride}th row and column'} of the "
+        f"attacked regions, one at a time, to each of {colours} and records whether the prediction changes. "
+        "Success is exact for that colour set (not a sample), but the set is not every colour: the scan neither "
+        "bounds DE from above nor from below. A region's queries are what a scan of that region alone costs."
+    )
+    figures: list[FigureBlock] = []
+    if rows:
+        sec.blocks.append(_versus_de(rows, store.results))
+        maps, fgs = _maps(store), _foregrounds(store)
+        models = sorted({m for m, _ in maps})
+        if maps and fgs:
+            for model in models:
+                mm, ff = sm.maps_with_foregrounds(maps, fgs, model)
+                if mm:
+                    sec.blocks += [_distance_table(model, mm, ff), _shift_table(model, mm, ff)]
+        elif maps:
+            sec.blocks.append(Note("No foreground masks in this store: the distance-to-outline and shifted-outline "
+                                   "analyses need a campaign with a foreground region."))
+        fig = _maps_figure(store, maps, fgs, models)
+        if fig is not None:
+            figures.append(fig)
+        dist = {m: {g: sm.reachable_distribution(metrics.select(rows, model=m, region=g), len(store.class_names))
+                    for g in metrics.region_order(r.region for r in rows if r.model == m)}
+                for m in sorted({r.model for r in rows})}
+        f3 = figs.figure_reachable_classes(dist)
+        if f3 is not None:
+            figures.append(FigureBlock("fig3_scan_reachable_classes", figs.figure_png(f3),
+                                       "Fig. 3 from the maps: share of images whose scan reaches 0 … 9 other "
+                                       "classes with one pixel (exact for the colour set), per network, by region."))
+    if first:
+        sec.blocks.append(_scan_first_table(first, rows, store.results))
+    sec.blocks = [*sec.blocks, *figures]
+    return sec, figures
+
+
+def _versus_de(rows: list[metrics.AttackRow], de_rows: list[metrics.AttackRow]) -> Table:
+    body: list[list[Cell]] = []
+    for c in sm.scan_vs_de(rows, de_rows):
+        paired = c.images > 0
+        body.append([
+            c.model, c.region,
+            str(c.images) if paired else f"0 ({c.scan_images} scanned)",
+            rate_cell(c.scan if paired else c.scan_all), rate_cell(c.de) if paired else "—",
+            f"{c.scan_only} / {c.de_only}" if paired else "—",
+            pvalue(c.p_value) if paired else "—",
+            _num(c.flipping_pixels), _num(c.reachable_classes, 2),
+            f"{_num(c.scan_queries, 0)} / {_num(c.de_queries, 0)}",
+        ])
+    return Table(
+        "The scan beside Table II (1 pixel, untargeted), paired on the images both ran on: success with counts "
+        "and Wilson 95 % intervals, the discordant images (only the scan / only DE fooled the network) with the "
+        "exact McNemar p-value, flipping pixels and reachable classes per image (scan), and mean queries per "
+        "image (scan of the region alone / DE).",
+        ["network", "region", "images", "scan success", "DE success", "scan-only / DE-only", "McNemar p",
+         "flipping px / image", "reachable classes / image", "queries: scan / DE"], body)
+
+
+def _distance_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarray]) -> Table:
+    bands = sm.distance_profile(maps, fgs)
+    total_px = sum(b.pixels for b in bands)
+    total_flip = sum(b.flipping for b in bands)
+    body: list[list[Cell]] = [
+        [b.label, f"{b.pixels:,}", pct(b.pixels / total_px if total_px else float("nan")), f"{b.flipping:,}",
+         pct(b.flipping / total_flip if total_flip else float("nan")), pct(b.flip_rate, 2)]
+        for b in bands
+    ]
+    return Table(
+        f"{model}: scanned pixels by signed distance to the foreground outline ({len(maps)} images; chessboard "
+        "pixels, inside 1 = the foreground's outer ring, outside 1 = the background ring touching it). A band "
+        "whose share of flipping pixels exceeds its share of pixels is more vulnerable than average.",
+        ["band", "pixels", "share of pixels", "flipping", "share of flipping", "flipping rate"], body)
+
+
+def _shift_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarray]) -> Table:
+    names = {-2: "eroded 2", -1: "eroded 1", 0: "as segmented", 1: "dilated 1", 2: "dilated 2"}
+    body: list[list[Cell]] = []
+    for s in sm.boundary_shift(maps, fgs):
+        iv = s.difference
+        body.append([names.get(s.shift, f"{s.shift:+d}"), str(s.images), rate_cell(s.foreground),
+                     rate_cell(s.background),
+                     [pp(iv.value), f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""],
+                     f"{pvalue(s.p_value)} ({s.fg_only}/{s.bg_only})"])
+    return Table(
+        f"{model}: scan success in the foreground and in the rest of the image with the outline moved by 1–2 "
+        "pixels (3×3 erosion or dilation). Paired fg − bg with a bootstrap 95 % interval and the exact McNemar "
+        "p-value (only-fg / only-bg images). How much the foreground/background conclusion depends on where "
+        "the outline is drawn.",
+        ["foreground", "images", "fg success", "bg success", "fg − bg", "McNemar p"], body)
+
+
+def _scan_first_table(first: list[metrics.AttackRow], scans: list[metrics.AttackRow],
+                      de_rows: list[metrics.AttackRow]) -> Table:
+    full = {(r.model, r.region, r.image_id): r.success for r in scans}
+    de = {(r.model, r.region, r.image_id, r.mode, r.target): r for r in de_rows if r.pixels == 1}
+    body: list[list[Cell]] = []
+    groups: dict[tuple[str, str, str], list[metrics.AttackRow]] = {}
+    for r in first:
+        groups.setdefault((r.model, r.region, r.mode), []).append(r)
+    order = {g: i for i, g in enumerate(metrics.region_order(r.region for r in first))}
+    for (model, region, mode), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], order[kv[0][1]], kv[0][2])):
+        ok = [r for r in rs if metrics.attack_succeeded(r)]
+        q = np.array([r.queries for r in rs], dtype=float)
+        qs = float(q.sum() / len(ok)) if ok else float("nan")
+        twin = [de[k] for r in rs if (k := (r.model, r.region, r.image_id, r.mode, r.target)) in de]
+        de_ok = [t for t in twin if metrics.attack_succeeded(t)]
+        de_qs = float(sum(t.queries for t in twin) / len(de_ok)) if de_ok else float("nan")
+        agree = (f"{sum(full.get((model, region, r.image_id)) == r.success for r in rs)}/{len(rs)}"
+                 if mode == "untargeted" and full else "—")
+        body.append([model, region, mode, rate_cell(metrics.wilson_rate(len(ok), len(rs))), _num(float(q.mean()), 0),
+                     _num(qs, 0), rate_cell(metrics.wilson_rate(len(de_ok), len(twin))) if twin else "—",
+                     _num(de_qs, 0), agree])
+    return Table(
+        "The scan as an attack (scan-first: seeded random order, stop at the first flip or target hit) beside "
+        "DE's 1-pixel attacks on the same images and targets. Queries per success = all queries spent over the "
+        "successes; 'agrees with full scan' counts untargeted attacks whose outcome equals the full scan's "
+        "(they must all agree: both are exhaustive over the same pairs).",
+        ["network", "region", "mode", "success", "queries / attack", "queries / success", "DE success",
+         "DE queries / success", "agrees with full scan"], body)
+
+
+def _maps_figure(store: Store, maps: dict[tuple[str, str], VulnerabilityMap], fgs: dict[str, np.ndarray],
+                 models: list[str]) -> FigureBlock | None:
+    entries = []
+    rng = np.random.default_rng(stats.DEFAULT_SEED)
+    names = store.class_names
+    for model in models:
+        ids = sorted(i for m, i in maps if m == model)
+        vulnerable = [i for i in ids if maps[(model, i)].flips.any()]
+        pool = vulnerable if len(vulnerable) >= MAP_IMAGES else ids
+        chosen = sorted(rng.choice(pool, size=min(MAP_IMAGES, len(pool)), replace=False).tolist())
+        for image_id in chosen:
+            im = store.image(image_id)
+            if im is None or not im.png:
+                continue
+            vmap = maps[(model, image_id)]
+            label = names[vmap.label] if vmap.label < len(names) else str(vmap.label)
+            entries.append((f"{model}: {label} ({pct(vmap.clean_probability, 0)})", figs.decode_png(im.png),
+                            vmap.min_probability, vmap.flips, fgs.get(image_id)))
+    fig = figs.vulnerability_grid(entries)
+    if fig is None:
+        return None
+    return FigureBlock("scan_maps", figs.figure_png(fig),
+                       f"Vulnerability maps of up to {MAP_IMAGES} images per network (randomly chosen among those "
+                       f"with a flipping pixel, seed {stats.DEFAULT_SEED}): each image beside the lowest clean-class "
+                       "probability reachable at each pixel (dark = vulnerable; unscanned pixels blank), flipping "
+                       "pixels in cyan, the foreground outline in yellow.")
+
+
+
