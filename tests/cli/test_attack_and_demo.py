@@ -72,3 +72,20 @@ def test_scan_command(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> N
     vmap = VulnerabilityMap.from_npz(tmp_path / "img-scan.npz")
     assert vmap.queries == 16 * 8 + 1 and (vmap.scanned == mask).all()
     assert (tmp_path / "img-scan.png").stat().st_size > 1000
+
+
+def test_scan_command_with_a_stride(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> None:
+    from pixelspace.attack.scan import VulnerabilityMap
+
+    img, weights = image_and_weights
+    mask = np.zeros((32, 32), bool)
+    mask[:6, :6] = True
+    write_mask_png(tmp_path / "m.png", mask)
+    args = ["scan", str(img), "--model", "cnn8-cifar10", "--weights", str(weights), "--region", str(tmp_path / "m.png"),
+            "--out", str(tmp_path)]
+    res = CliRunner().invoke(cli, [*args, "--stride", "2"])
+    assert res.exit_code == 0, res.output
+    vmap = VulnerabilityMap.from_npz(tmp_path / "img-scan.npz")
+    assert vmap.queries == 9 * 8 + 1 and vmap.scanned.sum() == 9 and vmap.scanned[0:6:2, 0:6:2].all()
+    res = CliRunner().invoke(cli, [*args, "--stride", "0"])
+    assert res.exit_code != 0 and "--stride" in res.output
