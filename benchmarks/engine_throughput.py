@@ -19,6 +19,7 @@ from rawspeed import raw_throughput
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.models import load
 from pixelspace.models.registry import shipped_weights_path
+from pixelspace.runtime import tune_malloc_unless_disabled
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--raw-only", action="store_true", help="measure raw inference only")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     if args.threads:
         torch.set_num_threads(args.threads)
     pretrained = shipped_weights_path(args.model) is not None

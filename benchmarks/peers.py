@@ -26,6 +26,7 @@ from torch import nn
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
+from pixelspace.runtime import tune_malloc_unless_disabled
 
 
 class Counted(nn.Module):
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="timing per raw batch size")
     ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace")
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     tools = set(args.tools.split(","))
     model = load(args.model, weights=args.weights)
     sample = load_cifar10_sample()

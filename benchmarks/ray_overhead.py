@@ -28,6 +28,8 @@ from typing import Any
 
 import torch
 
+from pixelspace.runtime import tune_malloc_unless_disabled
+
 ARCHS = {
     "cnn8": "pixelspace.models.architectures.cnn8:CNN8",
     "nin": "pixelspace.models.architectures.nin:NiN",
@@ -83,6 +85,7 @@ def main() -> None:
     ap.add_argument("--worker-niceness", type=int, default=None,
                     help="nice value of Ray's worker processes (Ray's default: 15; 0 = the driver's priority)")
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if args.worker_niceness is not None:
         os.environ["RAY_worker_niceness"] = str(args.worker_niceness)

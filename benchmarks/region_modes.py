@@ -20,6 +20,7 @@ import torch
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
+from pixelspace.runtime import tune_malloc_unless_disabled
 from pixelspace.segment import load_cifar10_sample_masks, mask_quality
 
 
@@ -33,6 +34,7 @@ def main() -> None:
     ap.add_argument("--pixels", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     model = load(args.model, weights=args.weights)
     sample, masks = load_cifar10_sample(), load_cifar10_sample_masks()
     clf = Classifier(model, batch_size=256)

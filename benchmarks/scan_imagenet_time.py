@@ -18,6 +18,7 @@ from pixelspace.attack.scan import PixelScan
 from pixelspace.campaign.scan_batches import stride_grid
 from pixelspace.data.imagenet import load_imagenet_sample
 from pixelspace.models import load
+from pixelspace.runtime import tune_malloc_unless_disabled
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     sample = load_imagenet_sample()
     images = sample.images[: args.images]
     h, w = images.shape[1:3]

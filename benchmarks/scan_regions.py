@@ -23,6 +23,7 @@ from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.attack.scan import PixelScan, region_stats, scan_first
 from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
+from pixelspace.runtime import tune_malloc_unless_disabled
 from pixelspace.segment import load_cifar10_sample_masks, mask_quality
 
 
@@ -35,6 +36,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     clf = Classifier(load(args.model, weights=args.weights), batch_size=256)
     sample, masks = load_cifar10_sample(), load_cifar10_sample_masks()
     pred = clf.probabilities(torch.from_numpy(sample.images).permute(0, 3, 1, 2), count=False).argmax(1).numpy()

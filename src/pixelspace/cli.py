@@ -12,6 +12,9 @@ import click
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
 def cli(verbose: bool) -> None:
     """Measure how robust an image classifier is in pixel space, region by region."""
+    from pixelspace.runtime import tune_malloc_unless_disabled
+
+    tune_malloc_unless_disabled()  # 1.7-2.5x faster CPU inference (docs/engine.md); PIXELSPACE_MALLOC_TUNING=0 disables
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -81,7 +81,9 @@ class RayWorker:
 
         from pixelspace.campaign.backends.local import LocalBackend
         from pixelspace.campaign.prepare import load_model, resolve_device
+        from pixelspace.runtime import tune_malloc_unless_disabled
 
+        tune_malloc_unless_disabled()  # a worker is a process of its own: as the CLI does (pixelspace.runtime)
         if threads is not None:
             torch.set_num_threads(threads)
         # "auto" resolves here: the GPU Ray gave this actor (CUDA_VISIBLE_DEVICES), else the CPU
