@@ -36,7 +36,7 @@ def test_round_trip_through_stored_json(tiny_data: dict[str, Any], tmp_path: Pat
     assert _load(tmp_path, to_toml(cfg.to_dict())) == cfg
 
 
-@pytest.mark.parametrize("name", ["demo", "paper-cifar10", "cifar10-cpu", "cifar10-cpu-scan"])
+@pytest.mark.parametrize("name", ["demo", "paper-cifar10", "cifar10-cpu", "cifar10-cpu-scan", "imagenet-cpu"])
 def test_shipped_campaign_files_load(name: str) -> None:
     cfg = load_config(REPO / "campaigns" / f"{name}.toml")
     assert cfg.images.selection == "correct-by-all"
