@@ -241,7 +241,8 @@ def setup_campaign(
         matched = rec is not None and rec.weights_sha256 == lm.weights_hash and rec.test_accuracy is not None
         correct = sum(sel.predictions[(i, name)][0] == int(dataset.labels[index[i]]) for i in considered_ids)
         model_rows.append((
-            name, lm.weights_hash, rec.test_accuracy if matched and rec else None, 10000 if matched else None,
+            name, lm.weights_hash, rec.test_accuracy if matched and rec else None,
+            rec.test_size if matched and rec else None,
             correct / len(considered_ids), len(considered_ids),
         ))
     image_rows = []

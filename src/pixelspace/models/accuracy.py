@@ -46,6 +46,7 @@ class AccuracyRecord:
             JPEG-CIFAR-10 test split, or for ImageNet models the 1,000 images of ``imagenet-samples`` (one per
             class, resized whole to 224x224).
         per_class_test_accuracy: accuracy per class (label order) on that set, when measured.
+        test_size: images in that set (10,000 for CIFAR-10, 1,000 for ImageNet), when recorded.
     """
 
     sample_accuracy: float
@@ -53,6 +54,7 @@ class AccuracyRecord:
     weights_sha256: str
     test_accuracy: float | None = None
     per_class_test_accuracy: tuple[float, ...] | None = None
+    test_size: int | None = None
 
     def __post_init__(self) -> None:
         for field in ("sample_accuracy", "test_accuracy"):
