@@ -30,7 +30,7 @@ OTHER_CLASS = "#d62728"  # red: they do not
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
     """The figure rendered as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")  # layouts are tight already
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", bbox_inches="tight", pad_inches=0.06)  # never clip a title
     return buf.getvalue()
 
 
