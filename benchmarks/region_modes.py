@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-import torch
+from shipped_images import pick_images
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
-from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
 from pixelspace.runtime import tune_malloc_unless_disabled
-from pixelspace.segment import load_cifar10_sample_masks, mask_quality
 
 
 def main() -> None:
@@ -36,16 +33,10 @@ def main() -> None:
     args = ap.parse_args()
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     model = load(args.model, weights=args.weights)
-    sample, masks = load_cifar10_sample(), load_cifar10_sample_masks()
     clf = Classifier(model, batch_size=256)
-    x = torch.from_numpy(sample.images).permute(0, 3, 1, 2)
-    pred = clf.probabilities(x, count=False).argmax(1).numpy()
-    ok = ~mask_quality(masks.foreground).flagged
-    order = np.random.default_rng(args.seed).permutation(len(sample))
-    chosen = np.array([i for i in order if pred[i] == sample.labels[i] and ok[i]][: args.images])
-    images, labels, fg = sample.images[chosen], pred[chosen], masks.foreground[chosen]
+    images, labels, fg = pick_images(clf, args.images, args.seed)
     cfg = DEConfig(population_size=args.population, max_generations=10_000, max_queries=args.max_queries)
-    print(f"{args.model}: {len(chosen)} images, {args.pixels}-pixel untargeted, population {args.population}, "
+    print(f"{args.model}: {len(images)} images, {args.pixels}-pixel untargeted, population {args.population}, "
           f"max_queries {args.max_queries}")
     print(f"\n{'region':<12}{'mode':<10}{'success':>10}{'mean queries':>14}{'seconds':>9}")
     results = {}
@@ -56,7 +47,7 @@ def main() -> None:
                 clf, images, Untargeted(labels), regions=region, seed=args.seed)
             dt = time.perf_counter() - t0
             results[region_name, mode] = res.success
-            print(f"{region_name:<12}{mode:<10}{int(res.success.sum()):>6}/{len(chosen):<3}"
+            print(f"{region_name:<12}{mode:<10}{int(res.success.sum()):>6}/{len(images):<3}"
                   f"{res.queries.mean():>14.0f}{dt:>9.1f}")
     print("\npaired (solved by the first mode and not the second):")
     for region_name in ("foreground", "background"):

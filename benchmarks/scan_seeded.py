@@ -25,15 +25,13 @@ import dataclasses
 import time
 
 import numpy as np
-import torch
+from shipped_images import pick_images
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.attack.scan import PixelScan, VulnerabilityMap
 from pixelspace.attack.seeded import ScanSeededAttack
-from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
 from pixelspace.runtime import tune_malloc_unless_disabled
-from pixelspace.segment import load_cifar10_sample_masks, mask_quality
 
 
 def _restrict(vmap: VulnerabilityMap, region: np.ndarray) -> VulnerabilityMap:
@@ -61,13 +59,8 @@ def main() -> None:
     args = ap.parse_args()
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     clf = Classifier(load(args.model, weights=args.weights), batch_size=256)
-    sample, masks = load_cifar10_sample(), load_cifar10_sample_masks()
-    pred = clf.probabilities(torch.from_numpy(sample.images).permute(0, 3, 1, 2), count=False).argmax(1).numpy()
-    ok = ~mask_quality(masks.foreground).flagged
-    order = np.random.default_rng(args.seed).permutation(len(sample))
-    chosen = np.array([i for i in order if pred[i] == sample.labels[i] and ok[i]][: args.images])
-    images, labels, fg = sample.images[chosen], pred[chosen], masks.foreground[chosen]
-    n = len(chosen)
+    images, labels, fg = pick_images(clf, args.images, args.seed)
+    n = len(images)
     t0 = time.perf_counter()
     whole_maps = PixelScan(batch_size=256)(clf, images, labels)
     scan_s = time.perf_counter() - t0
