@@ -40,9 +40,12 @@ bench-peers: bench-setup
 
 # Train the three CIFAR-10 networks one after another (resumes from runs/<arch>/checkpoint.pt).
 CIFAR10 ?= ../shared/data/cifar10-jpeg/cifar10_jpeg.tar.gz
+# the shipped nets: 50 epochs on one GPU (docs/models.md); DEVICE=cuda there, days on two CPU cores
+EPOCHS ?= 50
+DEVICE ?= cpu
 train-cifar10: $(STAMP)
 	for arch in vgg16 nin allconv; do \
-	  $(VENV)/bin/pixelspace train --arch $$arch --data $(CIFAR10) --out runs/$$arch-cifar10.safetensors --epochs 12 || exit 1; \
+	  $(VENV)/bin/pixelspace train --arch $$arch --data $(CIFAR10) --out runs/$$arch-cifar10.safetensors --epochs $(EPOCHS) --seed 0 --device $(DEVICE) || exit 1; \
 	done
 
 clean:
