@@ -74,3 +74,37 @@ def test_cli_errors_are_messages_not_tracebacks(campaign_file: Path, tmp_path: P
     runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
     out = runner.invoke(cli, ["replay", str(tmp_path / "store.sqlite"), "ffffffffff"])
     assert out.exit_code == 1 and "no attack" in out.output
+
+
+def _tamper(store: Path, key: str, **changes: Any) -> None:
+    """Overwrite fields of one stored record, as another device's float rounding (or a real bug) would."""
+    import json
+    import sqlite3
+
+    with sqlite3.connect(store) as con:
+        rec = json.loads(con.execute("SELECT record FROM attacks WHERE key = ?", (key,)).fetchone()[0])
+        rec.update({k: f(rec[k]) for k, f in changes.items()})
+        con.execute("UPDATE attacks SET record = ? WHERE key = ?", (json.dumps(rec), key))
+
+
+def test_replay_tells_float_drift_from_a_different_search(campaign_file: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    runner = CliRunner()
+    runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    key = attack_rows(store)[0][0]
+    _tamper(store, key, confidence=lambda c: c + 3e-3,
+            fitness_history=lambda h: [v - 1e-3 for v in h])  # floats only: same search path
+    r = replay_attack(store, key)
+    assert not r.matches and r.search_reproduced
+    assert set(r.float_differences) == {"confidence", "fitness_history"}
+    assert r.float_differences["confidence"] == pytest.approx(3e-3, rel=1e-3)
+    out = runner.invoke(cli, ["replay", str(store), key])
+    assert out.exit_code == 0 and "the search is reproduced" in out.output and "confidence 0.003" in out.output
+    out = runner.invoke(cli, ["replay", str(store), key, "--strict"])
+    assert out.exit_code == 1 and "floats differ beyond 1e-5" in out.output
+
+    _tamper(store, key, queries=lambda q: q + 1)  # a discrete field: the search did not take the same path
+    r = replay_attack(store, key)
+    assert not r.search_reproduced and "queries" in r.differences
+    out = runner.invoke(cli, ["replay", str(store), key])
+    assert out.exit_code == 1 and "does NOT reproduce" in out.output

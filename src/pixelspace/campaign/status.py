@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,10 @@ class ReplayResult:
         key: the attack; stored / replayed: the two records; batch_attacks: attacks re-run together.
         identical: every field equal; matches: every discrete field equal and floats equal to rel. 1e-5;
         differences: the fields that do not match.
+        search_reproduced: every discrete field (success, pixels, colours, classes, generations, queries, …)
+            equal, whatever the floats do: the search took the same path. On another device or kernel
+            (CUDA's TF32 convolutions vs CPU float32) this is what to expect.
+        float_differences: the largest absolute difference of each float field that differs beyond rel. 1e-5.
     """
 
     key: str
@@ -122,6 +126,8 @@ class ReplayResult:
     matches: bool
     differences: list[str]
     batch_attacks: int
+    search_reproduced: bool = False
+    float_differences: dict[str, float] = field(default_factory=dict)
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -130,6 +136,20 @@ def _close(a: Any, b: Any) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
+
+
+def _max_float_diff(a: Any, b: Any) -> float | None:
+    """Largest absolute difference between two equally shaped float values (nested lists), else None."""
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return None
+        parts = [_max_float_diff(x, y) for x, y in zip(a, b, strict=True)]
+        return None if any(d is None for d in parts) else max((d for d in parts if d is not None), default=0.0)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None if a != b else 0.0
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) if isinstance(a, int | float) and isinstance(b, int | float) else None
+    return 0.0 if a == b else None
 
 
 def replay_attack(path: str | Path, key: str, device: str | None = None, alone: bool = False) -> ReplayResult:
@@ -180,4 +200,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
     rec = row["record"]
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
-    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch))
+    float_diffs = {k: _max_float_diff(rec.get(k), new.get(k)) for k in diffs}
+    floats_only = {k: d for k, d in float_diffs.items() if d is not None}
+    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch),
+                        search_reproduced=len(floats_only) == len(diffs), float_differences=floats_only)

@@ -480,12 +480,15 @@ def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
     sel_note = "images whose 1-pixel untargeted attack succeeded in every region on every network"
     if not chosen:
         chosen = with_history
-        sel_note = ("all images with 1-pixel untargeted attacks (no image was fooled in every region on every "
+        sel_note = ("images with 1-pixel untargeted attacks (no image was fooled in every region on every "
                     "network)")
     if len(chosen) > FIG6_IMAGES:
         rng = np.random.default_rng(stats.DEFAULT_SEED)
+        sel_note = (f"{FIG6_IMAGES} of the {len(chosen)} {sel_note}, chosen at random "
+                    f"(seed {stats.DEFAULT_SEED})")
         chosen = sorted(rng.choice(chosen, size=FIG6_IMAGES, replace=False).tolist())
-        sel_note = f"{FIG6_IMAGES} randomly chosen (seed {stats.DEFAULT_SEED}) " + sel_note
+    else:
+        sel_note = f"all {len(chosen)} " + sel_note
     fig = figs.figure6_fitness(curves, chosen)
     if fig is not None:
         stopped = any(r.early_stop for r in curves)
