@@ -54,6 +54,7 @@ clean:
 # The paper's full CIFAR-10 grid (campaigns/paper-cifar10.toml); resumable: run it again after an interruption.
 reproduce-cifar10: $(STAMP)
 	$(VENV)/bin/pixelspace run campaigns/paper-cifar10.toml
+	$(VENV)/bin/pixelspace report stores/paper-cifar10.sqlite --out results/cifar10
 
 # Headless Chromium for the report's browser test (tests/report): installed when missing and apt-get is
 # available; never fatal (without it that test skips and says why).
