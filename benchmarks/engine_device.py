@@ -30,9 +30,8 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def attack_rate(name: str, device: str, images: np.ndarray, de: DEConfig) -> tuple[AttackResult, float]:
-    """(result, queries/s) of one attack call on ``device``."""
-    model = load(name).to(device).eval()
+def attack_rate(model: torch.nn.Module, device: str, images: np.ndarray, de: DEConfig) -> tuple[AttackResult, float]:
+    """(result, queries/s) of one attack call with ``model`` (already on ``device``)."""
     attack = PixelAttack(pixels=1, de=de)
     labels = attack.clean_predictions(model, images)
     t = time.perf_counter()
@@ -41,9 +40,8 @@ def attack_rate(name: str, device: str, images: np.ndarray, de: DEConfig) -> tup
     return result, float(result.queries.sum()) / (time.perf_counter() - t)
 
 
-def raw_rate(name: str, device: str, batch: int = 4096, seconds: float = 2.0) -> float:
-    """Images/s of plain batched inference on random inputs."""
-    model = load(name).to(device).eval()
+def raw_rate(model: torch.nn.Module, device: str, batch: int = 4096, seconds: float = 2.0) -> float:
+    """Images/s of plain batched inference on random inputs (``model`` already on ``device``)."""
     x = torch.rand(batch, 3, 32, 32, device=device)
     with torch.inference_mode():
         model(x)
@@ -70,12 +68,13 @@ def main() -> None:
     de = DEConfig(population_size=args.population, max_generations=args.generations)
     print(f"device {args.device}: {args.images} images, population {args.population} x {args.generations} generations")
     for name in args.models.split(","):
-        result, rate = attack_rate(name, args.device, images, de)
-        raw = raw_rate(name, args.device)
+        model = load(name).to(args.device).eval()
+        result, rate = attack_rate(model, args.device, images, de)
+        raw = raw_rate(model, args.device)
         print(f"{name:<16} engine {rate:>10,.0f} q/s  raw {raw:>10,.0f} img/s  ratio {rate / raw:.2f}  "
               f"success {int(result.success.sum())}/{len(images)}", flush=True)
         if args.compare_cpu and args.device != "cpu":
-            ref, _ = attack_rate(name, "cpu", images, de)
+            ref, _ = attack_rate(model.cpu(), "cpu", images, de)
             same_pixel = np.all(ref.pixels == result.pixels, axis=tuple(range(1, ref.pixels.ndim)))
             print(f"{'':<16} vs CPU: success agrees {np.mean(ref.success == result.success):.3f}, "
                   f"pixels agree {np.mean(same_pixel):.3f}")

@@ -126,8 +126,12 @@ class ReplayResult:
     matches: bool
     differences: list[str]
     batch_attacks: int
-    search_reproduced: bool = False
     float_differences: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def search_reproduced(self) -> bool:
+        """Every differing field is a float field: the search took the same path."""
+        return set(self.float_differences) == set(self.differences)
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -200,7 +204,5 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
     rec = row["record"]
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
-    float_diffs = {k: _max_float_diff(rec.get(k), new.get(k)) for k in diffs}
-    floats_only = {k: d for k, d in float_diffs.items() if d is not None}
-    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch),
-                        search_reproduced=len(floats_only) == len(diffs), float_differences=floats_only)
+    float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
+    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs)
