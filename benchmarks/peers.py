@@ -87,11 +87,11 @@ def run_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gens: int) -> Ou
 
 
 def run_pixelspace(model: nn.Module, images: np.ndarray, y: np.ndarray, cfg: DEConfig, name: str,
-                   bs: int) -> Outcome:
+                   bs: int, reuse: bool = True) -> Outcome:
     counted = Counted(model).eval()
     clf = Classifier(counted, batch_size=bs)
     t0 = time.perf_counter()
-    res = PixelAttack(pixels=1, de=cfg)(clf, images, Untargeted(y), seed=0)
+    res = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse)(clf, images, Untargeted(y), seed=0)
     dt = time.perf_counter() - t0
     return Outcome(name, res.success, counted.count, dt)
 
@@ -104,10 +104,15 @@ def main() -> None:
     ap.add_argument("--population", type=int, default=400)
     ap.add_argument("--generations", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=3.0, help="timing per raw batch size")
-    ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace")
+    ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace",
+                    help="comma-separated; also pixelspace-peer-nomemo (the peers' search without the "
+                         "evaluation memo, to see what the memo contributes)")
     args = ap.parse_args()
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     tools = set(args.tools.split(","))
+    names = ("raw", "torchattacks", "art", "pixelspace-peer", "pixelspace-peer-nomemo", "pixelspace")
+    if tools - set(names):
+        ap.error(f"unknown tool(s) {sorted(tools - set(names))}; choose from {', '.join(names)}")
     model = load(args.model, weights=args.weights)
     sample = load_cifar10_sample()
     x_all = torch.from_numpy(sample.images).permute(0, 3, 1, 2).float() / 255
@@ -121,22 +126,23 @@ def main() -> None:
           f"torch threads {torch.get_num_threads()}")
     bs, raw = raw_throughput(model, args.seconds) if "raw" in tools else (256, float("nan"))
     # every tool gets the batch size that was fastest for raw inference
-    runs: list[Callable[[], Outcome]] = []
-    if "torchattacks" in tools:
-        runs.append(lambda: run_torchattacks(model, x, y_t, p, g, bs))
-    if "art" in tools:
-        runs.append(lambda: run_art(model, x, y_t, g))
-    if "pixelspace-peer" in tools:
-        peer = DEConfig(population_size=p, max_generations=g, strategy="best1bin", success_check="best")
-        runs.append(lambda: run_pixelspace(model, images, y, peer, "pixelspace (best1bin, check best)", bs))
-    if "pixelspace" in tools:
-        runs.append(lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
-                                           "pixelspace (defaults)", bs))
+    peer = DEConfig(population_size=p, max_generations=g, strategy="best1bin", success_check="best")
+    available: dict[str, Callable[[], Outcome]] = {
+        "torchattacks": lambda: run_torchattacks(model, x, y_t, p, g, bs),
+        "art": lambda: run_art(model, x, y_t, g),
+        "pixelspace-peer": lambda: run_pixelspace(model, images, y, peer, "pixelspace (best1bin, check best)", bs),
+        "pixelspace-peer-nomemo": lambda: run_pixelspace(model, images, y, peer,
+                                                         "pixelspace (best1bin, best, no memo)", bs, reuse=False),
+        "pixelspace": lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
+                                             "pixelspace (defaults)", bs),
+    }
+    runs = [available[t] for t in args.tools.split(",") if t in available]  # in the order given
     outcomes = []
     for run in runs:
         out = run()
         outcomes.append(out)
-        print(f"  done: {out.tool} in {out.seconds:.1f} s")
+        print(f"  done: {out.tool}: {int(out.success.sum())}/{len(chosen)} fooled, {out.queries} queries, "
+              f"{out.seconds:.1f} s", flush=True)
     n = len(chosen)
     print(f"\nraw batched inference: {raw:.0f} images/s (best batch size {bs}, used by every tool)\n")
     print(f"{'tool':<36}{'success':>9}{'queries':>11}{'s/attack':>10}{'queries/s':>11}{'vs raw':>8}")
@@ -144,12 +150,18 @@ def main() -> None:
         rate = o.queries / o.seconds
         print(f"{o.tool:<36}{int(o.success.sum()):>5}/{n:<3}{o.queries:>11}{o.seconds / n:>10.2f}{rate:>11.0f}"
               f"{rate / raw:>8.2f}")
+    peers = [o for o in outcomes if not o.tool.startswith("pixelspace")]
+    if peers:
+        fastest = min(peers, key=lambda o: o.seconds)
+        for o in outcomes:
+            if o.tool.startswith("pixelspace"):
+                print(f"{o.tool}: {fastest.seconds / o.seconds:.2f}x faster per attack than {fastest.tool}")
     if len(outcomes) > 1:
         print("\npaired: images solved by the row's tool and not by the column's")
-        print(f"{'':<36}" + "".join(f"{k:>6}" for k in range(len(outcomes))))
+        print(f"{'':<39}" + "".join(f"{k:>6}" for k in range(len(outcomes))))
         for i, a in enumerate(outcomes):
             cells = "".join(f"{int((a.success & ~b.success).sum()):>6}" for b in outcomes)
-            print(f"{i}: {a.tool:<33}{cells}")
+            print(f"{i}: {a.tool:<36}{cells}")
 
 
 if __name__ == "__main__":

@@ -108,3 +108,30 @@ def test_replay_tells_float_drift_from_a_different_search(campaign_file: Path, t
     assert not r.search_reproduced and "queries" in r.differences
     out = runner.invoke(cli, ["replay", str(store), key])
     assert out.exit_code == 1 and "does NOT reproduce" in out.output
+
+
+def test_a_store_from_before_the_memo_replays_without_it(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from pixelspace.campaign import CampaignConfig
+
+    store = tmp_path / "old.sqlite"
+    old = config_dict(tiny_data, store, **{"attack.reuse_evaluations": False})
+    toml = tmp_path / "old.toml"
+    toml.write_text(to_toml(old))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    # what a store written before the memo existed records: no attack.reuse_evaluations at all
+    with sqlite3.connect(store) as con:
+        cfg = json.loads(con.execute("SELECT value FROM meta WHERE key = 'config_json'").fetchone()[0])
+        assert cfg["attack"].pop("reuse_evaluations") is False
+        con.execute("UPDATE meta SET value = ? WHERE key = 'config_json'", (json.dumps(cfg),))
+    assert CampaignConfig.from_stored(cfg).attack.reuse_evaluations is False
+    assert CampaignConfig.from_dict(cfg).attack.reuse_evaluations is True  # a user's file: the default
+    # its config hash is the one it had before the memo existed; the default (memo on) is another config
+    without = CampaignConfig.from_dict(config_dict(tiny_data, store))
+    assert CampaignConfig.from_stored(cfg).config_hash() != without.config_hash()
+    assert "reuse_evaluations" not in CampaignConfig.from_stored(cfg).result_dict()["attack"]
+    for row in attack_rows(store)[:4]:
+        r = replay_attack(store, row[0])
+        assert r.identical, (row[0], r.differences)

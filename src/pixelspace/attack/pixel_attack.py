@@ -20,6 +20,7 @@ from torch import nn
 
 from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode, Regions, decode
 from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
+from pixelspace.attack.memo import EvaluationMemo, candidate_keys
 from pixelspace.attack.objectives import Objective
 from pixelspace.attack.perturb import perturb
 from pixelspace.attack.result import AttackResult
@@ -31,7 +32,8 @@ from pixelspace.search.init import check_population
 log = logging.getLogger(__name__)
 
 TOPK = 5
-_SUMMARY_KEYS = ("fitness", "success", "predicted", "confidence", "interest", "top_c", "top_p", "clean_top")
+# "known" is False for a population member answered from the memo (fitness and success only)
+_SUMMARY_KEYS = ("fitness", "success", "predicted", "confidence", "interest", "top_c", "top_p", "clean_top", "known")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class PixelAttack:
         de: the Differential Evolution settings.
         batch_size: images per model call, or ``"auto"`` (measured once per Classifier and image size).
         eval_chunk: candidates built and evaluated per step, as a multiple of the batch size (bounds memory).
+        reuse_evaluations: answer a candidate that decodes to an image this attack already evaluated from
+            memory instead of querying the model again (:mod:`pixelspace.attack.memo`); it changes the
+            query counts, not the search. ``False`` reproduces results made before the memo existed.
 
     Example:
         >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
@@ -57,6 +62,7 @@ class PixelAttack:
     de: DEConfig = field(default_factory=DEConfig)
     batch_size: int | Literal["auto"] = "auto"
     eval_chunk: int = 8
+    reuse_evaluations: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.pixels, int) or self.pixels < 1:
@@ -67,6 +73,8 @@ class PixelAttack:
             raise ConfigError(f"de must be a DEConfig, got {type(self.de).__name__}")
         if self.batch_size != "auto" and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
+        if not isinstance(self.reuse_evaluations, bool):
+            raise ConfigError(f"reuse_evaluations must be True or False, got {self.reuse_evaluations!r}")
 
     @property
     def dims(self) -> int:
@@ -159,6 +167,7 @@ class _Run:
         self.clean = clean.to(clf.device)
         self.n = clean.shape[0]
         self.queries = np.zeros(self.n, dtype=np.int64)
+        self.memo = EvaluationMemo() if attack.reuse_evaluations else None
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def _summarise(self, probs: torch.Tensor, rows: np.ndarray) -> dict[str, np.ndarray]:
@@ -175,6 +184,7 @@ class _Run:
             "top_c": top_c,
             "top_p": top_p,
             "clean_top": probs.gather(1, clean_top),
+            "known": torch.ones(probs.shape[0], dtype=torch.bool, device=probs.device),
         }
         return {key: v.cpu().numpy() for key, v in out.items()}
 
@@ -195,30 +205,61 @@ class _Run:
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Summaries (len(attacks), P, ...) of candidate genes (len(attacks), P, D).
 
-        Candidates with no applied pixel get the clean summary without a query; at most ``budget[j]``
-        candidates of attack j are evaluated, the rest get fitness +inf. Returns the summaries and the
-        bool (len(attacks), P) mask of candidates that were evaluated or are free.
+        Candidates with no applied pixel get the clean summary without a query; with the memo, a candidate
+        this attack already evaluated (now or in an earlier generation) gets its earlier fitness and success
+        without a query (its other fields are filled only if it ends as the reported best member). At most
+        ``budget[j]`` new candidates of attack j are evaluated, the rest get fitness +inf. Returns the
+        summaries and the bool (len(attacks), P) mask of candidates that were evaluated or answered.
         """
         a, p, d = genes.shape
         rows = np.repeat(attacks, p)
         dec = decode(genes.reshape(a * p, d), rows, self.regions, self.attack.region_mode, self.attack.pixels)
-        needs = dec.applied.any(axis=1).reshape(a, p)
-        order = np.cumsum(needs, axis=1)
-        allowed = needs & (order <= budget[:, None])
+        needs: np.ndarray = np.asarray(dec.applied.any(axis=1))
+        recalled = np.zeros(a * p, dtype=bool)  # answered from earlier generations
+        repeats = np.zeros(0, dtype=np.int64)  # repeats of a candidate that is new in this generation
+        sources = np.zeros(0, dtype=np.int64)
+        memo_fitness, memo_success = np.zeros(0), np.zeros(0, dtype=bool)
+        keys = None
+        if self.memo is not None:
+            keys = candidate_keys(rows, dec)
+            idx = np.flatnonzero(needs)
+            found, memo_fitness, memo_success = self.memo.lookup(keys[idx])
+            memo_fitness, memo_success = memo_fitness[found], memo_success[found]
+            recalled[idx[found]] = True
+            new = idx[~found]
+            if new.size:
+                _, first, inverse = np.unique(keys[new], axis=0, return_index=True, return_inverse=True)
+                is_first = np.zeros(new.size, dtype=bool)
+                is_first[first] = True
+                repeats, sources = new[~is_first], new[first][inverse.reshape(-1)][~is_first]
+            needs[recalled] = False
+            needs[repeats] = False
+        needs2 = needs.reshape(a, p)
+        allowed = (needs2 & (np.cumsum(needs2, axis=1) <= budget[:, None])).reshape(-1)
         scored = allowed | ~needs
-        out = {key: np.repeat(self.clean_summary[key][attacks], p, axis=0).reshape(a, p, *self.clean_summary[key].shape[1:])
-               for key in _SUMMARY_KEYS}
+        scored[repeats] = allowed[sources]
+        out = {key: np.repeat(self.clean_summary[key][attacks], p, axis=0) for key in _SUMMARY_KEYS}
         out["fitness"] = np.where(scored, out["fitness"], np.inf)
         out["success"] = out["success"] & scored
-        flat = allowed.reshape(-1)
-        if flat.any():
-            idx = np.flatnonzero(flat)
+        if recalled.any():
+            out["fitness"][recalled] = memo_fitness
+            out["success"][recalled] = memo_success
+            out["known"][recalled] = False
+        if allowed.any():
+            idx = np.flatnonzero(allowed)
             ev = self._evaluate(rows[idx], Decoded(dec.positions[idx], dec.colors[idx], dec.applied[idx]))
             for key in _SUMMARY_KEYS:
-                view = out[key].reshape(a * p, *out[key].shape[2:])
-                view[idx] = ev[key]
-        self.queries[attacks] += allowed.sum(axis=1)
-        return out, scored
+                out[key][idx] = ev[key]
+            if self.memo is not None and keys is not None:
+                self.memo.add(keys[idx], ev["fitness"], ev["success"])
+        if repeats.size:
+            for key in _SUMMARY_KEYS:
+                out[key][repeats] = np.where(
+                    scored[repeats].reshape(-1, *([1] * (out[key].ndim - 1))), out[key][sources], out[key][repeats]
+                )
+        self.queries[attacks] += allowed.reshape(a, p).sum(axis=1)
+        shaped = {key: v.reshape(a, p, *v.shape[1:]) for key, v in out.items()}
+        return shaped, scored.reshape(a, p)
 
     def _confirm(self, attack_idx: int, genes: np.ndarray) -> dict[str, np.ndarray]:
         """Evaluate one candidate on its own (batch of one), counting one query."""
@@ -333,6 +374,15 @@ class _Run:
     ) -> AttackResult:
         n = self.n
         best = state.best_index
+        # a best member answered from the memo has only fitness and success: re-derive its other fields
+        # (not a query: the model was asked about this image before)
+        unknown = np.flatnonzero(~won & ~pop["known"][np.arange(n), best])
+        if unknown.size:
+            dec_u = decode(state.population[unknown, best[unknown]], unknown, self.regions,
+                           self.attack.region_mode, self.attack.pixels)
+            ev = self._evaluate(unknown, dec_u)
+            for key in _SUMMARY_KEYS:
+                pop[key][unknown, best[unknown]] = ev[key]
         genes = np.where(won[:, None], win_genes, state.population[np.arange(n), best])
         final = {key: np.where(won.reshape(-1, *([1] * (pop[key].ndim - 2))), win[key], pop[key][np.arange(n), best])
                  for key in _SUMMARY_KEYS}

@@ -198,12 +198,16 @@ class AttackSection:
             regions set to each colour of ``[scan]``: one vulnerability map per model and image, one row per
             region, 1 pixel only) and ``"scan-first"`` (the same pairs in a seeded random order, stopping at
             the first flip or target hit: one row per 1-pixel attack). A string or a list.
+        reuse_evaluations: answer a DE candidate that repeats an image the attack already evaluated from
+            memory, without a model query (``pixelspace.attack.memo``; same search, fewer queries).
+            ``false`` is the engine before the memo: stores made then read as ``false``.
     """
 
     pixels: tuple[int, ...] = (1,)
     modes: tuple[Mode, ...] = ("untargeted",)
     region_mode: Literal["restrict", "index"] = "restrict"
     search: SearchName | tuple[SearchName, ...] = ("de",)
+    reuse_evaluations: bool = True
 
     def __post_init__(self) -> None:
         if not self.pixels or any(p < 1 for p in self.pixels) or len(set(self.pixels)) != len(self.pixels):
@@ -377,7 +381,7 @@ class CampaignConfig:
 
         Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name. A
         campaign that only runs DE also leaves out ``attack.search`` and ``[scan]``, so its hash is the one it
-        had before scans existed (its stores stay usable).
+        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` when false.
         """
         d = self.to_dict()
         d.pop("execution")
@@ -385,6 +389,8 @@ class CampaignConfig:
         if self.attack.search == ("de",):
             d["attack"].pop("search")
             d.pop("scan")
+        if not self.attack.reuse_evaluations:
+            d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         return d
 
     def config_hash(self) -> str:
@@ -430,6 +436,14 @@ class CampaignConfig:
                 raise ConfigError(f"{source}: [{name}] must be a table, got {type(table).__name__}")
             kwargs[name] = _build(section_cls, table, name)
         return cls(**kwargs)
+
+    @classmethod
+    def from_stored(cls, data: dict[str, Any], source: str = "config_json") -> CampaignConfig:
+        """Build the config a store recorded (``meta.config_json``). A store written before the evaluation
+        memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false."""
+        if isinstance(data, dict) and isinstance(data.get("attack"), dict):
+            data = {**data, "attack": {"reuse_evaluations": False, **data["attack"]}}
+        return cls.from_dict(data, source)
 
     @classmethod
     def load(cls, path: str | Path) -> CampaignConfig:

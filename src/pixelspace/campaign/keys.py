@@ -2,7 +2,8 @@
 
 An attack's key is the sha256 of what decides its result: the model (name and weights hash), the image id,
 the region (name and mask hash), the pixel count, the mode, the target and the hash of the result-changing
-search settings (DE settings including early stop and success check, and the region mode; for the scans,
+search settings (DE settings including early stop and success check, the region mode and the evaluation
+memo; for the scans,
 the search's name and its colours, stride or round size). Batch size,
 device and backend are never part of it. The attack's seed derives from the campaign seed and the key, so a
 result does not depend on when, where or beside which other attacks it ran.
@@ -23,16 +24,24 @@ from pixelspace.search.de import DEConfig
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
 
 
-def search_settings(de: DEConfig, region_mode: str) -> dict[str, Any]:
-    """The search settings that change an attack's result, as plain data (batch size excluded)."""
+def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False) -> dict[str, Any]:
+    """The search settings that change an attack's result, as plain data (batch size excluded).
+
+    ``reuse_evaluations`` (the evaluation memo, which changes query counts) enters only when on, so attacks
+    made before the memo existed keep their keys.
+    """
     d = dataclasses.asdict(de)
     d["mutation"] = list(de.mutation_range) if isinstance(de.mutation, tuple) else de.mutation
-    return {"de": d, "region_mode": region_mode}
+    out: dict[str, Any] = {"de": d, "region_mode": region_mode}
+    if reuse_evaluations:
+        out["reuse_evaluations"] = True
+    return out
 
 
-def search_hash(de: DEConfig, region_mode: str) -> str:
+def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False) -> str:
     """sha256 (hex, 16 chars) of :func:`search_settings`."""
-    return hashlib.sha256(canonical_json(search_settings(de, region_mode)).encode()).hexdigest()[:16]
+    settings = search_settings(de, region_mode, reuse_evaluations)
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 
 def scan_settings(search: str, scan: ScanSection) -> dict[str, Any]:

@@ -183,7 +183,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
         row = store.attack(key)
         meta = store.meta()
         inputs = read_inputs(store)
-    config = CampaignConfig.from_dict(json.loads(meta["config_json"]), f"{path} config_json")
+    config = CampaignConfig.from_stored(json.loads(meta["config_json"]), f"{path} config_json")
     entry = next((m for m in config.models if m.name == row["model"]), None)
     if entry is None:
         raise StoreError(f"store {path}: model {row['model']!r} of attack {row['key']} is not in the stored config")

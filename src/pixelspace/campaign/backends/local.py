@@ -32,7 +32,7 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
         return run(job, clf, batch, progress)
     cfg = job.config
     attack = PixelAttack(
-        pixels=batch.pixels, region_mode=cfg.attack.region_mode,
+        pixels=batch.pixels, region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
         de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
     )
     specs = batch.attacks
