@@ -135,3 +135,8 @@ def test_a_store_from_before_the_memo_replays_without_it(tiny_data: dict[str, An
     for row in attack_rows(store)[:4]:
         r = replay_attack(store, row[0])
         assert r.identical, (row[0], r.differences)
+    # resuming it with today's default config names the key to set
+    new_toml = tmp_path / "new.toml"
+    new_toml.write_text(to_toml(config_dict(tiny_data, store)))
+    out = CliRunner().invoke(cli, ["run", str(new_toml), "--no-progress"])
+    assert out.exit_code != 0 and "reuse_evaluations = false" in out.output, out.output

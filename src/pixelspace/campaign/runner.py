@@ -342,9 +342,19 @@ def run_campaign(
     if backend is None:  # before the store is touched, so a missing optional backend fails cleanly
         backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
                    if config.execution.backend == "local" else get_backend(config.execution.backend))
-    store = Store.open_for_campaign(
-        config.campaign.store, canonical_json(config.to_dict()), config.config_hash(), _creation_meta(config, device),
-    )
+    try:
+        store = Store.open_for_campaign(
+            config.campaign.store, canonical_json(config.to_dict()), config.config_hash(),
+            _creation_meta(config, device),
+        )
+    except StoreError as exc:
+        memo_off = replace(config, attack=replace(config.attack, reuse_evaluations=False))
+        if config.attack.reuse_evaluations and memo_off.config_hash()[:12] in str(exc):
+            raise StoreError(
+                f"{exc}. This store was made without the evaluation memo: add `reuse_evaluations = false` "
+                "to [attack] to resume it (docs/engine.md)"
+            ) from None
+        raise
     with store:
         if store.meta().get("setup_done") != "1":
             setup_campaign(store, config, models, device, foreground)
