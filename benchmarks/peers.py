@@ -105,12 +105,13 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=100)
     ap.add_argument("--seconds", type=float, default=3.0, help="timing per raw batch size")
     ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace",
-                    help="comma-separated; also pixelspace-peer-nomemo (the peers' search without the "
-                         "evaluation memo, to see what the memo contributes)")
+                    help="comma-separated; also pixelspace-peer-nomemo and pixelspace-nomemo (the same searches "
+                         "without the evaluation memo, to see what the memo contributes)")
     args = ap.parse_args()
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     tools = set(args.tools.split(","))
-    names = ("raw", "torchattacks", "art", "pixelspace-peer", "pixelspace-peer-nomemo", "pixelspace")
+    names = ("raw", "torchattacks", "art", "pixelspace-peer", "pixelspace-peer-nomemo", "pixelspace",
+             "pixelspace-nomemo")
     if tools - set(names):
         ap.error(f"unknown tool(s) {sorted(tools - set(names))}; choose from {', '.join(names)}")
     model = load(args.model, weights=args.weights)
@@ -135,6 +136,8 @@ def main() -> None:
                                                          "pixelspace (best1bin, best, no memo)", bs, reuse=False),
         "pixelspace": lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
                                              "pixelspace (defaults)", bs),
+        "pixelspace-nomemo": lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
+                                                    "pixelspace (defaults, no memo)", bs, reuse=False),
     }
     runs = [available[t] for t in args.tools.split(",") if t in available]  # in the order given
     outcomes = []

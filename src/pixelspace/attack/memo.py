@@ -1,7 +1,7 @@
 """Evaluation memo: an attack never asks the model about the same perturbed image twice.
 
 DE with integer pixel coordinates and 8-bit colours proposes many candidates that decode to an image it has
-already evaluated: with ``best1bin`` 24-48 % of them once the population converges (VGG-16 and CNN-8,
+already evaluated: with ``best1bin`` 24-39 % of them once the population converges (VGG-16 and CNN-8,
 ``benchmarks/peers.py``; docs/engine.md). The memo remembers, per attack, the fitness and success of every evaluated
 candidate, so such a repeat gets its answer without a model query (the same rule as DESIGN.md §2 applies to a
 restrict-mode candidate that falls outside the region: its answer is already known).
