@@ -35,8 +35,10 @@ bench-setup: $(STAMP)
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
 	$(PY) -m pip install -q adversarial-robustness-toolbox==1.20.1 six scikit-learn packaging
 
+# PEERS_ARGS passes options through, e.g. PEERS_ARGS="--device cuda --images 40" on a GPU (README, Performance)
+PEERS_ARGS ?=
 bench-peers: bench-setup
-	$(PY) benchmarks/peers.py
+	$(PY) benchmarks/peers.py $(PEERS_ARGS)
 
 # Train the three CIFAR-10 networks one after another (resumes from runs/<arch>/checkpoint.pt).
 CIFAR10 ?= ../shared/data/cifar10-jpeg/cifar10_jpeg.tar.gz

@@ -3,18 +3,23 @@
 Usage (after `make bench-setup`):
     python benchmarks/peers.py [--model vgg16-cifar10] [--weights FILE] [--images 20] [--population 400]
                                [--generations 100] [--tools raw,torchattacks,art,pixelspace-peer,pixelspace]
+                               [--device cpu|cuda] [--save results.json]
 
 Every tool attacks the same N correctly classified shipped JPEG-CIFAR-10 images (1-pixel untargeted). Model
 queries are counted by wrapping the model's forward (images passed through it); the final success check done
 here is not counted. Prints per tool: successes, queries, wall time per attack, queries/s and the ratio to the
 best raw batched throughput measured in the same run, then a paired table of images solved by one tool and
-not another (20 images cannot separate close rates).
+not another (20 images cannot separate close rates). ``--device cuda`` runs every tool on the GPU (raw batch
+sizes up to 16,384 there); ``--save`` rewrites a JSON file after each tool, so a run cut short keeps what it
+measured. A tool that fails is reported and the others still run (exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,7 +60,7 @@ class Outcome:
 
 def predict(model: nn.Module, x: torch.Tensor) -> np.ndarray:
     with torch.inference_mode():
-        return model(x).argmax(1).numpy()
+        return model(x).argmax(1).cpu().numpy()
 
 
 def run_torchattacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, pop: int, gens: int, bs: int) -> Outcome:
@@ -67,23 +72,32 @@ def run_torchattacks(model: nn.Module, x: torch.Tensor, y: torch.Tensor, pop: in
     adv = atk(x, y)
     dt = time.perf_counter() - t0
     counted.counting = False
-    return Outcome("torchattacks.OnePixel", predict(counted, adv) != y.numpy(), counted.count, dt)
+    return Outcome("torchattacks.OnePixel", predict(counted, adv) != y.cpu().numpy(), counted.count, dt)
 
 
-def run_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gens: int) -> Outcome:
+def run_art(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gens: int, bs: int) -> Outcome:
     from art.attacks.evasion import PixelAttack as ArtPixelAttack
     from art.estimators.classification import PyTorchClassifier
 
+    class Batched(PyTorchClassifier):  # type: ignore[misc]
+        """ART's classifier predicting in batches of ``bs`` (its default is 128), like every other tool here."""
+
+        def predict(self, x: np.ndarray, batch_size: int = bs, training_mode: bool = False, **kw: object) -> np.ndarray:
+            return super().predict(x, batch_size=batch_size, training_mode=training_mode, **kw)
+
+    device = next(model.parameters()).device
     counted = Counted(model, scale=255.0).eval()
-    clf = PyTorchClassifier(model=counted, loss=nn.CrossEntropyLoss(), input_shape=(3, 32, 32), nb_classes=10,
-                            clip_values=(0.0, 255.0), device_type="cpu")
+    clf = Batched(model=counted, loss=nn.CrossEntropyLoss(), input_shape=(3, 32, 32), nb_classes=10,
+                  clip_values=(0.0, 255.0), device_type="gpu" if device.type == "cuda" else "cpu")
     attack = ArtPixelAttack(clf, th=1, es=1, max_iter=gens, targeted=False)
-    x255 = (x * 255).numpy().astype(np.float32)
+    x255 = (x * 255).cpu().numpy().astype(np.float32)
+    y_np = y.cpu().numpy()
     t0 = time.perf_counter()
-    adv = attack.generate(x255, y=np.eye(10, dtype=np.float32)[y.numpy()])
+    adv = attack.generate(x255, y=np.eye(10, dtype=np.float32)[y_np])
     dt = time.perf_counter() - t0
     counted.counting = False
-    return Outcome("ART PixelAttack(th=1, es=1)", predict(counted, torch.from_numpy(adv)) != y.numpy(), counted.count, dt)
+    fooled = predict(counted, torch.from_numpy(adv).to(device)) != y_np
+    return Outcome("ART PixelAttack(th=1, es=1)", fooled, counted.count, dt)
 
 
 def run_pixelspace(model: nn.Module, images: np.ndarray, y: np.ndarray, cfg: DEConfig, name: str,
@@ -94,6 +108,17 @@ def run_pixelspace(model: nn.Module, images: np.ndarray, y: np.ndarray, cfg: DEC
     res = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse)(clf, images, Untargeted(y), seed=0)
     dt = time.perf_counter() - t0
     return Outcome(name, res.success, counted.count, dt)
+
+
+def save(path: str, args: dict[str, object], where: str, bs: int, raw: float, chosen: list[int],
+         outcomes: list[Outcome]) -> None:
+    """Write the run's settings and every finished tool's per-image success, queries and seconds to ``path``."""
+    record = {"args": args, "device": where, "torch": torch.__version__, "raw_batch": bs, "raw_images_per_s": raw,
+              "sample_indices": chosen,
+              "tools": [{"tool": o.tool, "success": o.success.astype(bool).tolist(), "queries": o.queries,
+                         "seconds": o.seconds} for o in outcomes]}
+    with open(path, "w") as f:
+        json.dump(record, f, indent=1)
 
 
 def main() -> None:
@@ -107,30 +132,37 @@ def main() -> None:
     ap.add_argument("--tools", default="raw,torchattacks,art,pixelspace-peer,pixelspace",
                     help="comma-separated; also pixelspace-peer-nomemo and pixelspace-nomemo (the same searches "
                          "without the evaluation memo, to see what the memo contributes)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]; every tool runs there")
+    ap.add_argument("--save", default=None, help="JSON file rewritten after each tool with what it measured")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: PyTorch sees no CUDA device here")
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     tools = set(args.tools.split(","))
     names = ("raw", "torchattacks", "art", "pixelspace-peer", "pixelspace-peer-nomemo", "pixelspace",
              "pixelspace-nomemo")
     if tools - set(names):
         ap.error(f"unknown tool(s) {sorted(tools - set(names))}; choose from {', '.join(names)}")
-    model = load(args.model, weights=args.weights)
+    model = load(args.model, weights=args.weights).to(device).eval()
     sample = load_cifar10_sample()
-    x_all = torch.from_numpy(sample.images).permute(0, 3, 1, 2).float() / 255
+    x_all = (torch.from_numpy(sample.images).permute(0, 3, 1, 2).float() / 255).to(device)
     pred = predict(model, x_all)
     order = np.random.default_rng(0).permutation(len(sample))
     chosen = [i for i in order if pred[i] == sample.labels[i]][: args.images]
     images, y = sample.images[chosen], sample.labels[chosen]
-    x, y_t = x_all[chosen], torch.from_numpy(y)
+    x, y_t = x_all[chosen], torch.from_numpy(y).to(device)
     p, g = args.population, args.generations
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, torch threads {torch.get_num_threads()}"
     print(f"{args.model}: {len(chosen)} correctly classified shipped images, population {p}, {g} generations, "
-          f"torch threads {torch.get_num_threads()}")
-    bs, raw = raw_throughput(model, args.seconds) if "raw" in tools else (256, float("nan"))
+          f"{where}, torch {torch.__version__}")
+    sizes = (32, 64, 128, 256, 512, 1024) + ((2048, 4096, 8192, 16384) if device.type == "cuda" else ())
+    bs, raw = raw_throughput(model, args.seconds, sizes) if "raw" in tools else (256, float("nan"))
     # every tool gets the batch size that was fastest for raw inference
     peer = DEConfig(population_size=p, max_generations=g, strategy="best1bin", success_check="best")
     available: dict[str, Callable[[], Outcome]] = {
         "torchattacks": lambda: run_torchattacks(model, x, y_t, p, g, bs),
-        "art": lambda: run_art(model, x, y_t, g),
+        "art": lambda: run_art(model, x, y_t, g, bs),
         "pixelspace-peer": lambda: run_pixelspace(model, images, y, peer, "pixelspace (best1bin, check best)", bs),
         "pixelspace-peer-nomemo": lambda: run_pixelspace(model, images, y, peer,
                                                          "pixelspace (best1bin, best, no memo)", bs, reuse=False),
@@ -139,13 +171,22 @@ def main() -> None:
         "pixelspace-nomemo": lambda: run_pixelspace(model, images, y, DEConfig(population_size=p, max_generations=g),
                                                     "pixelspace (defaults, no memo)", bs, reuse=False),
     }
-    runs = [available[t] for t in args.tools.split(",") if t in available]  # in the order given
-    outcomes = []
-    for run in runs:
-        out = run()
+    runs = [(t, available[t]) for t in args.tools.split(",") if t in available]  # in the order given
+    outcomes: list[Outcome] = []
+    failed = []
+    for name, run in runs:
+        try:
+            out = run()
+        except Exception:  # noqa: BLE001 - report and go on: the other tools' numbers are still worth having
+            traceback.print_exc()
+            print(f"  FAILED: {name}", flush=True)
+            failed.append(name)
+            continue
         outcomes.append(out)
         print(f"  done: {out.tool}: {int(out.success.sum())}/{len(chosen)} fooled, {out.queries} queries, "
               f"{out.seconds:.1f} s", flush=True)
+        if args.save:
+            save(args.save, vars(args), where, bs, raw, [int(i) for i in chosen], outcomes)
     n = len(chosen)
     print(f"\nraw batched inference: {raw:.0f} images/s (best batch size {bs}, used by every tool)\n")
     print(f"{'tool':<36}{'success':>9}{'queries':>11}{'s/attack':>10}{'queries/s':>11}{'vs raw':>8}")
@@ -165,6 +206,8 @@ def main() -> None:
         for i, a in enumerate(outcomes):
             cells = "".join(f"{int((a.success & ~b.success).sum()):>6}" for b in outcomes)
             print(f"{i}: {a.tool:<36}{cells}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
 
 
 if __name__ == "__main__":

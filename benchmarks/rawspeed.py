@@ -9,21 +9,30 @@ import torch
 from torch import nn
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def raw_throughput(model: nn.Module, seconds: float, sizes: Sequence[int] = (32, 64, 128, 256, 512, 1024),
                    image_size: int = 32) -> tuple[int, float]:
     """(batch size, images/s) of the fastest batched inference + softmax over ``sizes``, each timed for about
-    ``seconds`` after a warm-up. Input is uint8 converted to float [0, 1], channels-last as the Classifier
-    feeds the shipped models."""
+    ``seconds`` after a warm-up, on the device of ``model``'s parameters. Input is uint8 converted to float
+    [0, 1], channels-last as the Classifier feeds the shipped models."""
+    device = next(model.parameters()).device
     best = (sizes[0], 0.0)
     x8 = torch.randint(0, 256, (max(sizes), 3, image_size, image_size), dtype=torch.uint8,
                        generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
+    x8 = x8.to(device)
     with torch.inference_mode():
         for bs in sizes:
             torch.softmax(model(x8[:bs].float() / 255), 1)  # warm-up
+            _sync(device)
             done, t0 = 0, time.perf_counter()
             while time.perf_counter() - t0 < seconds:
                 torch.softmax(model(x8[:bs].float() / 255), 1)
                 done += bs
+            _sync(device)
             rate = done / (time.perf_counter() - t0)
             print(f"  raw batch {bs:5d}: {rate:9.0f} images/s")
             if rate > best[1]:
