@@ -173,3 +173,18 @@ def test_bad_initial_population(population: np.ndarray, error: type[Exception], 
     de = DifferentialEvolution(DEConfig(population_size=6), 3)
     with pytest.raises(error, match=match):
         de.init([np.random.default_rng(0), np.random.default_rng(1)], population)
+
+
+@pytest.mark.parametrize("strategy", ["rand1bin", "best1bin"])
+def test_ask_for_many_problems_matches_each_alone(strategy: str) -> None:
+    """The vectorised step draws each problem's numbers in the order of a problem asked alone."""
+    cfg = DEConfig(population_size=9, crossover=0.6, strategy=strategy, mutation=(0.9, 1.9))
+    de = DifferentialEvolution(cfg, 4)
+    together = de.init([np.random.default_rng(s) for s in (1, 2, 3)])
+    together.fitness[:] = np.random.default_rng(0).random((3, 9))
+    trials = de.ask(together, np.array([2, 0]))
+    assert trials.shape == (2, 9, 4) and ((trials >= 0) & (trials <= 1)).all()
+    for out, seed in ((0, 3), (1, 1)):
+        alone = de.init([np.random.default_rng(seed)])
+        alone.fitness[0] = together.fitness[seed - 1]
+        np.testing.assert_array_equal(de.ask(alone, np.array([0]))[0], trials[out])

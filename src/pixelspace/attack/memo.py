@@ -50,6 +50,22 @@ def candidate_keys(rows: np.ndarray, decoded: Decoded) -> np.ndarray:
     return out
 
 
+def first_occurrences(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal rows of keys uint64 (B, 2): (first, group), where ``first`` (G,) holds the index of each
+    group's first row and ``group`` (B,) each row's group number, so ``keys[first[group]] == keys``.
+
+    The same grouping as ``np.unique(keys, axis=0, return_index=True, return_inverse=True)``, several times
+    faster (a two-key lexsort instead of a sort of structured rows).
+    """
+    order = np.lexsort((keys[:, 1], keys[:, 0]))  # stable: equal rows keep their original order
+    ordered = keys[order]
+    starts = np.ones(keys.shape[0], dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    group = np.empty(keys.shape[0], dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    return order[starts], group
+
+
 @dataclass
 class _Run:
     """One sorted run: first hash (sorted), second hash, fitness and success, all (n,)."""

@@ -18,13 +18,17 @@ def perturb(clean: torch.Tensor, rows: np.ndarray, decoded: Decoded) -> torch.Te
     """
     a, ch, h, w = clean.shape
     dev = clean.device
-    idx = torch.as_tensor(rows, device=dev)
-    x = clean.reshape(a, ch, h * w)[idx]  # advanced indexing already copies
-    pos = torch.as_tensor(decoded.positions, device=dev)
-    col = torch.as_tensor(decoded.colors, device=dev)
-    app = torch.as_tensor(decoded.applied, device=dev)
-    for j in range(pos.shape[1]):  # k <= a handful of pixels; sequential so the last one wins
-        sel = app[:, j].nonzero()[:, 0]
-        if sel.numel():
-            x[sel, :, pos[sel, j]] = col[sel, j]
-    return x.reshape(-1, ch, h, w)
+    size = ch * h * w
+    # index_select on the flattened images: one contiguous copy per candidate (about twice as fast on the
+    # CPU as advanced indexing of the 4-D tensor)
+    x = torch.index_select(clean.reshape(a, size), 0, torch.as_tensor(rows, device=dev))
+    flat = x.view(-1)
+    for j in range(decoded.positions.shape[1]):  # k <= a handful of pixels; sequential so the last one wins
+        sel = np.flatnonzero(decoded.applied[:, j])  # chosen on the host: no device synchronisation
+        if sel.size == 0:
+            continue
+        base = sel * size + decoded.positions[sel, j].astype(np.int64)
+        # channel c of pixel (candidate i, position p) sits at i * size + c * h * w + p
+        where = torch.as_tensor(base[:, None] + np.arange(ch) * (h * w), device=dev)
+        flat[where.reshape(-1)] = torch.as_tensor(np.ascontiguousarray(decoded.colors[sel, j]), device=dev).reshape(-1)
+    return x.view(-1, ch, h, w)

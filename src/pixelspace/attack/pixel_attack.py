@@ -20,7 +20,7 @@ from torch import nn
 
 from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode, Regions, decode
 from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
-from pixelspace.attack.memo import EvaluationMemo, candidate_keys
+from pixelspace.attack.memo import EvaluationMemo, candidate_keys, first_occurrences
 from pixelspace.attack.objectives import Objective
 from pixelspace.attack.perturb import perturb
 from pixelspace.attack.result import AttackResult
@@ -228,10 +228,10 @@ class _Run:
             recalled[idx[found]] = True
             new = idx[~found]
             if new.size:
-                _, first, inverse = np.unique(keys[new], axis=0, return_index=True, return_inverse=True)
+                first, group = first_occurrences(keys[new])
                 is_first = np.zeros(new.size, dtype=bool)
                 is_first[first] = True
-                repeats, sources = new[~is_first], new[first][inverse.reshape(-1)][~is_first]
+                repeats, sources = new[~is_first], new[first][group][~is_first]
             needs[recalled] = False
             needs[repeats] = False
         needs2 = needs.reshape(a, p)

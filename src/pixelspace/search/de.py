@@ -30,7 +30,7 @@ import numpy as np
 
 from pixelspace.errors import ConfigError
 from pixelspace.search.init import INITIALIZERS, check_population
-from pixelspace.search.strategies import STRATEGIES, get_strategy, sample_donors
+from pixelspace.search.strategies import STRATEGIES, donors_from_draws, draw_donors, get_strategy
 
 SuccessCheck = Literal["any", "best"]
 
@@ -153,26 +153,33 @@ class DifferentialEvolution:
         state.fitness[:] = fitness
 
     def ask(self, state: DEState, problems: np.ndarray) -> np.ndarray:
-        """Trial vectors for the given problems' next generation: float64 (len(problems), P, D) in [0, 1]."""
+        """Trial vectors for the given problems' next generation: float64 (len(problems), P, D) in [0, 1].
+
+        Each problem draws from its own generator, in the same order as a problem run alone (F, the three
+        donor draws, the crossover mask, then the redraws of coordinates that left [0, 1]); the arithmetic is
+        done for all problems at once.
+        """
         p, d = self.config.population_size, self.dims
         lo, hi = self.config.mutation_range
         cr = self.config.crossover
-        trials = np.empty((len(problems), p, d))
-        best = state.best_index
+        n = len(problems)
+        f = np.empty(n)
+        draws = np.empty((n, 3, p), dtype=np.int64)
+        cross = np.empty((n, p, d) if cr < 1.0 else (0, p, d), dtype=bool)
         for out, a in enumerate(problems):
             rng = state.rngs[a]
-            f = rng.uniform(lo, hi) if hi > lo else lo
-            pop = state.population[a]
-            mutant = self._strategy(pop, int(best[a]), sample_donors(rng, p), f)
+            f[out] = rng.uniform(lo, hi) if hi > lo else lo
+            draws[out] = draw_donors(rng, p)
             if cr < 1.0:
-                cross = rng.uniform(size=(p, d)) < cr
-                cross[np.arange(p), rng.integers(0, d, size=p)] = True
-                mutant = np.where(cross, mutant, pop)
-            bad = (mutant < 0.0) | (mutant > 1.0)
-            n_bad = int(bad.sum())
-            if n_bad:
-                mutant[bad] = rng.uniform(size=n_bad)
-            trials[out] = mutant
+                cross[out] = rng.uniform(size=(p, d)) < cr
+                cross[out, np.arange(p), rng.integers(0, d, size=p)] = True
+        pops = state.population[problems]
+        trials = self._strategy(pops, state.best_index[problems], donors_from_draws(draws), f)
+        if cr < 1.0:
+            trials = np.where(cross, trials, pops)
+        bad = (trials < 0.0) | (trials > 1.0)
+        for j in np.flatnonzero(bad.any(axis=(1, 2))).tolist():
+            trials[j][bad[j]] = state.rngs[problems[j]].uniform(size=int(bad[j].sum()))
         return trials
 
     def tell(self, state: DEState, problems: np.ndarray, trials: np.ndarray, fitness: np.ndarray) -> np.ndarray:
