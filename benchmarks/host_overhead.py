@@ -20,6 +20,7 @@ from torch import nn
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.data.samples import load_cifar10_sample
+from pixelspace.runtime import tune_malloc_unless_disabled
 
 
 class Sparse(nn.Module):
@@ -51,6 +52,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     images = load_cifar10_sample().images[: args.images]
     clf = Classifier(Sparse().eval(), input_dtype="uint8", batch_size=16384)
     labels = PixelAttack(pixels=1).clean_predictions(clf, images)
