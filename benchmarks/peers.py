@@ -111,14 +111,40 @@ def run_pixelspace(model: nn.Module, images: np.ndarray, y: np.ndarray, cfg: DEC
 
 
 def save(path: str, args: dict[str, object], where: str, bs: int, raw: float, chosen: list[int],
-         outcomes: list[Outcome]) -> None:
-    """Write the run's settings and every finished tool's per-image success, queries and seconds to ``path``."""
-    record = {"args": args, "device": where, "torch": torch.__version__, "raw_batch": bs, "raw_images_per_s": raw,
-              "sample_indices": chosen,
+         outcomes: list[Outcome], failed: list[str]) -> None:
+    """Write the run's settings, every finished tool's per-image success, queries and seconds, and the tools
+    that failed to ``path`` (JSON; a raw speed that was not measured is null)."""
+    record = {"args": args, "device": where, "torch": torch.__version__, "raw_batch": bs,
+              "raw_images_per_s": raw if np.isfinite(raw) else None, "sample_indices": chosen,
               "tools": [{"tool": o.tool, "success": o.success.astype(bool).tolist(), "queries": o.queries,
-                         "seconds": o.seconds} for o in outcomes]}
+                         "seconds": o.seconds} for o in outcomes],
+              "failed": failed}
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
+
+
+def run_tools(runs: list[tuple[str, Callable[[], Outcome]]], n: int,
+              saved: Callable[[list[Outcome], list[str]], None] | None = None) -> tuple[list[Outcome], list[str]]:
+    """Run each (name, tool) in order; a tool that raises is reported and skipped. ``saved`` is called with the
+    outcomes and failed names so far, before the first tool and after each one. Returns both lists."""
+    outcomes: list[Outcome] = []
+    failed: list[str] = []
+    if saved is not None:
+        saved(outcomes, failed)
+    for name, run in runs:
+        try:
+            out = run()
+        except Exception:  # noqa: BLE001 - report and go on: the other tools' numbers are still worth having
+            traceback.print_exc()
+            print(f"  FAILED: {name}", flush=True)
+            failed.append(name)
+        else:
+            outcomes.append(out)
+            print(f"  done: {out.tool}: {int(out.success.sum())}/{n} fooled, {out.queries} queries, "
+                  f"{out.seconds:.1f} s", flush=True)
+        if saved is not None:
+            saved(outcomes, failed)
+    return outcomes, failed
 
 
 def main() -> None:
@@ -138,6 +164,8 @@ def main() -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: PyTorch sees no CUDA device here")
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # ART puts the model on the current CUDA device
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     tools = set(args.tools.split(","))
     names = ("raw", "torchattacks", "art", "pixelspace-peer", "pixelspace-peer-nomemo", "pixelspace",
@@ -172,21 +200,11 @@ def main() -> None:
                                                     "pixelspace (defaults, no memo)", bs, reuse=False),
     }
     runs = [(t, available[t]) for t in args.tools.split(",") if t in available]  # in the order given
-    outcomes: list[Outcome] = []
-    failed = []
-    for name, run in runs:
-        try:
-            out = run()
-        except Exception:  # noqa: BLE001 - report and go on: the other tools' numbers are still worth having
-            traceback.print_exc()
-            print(f"  FAILED: {name}", flush=True)
-            failed.append(name)
-            continue
-        outcomes.append(out)
-        print(f"  done: {out.tool}: {int(out.success.sum())}/{len(chosen)} fooled, {out.queries} queries, "
-              f"{out.seconds:.1f} s", flush=True)
+    def saved(outcomes: list[Outcome], failed: list[str]) -> None:
         if args.save:
-            save(args.save, vars(args), where, bs, raw, [int(i) for i in chosen], outcomes)
+            save(args.save, vars(args), where, bs, raw, [int(i) for i in chosen], outcomes, failed)
+
+    outcomes, failed = run_tools(runs, len(chosen), saved)
     n = len(chosen)
     print(f"\nraw batched inference: {raw:.0f} images/s (best batch size {bs}, used by every tool)\n")
     print(f"{'tool':<36}{'success':>9}{'queries':>11}{'s/attack':>10}{'queries/s':>11}{'vs raw':>8}")

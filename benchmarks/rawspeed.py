@@ -10,6 +10,7 @@ from torch import nn
 
 
 def _sync(device: torch.device) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously), so timings cover it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 

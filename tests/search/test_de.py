@@ -188,3 +188,38 @@ def test_ask_for_many_problems_matches_each_alone(strategy: str) -> None:
         alone = de.init([np.random.default_rng(seed)])
         alone.fitness[0] = together.fitness[seed - 1]
         np.testing.assert_array_equal(de.ask(alone, np.array([0]))[0], trials[out])
+
+
+# trials of ``ask`` below as the code before the vectorised step (commit 1e34ee7) produced them: stores made
+# then must replay, so the draws may never change order
+_PINNED = {
+    "rand1bin": [[[0.078648893769, 0.840162190541], [0.931237453143, 0.844192366228], [0.762791724349, 0.653039604841],
+                  [0.665469166132, 0.320964117724], [0.258430607149, 0.302923316757], [0.816537560117, 0.047996058193]],
+                 [[0.399570992983, 0.833196019178], [0.235516457306, 0.319784654318], [0.045025936731, 0.549040268439],
+                  [0.799879526055, 0.179669560161], [0.611909995652, 0.872418366945], [0.763934169014, 0.720606245304]]],
+    "best1bin": [[[0.859783967221, 0.536833332469], [0.24512113374, 0.844192366228], [0.621262413624, 0.653039604841],
+                  [0.342740961453, 0.823176458118], [0.468842729933, 0.078648893769], [0.931237453143, 0.891098836262]],
+                 [[0.235516457306, 0.833196019178], [0.319784654318, 0.979420692533], [0.13499313858, 0.869872658338],
+                  [0.799879526055, 0.507068138923], [0.848109622145, 0.872418366945], [0.58270578312, 0.07461973295]]],
+}
+
+
+@pytest.mark.parametrize("strategy", ["rand1bin", "best1bin"])
+def test_ask_draws_as_before(strategy: str) -> None:
+    cfg = DEConfig(population_size=6, crossover=0.5, strategy=strategy, mutation=(0.5, 1.5))
+    de = DifferentialEvolution(cfg, 2)
+    state = de.init([np.random.default_rng(s) for s in (5, 9)])
+    state.fitness[:] = np.array([[3.0, 1, 4, 1.5, 5, 9], [2.0, 6, 5, 3, 5, 0.5]])
+    np.testing.assert_allclose(de.ask(state, np.array([1, 0])), _PINNED[strategy], rtol=0, atol=1e-11)
+
+
+def test_one_generator_for_two_problems_is_refused() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(ConfigError, match="own numpy Generator"):
+        DifferentialEvolution(DEConfig(population_size=6), 2).init([rng, rng])
+
+
+def test_ask_for_no_problems() -> None:
+    de = DifferentialEvolution(DEConfig(population_size=6), 2)
+    state = de.init([np.random.default_rng(0)])
+    assert de.ask(state, np.array([])).shape == (0, 6, 2)

@@ -19,6 +19,9 @@ def perturb(clean: torch.Tensor, rows: np.ndarray, decoded: Decoded) -> torch.Te
     a, ch, h, w = clean.shape
     dev = clean.device
     size = ch * h * w
+    if decoded.positions.size and (decoded.positions.min() < 0 or decoded.positions.max() >= h * w):
+        raise IndexError(f"pixel positions must lie in [0, {h * w}) for {h}x{w} images, got "
+                         f"{decoded.positions.min()}..{decoded.positions.max()}")
     # index_select on the flattened images: one contiguous copy per candidate (about twice as fast on the
     # CPU as advanced indexing of the 4-D tensor)
     x = torch.index_select(clean.reshape(a, size), 0, torch.as_tensor(rows, device=dev))

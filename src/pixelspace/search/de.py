@@ -138,8 +138,13 @@ class DifferentialEvolution:
 
         Raises:
             ShapeError, DTypeError: ``population`` has the wrong shape, is not finite or leaves [0, 1].
+            ConfigError: one generator object is given for two problems (each problem needs its own stream:
+                :meth:`ask` draws problem by problem in an order that assumes it).
         """
         p, d = self.config.population_size, self.dims
+        if len({id(rng) for rng in rngs}) < len(rngs):
+            raise ConfigError("each problem needs its own numpy Generator; the same object was given twice "
+                              "(use rngs_from_seed or np.random.default_rng(seed).spawn(n))")
         if population is not None:
             pop = check_population(population, len(rngs), p, d)
         else:
@@ -159,6 +164,7 @@ class DifferentialEvolution:
         donor draws, the crossover mask, then the redraws of coordinates that left [0, 1]); the arithmetic is
         done for all problems at once.
         """
+        problems = np.asarray(problems, dtype=np.intp)
         p, d = self.config.population_size, self.dims
         lo, hi = self.config.mutation_range
         cr = self.config.crossover
