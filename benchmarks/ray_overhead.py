@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sqlite3
 import tempfile
@@ -106,7 +107,7 @@ def main() -> None:
               f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; Ray worker niceness "
               f"{os.environ.get('RAY_worker_niceness', '15 (Ray default)')}")
         t0 = time.perf_counter()
-        ray.init(num_cpus=max(args.workers), include_dashboard=False, logging_level="warning",
+        ray.init(num_cpus=max(args.workers), include_dashboard=False, logging_level=logging.WARNING,
                  object_store_memory=100 * 1024 * 1024)
         print(f"ray.init (private instance, not charged below): {time.perf_counter() - t0:.1f} s")
         results: list[tuple[str, float, float, bool | None]] = []
