@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from pixelspace.campaign.demo import demo_config, demo_config_path
@@ -41,6 +42,27 @@ def test_attack_command_writes_outputs(tmp_path: Path, image_and_weights: tuple[
     changed = (adv != clean).any(axis=2)
     assert changed.sum() <= 2 and not changed[~mask].any()
     assert (tmp_path / "out" / "img-attack.png").stat().st_size > 1000
+
+
+def test_targeted_attack_names_the_clean_class_and_the_target(tmp_path: Path,
+                                                               image_and_weights: tuple[Path, Path]) -> None:
+    img, weights = image_and_weights
+    model = load("cnn8-cifar10", weights=weights)
+    x = torch.from_numpy(read_image(img)).permute(2, 0, 1)[None].float() / 255
+    with torch.inference_mode():
+        probs = torch.softmax(model(x), 1)[0]
+    label = int(probs.argmax())
+    target = (label + 1) % 10
+    res = CliRunner().invoke(cli, [
+        "attack", str(img), "--model", "cnn8-cifar10", "--weights", str(weights), "--target", str(target),
+        "--population", "12", "--generations", "1", "--out", str(tmp_path / "out"), "--no-progress",
+    ])
+    assert res.exit_code == 0, res.output
+    first = res.output.splitlines()[0]
+    names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+    # the clean class with its own clean probability, then the target with its clean probability
+    assert f": {names[label]} ({float(probs[label]):.3f}) -> " in first
+    assert f"; target {names[target]}: {float(probs[target]):.3f} clean -> " in first
 
 
 def test_attack_command_errors(tmp_path: Path, image_and_weights: tuple[Path, Path]) -> None:

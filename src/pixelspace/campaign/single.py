@@ -61,9 +61,13 @@ def attack_image(
     weights: str | Path | None = None,
     seed: int = 0,
     stem: str = "image",
+    progress: bool = False,
 ) -> SingleAttack:
     """Attack one uint8 RGB image (H, W, 3) with a registered model and write ``<stem>-adversarial.png`` and a
-    side-by-side ``<stem>-attack.png`` (the changed pixels circled) into ``out_dir``."""
+    side-by-side ``<stem>-attack.png`` (the changed pixels circled) into ``out_dir``. ``progress`` shows a bar
+    over the DE generations."""
+    from tqdm import tqdm
+
     from pixelspace.data.cifar10 import CLASSES, encode_png
     from pixelspace.models import get_spec, load
     from pixelspace.report.figures import figure_png, side_by_side
@@ -78,7 +82,16 @@ def attack_image(
     clean = clf.probabilities(torch.from_numpy(image[None]).permute(0, 3, 1, 2), count=False)
     label = int(clean.argmax(1)[0])
     objective = Untargeted([label]) if target is None else Targeted([label], [target])
-    result = PixelAttack(pixels=pixels, de=de or DEConfig())(clf, image[None], objective, regions=mask, seed=seed)
+    de = de or DEConfig()
+    # the engine reports after generation 0, after each later one, and once at the end
+    with tqdm(total=de.max_generations + 1, unit="generation", desc="attack", disable=not progress) as bar:
+        def step(_finished: int) -> None:
+            if bar.n < bar.total:
+                bar.update(1)
+
+        result = PixelAttack(pixels=pixels, de=de)(clf, image[None], objective, regions=mask, seed=seed,
+                                                   progress=step)
+        bar.update(bar.total - bar.n)  # an early stop ends the bar
     names = CLASSES if spec.num_classes == 10 else tuple(str(i) for i in range(spec.num_classes))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +100,8 @@ def attack_image(
     r = result[0]
     positions = [(int(a), int(b)) for a, b in r.pixels[0] if a >= 0]
     title_adv = f"{names[int(r.predicted[0])]} ({r.confidence[0]:.2f})" + ("" if r.success[0] else ", failed")
+    if target is not None:
+        title_adv += f"; target {names[target]} ({r.target_probability[0]:.2f})"
     fig = side_by_side(image, result.adversarial[0], positions,
                        f"clean: {names[label]} ({float(clean[0, label]):.2f})", f"adversarial: {title_adv}", mask)
     fig_path = out / f"{stem}-attack.png"
