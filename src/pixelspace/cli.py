@@ -80,11 +80,25 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     from pixelspace.errors import PixelspaceError
 
     changes = {k: v for k, v in (("backend", backend), ("address", address)) if v is not None}
+    config = None
     try:
         config = load_config(campaign)
         summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
+    except KeyboardInterrupt:
+        from pixelspace.campaign import campaign_status
+
+        if config is None:
+            raise SystemExit(130) from None
+        where = config.campaign.store
+        try:
+            st = campaign_status(where)
+            saved = f"{st.done}/{st.total} attacks are stored in {where}"
+        except PixelspaceError:
+            saved = f"nothing was stored in {where} yet"
+        click.echo(f"\ninterrupted: {saved}; run `pixelspace run {campaign}` again to resume", err=True)
+        raise SystemExit(130) from None
     click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
                f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "
                f"{summary.images_attacked} images attacked, {summary.images_skipped} passed over")
@@ -93,7 +107,7 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
 @cli.command("status")
 @click.argument("store", type=click.Path(path_type=Path))
 def status_command(store: Path) -> None:
-    """Print a store's progress per model x region x pixels x mode."""
+    """Print a store's progress per model x region x pixels x mode (STORE: the file, or its folder)."""
     from pixelspace.campaign import campaign_status, format_status
     from pixelspace.errors import PixelspaceError
 
@@ -163,16 +177,18 @@ def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path
 
 
 @cli.command("report")
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for report.md, report.html and figures/.")
 def report_command(store: Path, out: Path) -> None:
-    """Write the paper's tables and figures for STORE as Markdown and self-contained HTML."""
+    """Write the paper's tables and figures for STORE (a store file, or a folder holding store.sqlite) as
+    Markdown and self-contained HTML."""
+    from pixelspace.campaign.store import store_file
     from pixelspace.errors import PixelspaceError
     from pixelspace.report import write_report
 
     try:
-        paths = write_report(store, out)
+        paths = write_report(store_file(store), out)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {paths.html} and {paths.markdown} ({len(paths.figures)} figures)")

@@ -239,6 +239,10 @@ def test_bad_inputs() -> None:
         attack(model, images, Untargeted(labels), regions=np.ones((16, 16), bool))
     with pytest.raises(RegionError, match="empty"):
         attack(model, images, Untargeted(labels), regions=np.zeros((32, 32), bool))
+    png_mask = np.zeros((32, 32), np.uint8)
+    png_mask[4:9, 4:9] = 255  # a mask as PNG files hold it
+    with pytest.raises(DTypeError, match=r"got uint8 values \{0, 255\}: for a 0/255 mask PNG pass `mask > 0`"):
+        attack(model, images, Untargeted(labels), regions=png_mask)
     tiny = np.zeros((32, 32), bool)
     tiny[0, 0] = True
     with pytest.raises(RegionError, match="fewer than pixels=3"):

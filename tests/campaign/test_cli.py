@@ -76,6 +76,49 @@ def test_cli_errors_are_messages_not_tracebacks(campaign_file: Path, tmp_path: P
     assert out.exit_code == 1 and "no attack" in out.output
 
 
+def test_ctrl_c_says_what_is_stored_and_the_rerun_resumes(campaign_file: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import pixelspace.campaign as campaign
+    from tests.campaign.test_runner import FailingBackend
+
+    class Interrupted(FailingBackend):
+        def run(self, batches: Any, progress: Any = None) -> Any:
+            try:
+                yield from super().run(batches, progress)
+            except RuntimeError:
+                raise KeyboardInterrupt from None
+
+    real = campaign.run_campaign
+    monkeypatch.setattr(campaign, "run_campaign", lambda config, progress: real(config, progress=progress,
+                                                                                backend=Interrupted(after=1)))
+    out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    assert out.exit_code == 130, out.output
+    assert (f"interrupted: 2/15 attacks are stored in {tmp_path / 'store.sqlite'}; run `pixelspace run "
+            f"{campaign_file}` again to resume") in out.output
+    monkeypatch.setattr(campaign, "run_campaign", real)
+    out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    assert out.exit_code == 0 and "15/15 attacks stored (13 now" in out.output
+
+
+def test_a_store_folder_is_accepted_and_a_binary_campaign_file_refused(campaign_file: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    out = runner.invoke(cli, ["status", str(tmp_path)])  # the folder holding store.sqlite
+    assert out.exit_code == 0 and "attacks 15/15" in out.output
+    out = runner.invoke(cli, ["report", str(tmp_path), "--out", str(tmp_path / "report")])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "report" / "report.html").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = runner.invoke(cli, ["status", str(empty)])
+    assert out.exit_code == 1 and "is a folder with no store.sqlite in it" in out.output
+    png = tmp_path / "image.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    out = runner.invoke(cli, ["run", str(png)])
+    assert out.exit_code == 1 and "not a campaign file (a campaign file is UTF-8 TOML text)" in out.output
+    assert "Traceback" not in out.output
+
+
 def _tamper(store: Path, key: str, **changes: Any) -> None:
     """Overwrite fields of one stored record, as another device's float rounding (or a real bug) would."""
     import json

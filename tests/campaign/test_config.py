@@ -62,6 +62,11 @@ def test_unknown_key_names_it_and_suggests(tmp_path: Path, text: str, bad: str, 
     assert f"'{bad}'" in str(err.value) and f"did you mean '{suggested}'" in str(err.value)
 
 
+def test_a_model_without_a_name_is_named_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"\[models\[0\]\] needs 'name' \(missing\)"):
+        _load(tmp_path, "[[models]]\nweights = 'a.safetensors'\n")
+
+
 @pytest.mark.parametrize(("section", "line", "words"), [
     ("images", "selection = 'most'", ["images.selection", "'correct-by-all'", "'all'"]),
     ("images", "count = 'ten'", ["images.count", "an integer"]),

@@ -56,6 +56,11 @@ def regions_to_masks(regions: Any, n: int, height: int, width: int, pixels: int)
     if arr.dtype != bool:
         if np.issubdtype(arr.dtype, np.integer) and np.isin(arr, (0, 1)).all():
             arr = arr.astype(bool)
+        elif np.issubdtype(arr.dtype, np.integer):
+            values = np.unique(arr)
+            shown = ", ".join(str(v) for v in values[:5]) + (", ..." if values.size > 5 else "")
+            raise DTypeError(f"regions must be a bool mask (or 0/1 integers); got {arr.dtype} values {{{shown}}}: "
+                             "for a 0/255 mask PNG pass `mask > 0`")
         else:
             raise DTypeError(f"regions must be a bool mask (or 0/1 integers); got dtype {arr.dtype}")
     if arr.ndim == 2:

@@ -457,6 +457,8 @@ class CampaignConfig:
             raise ConfigError(f"campaign file {p} does not exist")
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{p}: not a campaign file (a campaign file is UTF-8 TOML text)") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
         return cls.from_dict(data, str(p))
@@ -501,6 +503,10 @@ def _build(cls: type, table: dict[str, Any], where: str) -> Any:
     """Instantiate a dataclass from a table, checking keys and converting/validating each value's type."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     _check_keys(table, list(fields), f"[{where}]")
+    missing = [name for name, f in fields.items() if f.init and name not in table
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"[{where}] needs {', '.join(repr(m) for m in missing)} (missing)")
     hints = typing.get_type_hints(cls)
     kwargs = {key: _convert(value, hints[key], f"{where}.{key}") for key, value in table.items()}
     try:

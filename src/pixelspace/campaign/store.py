@@ -131,6 +131,20 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
         raise StoreError(f"cannot {action} store {path}: {exc}{hint}") from exc
 
 
+def store_file(path: str | Path) -> Path:
+    """The store file that ``path`` names: ``path`` itself, or ``path/store.sqlite`` when ``path`` is a folder.
+
+    Raises:
+        StoreError: ``path`` is a folder with no ``store.sqlite`` in it.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "store.sqlite").is_file():
+            raise StoreError(f"{p} is a folder with no store.sqlite in it; give the store file's path")
+        return p / "store.sqlite"
+    return p
+
+
 class Store:
     """A results store. Open it with :meth:`open_for_campaign` (the runner) or :meth:`open_readonly`."""
 
@@ -162,10 +176,12 @@ class Store:
     def open_readonly(cls, path: str | Path) -> Store:
         """Open an existing store for reading (never blocks the writer; sees committed batches only).
 
+        ``path`` may also be a folder holding ``store.sqlite`` (as the demo's ``./pixelspace-demo/`` does).
+
         Raises:
             StoreError: no such file, not a pixelspace store, or a newer schema version.
         """
-        p = Path(path)
+        p = store_file(path)
         if not p.is_file():
             raise StoreError(f"store {p} does not exist")
         with _sqlite_errors(p, "open"):
