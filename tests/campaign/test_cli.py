@@ -63,6 +63,21 @@ def test_status_of_a_partial_store(campaign_file: Path, tmp_path: Path) -> None:
     assert "attacks 2/15" in format_status(status)
 
 
+def test_report_of_an_unfinished_store_says_so(campaign_file: Path, tmp_path: Path) -> None:
+    from pixelspace.campaign import CampaignConfig, run_campaign
+    from pixelspace.report import write_report
+    from tests.campaign.test_runner import FailingBackend
+
+    with pytest.raises(RuntimeError):
+        run_campaign(CampaignConfig.load(campaign_file), progress=False, backend=FailingBackend(after=1))
+    md = write_report(tmp_path / "store.sqlite", tmp_path / "partial").markdown.read_text()
+    assert "**UNFINISHED CAMPAIGN:** 2 of the 15 planned attacks are stored (13.3 %)" in md
+    assert "planned groups have no attack yet" in md
+    run_campaign(CampaignConfig.load(campaign_file), progress=False)
+    md = write_report(tmp_path / "store.sqlite", tmp_path / "complete").markdown.read_text()
+    assert "UNFINISHED" not in md
+
+
 def test_cli_errors_are_messages_not_tracebacks(campaign_file: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = runner.invoke(cli, ["status", str(tmp_path / "nope.sqlite")])

@@ -133,6 +133,16 @@ class Store:
         return cfg if isinstance(cfg, dict) else {}
 
     @property
+    def planned(self) -> list[tuple[str, str, int, str, int]]:
+        """The campaign's plan (``meta.plan_json``): (model, region, pixels, mode, attacks) per group; [] when
+        absent or unreadable."""
+        try:
+            plan = json.loads(self.meta.get("plan_json", "[]"))
+            return [(str(g[0]), str(g[1]), int(g[2]), str(g[3]), int(g[5])) for g in plan]
+        except (json.JSONDecodeError, TypeError, ValueError, IndexError):
+            return []
+
+    @property
     def class_names(self) -> list[str]:
         """Class names from ``meta.class_names_json``; CIFAR-10's for a CIFAR store; else the indices."""
         try:

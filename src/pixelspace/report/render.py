@@ -148,6 +148,22 @@ def _lower(d: RegionDifference | None) -> bool:
     return d is not None and d.difference.value > 0 and d.p_value is not None and d.p_value < ALPHA
 
 
+def _unfinished(store: Store) -> list[Block]:
+    """A warning when the store holds fewer attacks than its campaign planned (empty when complete)."""
+    plan = store.planned
+    total, done = sum(g[4] for g in plan), len(store.attacks)
+    if not plan or done >= total:
+        return []
+    stored = {(a.model, a.region, a.pixels, a.mode) for a in store.attacks}
+    missing = [g for g in plan if g[:4] not in stored]
+    text = (f"**UNFINISHED CAMPAIGN:** {done} of the {total} planned attacks are stored ({100 * done / total:.1f} %). "
+            "Everything below covers only those")
+    if missing:
+        text += (f"; {len(missing)} of {len(plan)} planned groups have no attack yet (e.g. "
+                 f"{missing[0][0]}, {missing[0][1]}, {missing[0][2]} pixel(s), {missing[0][3]})")
+    return [text + ". Run `pixelspace run` on the campaign file again to finish it, then rewrite this report."]
+
+
 def _findings(store: Store, diffs: list[RegionDifference]) -> list[Block]:
     """The generated 'what this run shows' text and the table of paired tests it rests on."""
     s = _setup(store)
@@ -167,7 +183,7 @@ def _findings(store: Store, diffs: list[RegionDifference]) -> list[Block]:
     if extra:
         setup += (f" A further {extra} attacks ran {'without' if store.early_stop else 'with'} early stop for the "
                    "fitness curves (Fig. 6 only; the tables leave them out).")
-    out: list[Block] = [setup]
+    out: list[Block] = [*_unfinished(store), setup]
     by = {(d.model, d.pixels, d.region_a, d.region_b): d for d in diffs if d.metric == "untargeted1"}
     table: list[list[Cell]] = []
     verdicts: list[tuple[str, int, bool, bool]] = []  # (model, pixels, close, lower)
