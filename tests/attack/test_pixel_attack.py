@@ -222,6 +222,15 @@ def test_properties(k: int, mode: str, targeted: bool, seed: int, frac: float) -
         assert (np.diff(h) <= 1e-12).all()
 
 
+def test_a_registered_model_refuses_images_of_another_size() -> None:
+    from pixelspace.models import load
+
+    model = load("cnn8-cifar10")
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))
+    with pytest.raises(ShapeError, match="registered for 32x32 images .*; got 64x64"):
+        attack(model, np.zeros((1, 64, 64, 3), np.uint8), Untargeted([0]))
+
+
 def test_bad_inputs() -> None:
     model = tiny_cnn(0)
     images = gray_images(2, 32)

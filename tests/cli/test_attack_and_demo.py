@@ -111,3 +111,23 @@ def test_scan_command_with_a_stride(tmp_path: Path, image_and_weights: tuple[Pat
     assert vmap.queries == 9 * 8 + 1 and vmap.scanned.sum() == 9 and vmap.scanned[0:6:2, 0:6:2].all()
     res = CliRunner().invoke(cli, [*args, "--stride", "0"])
     assert res.exit_code != 0 and "--stride" in res.output
+
+
+def test_an_empty_segmentation_names_the_segmenter(image_and_weights: tuple[Path, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import pixelspace.segment as segment
+
+    class NoForeground:
+        def __init__(self, seed: int | None = None) -> None:
+            pass
+
+        def __call__(self, images: np.ndarray) -> np.ndarray:
+            return np.zeros(images.shape[:3], bool)
+
+    monkeypatch.setattr(segment, "GrabCut", NoForeground)
+    img, weights = image_and_weights
+    res = CliRunner().invoke(cli, ["attack", str(img), "--model", "cnn8-cifar10", "--weights", str(weights),
+                                   "--region", "foreground", "--no-progress"])
+    assert res.exit_code == 1
+    assert "NoForeground found no foreground in this image, so the foreground region is empty" in res.output
+    assert "--region whole or a mask PNG" in res.output

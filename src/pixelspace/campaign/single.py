@@ -10,7 +10,7 @@ import numpy as np
 from pixelspace.attack import PixelAttack, Targeted, Untargeted
 from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan, VulnerabilityMap
-from pixelspace.errors import ConfigError, ShapeError
+from pixelspace.errors import ConfigError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.search import DEConfig
 
@@ -39,7 +39,12 @@ def resolve_region(image: np.ndarray, region: str, seed: int = 0) -> np.ndarray:
     if region in ("foreground", "background"):
         segmenter = GrabCut(seed=seed) if max(h, w) < 64 else U2Net()
         fg = segmenter(image[None])[0]
-        return fg if region == "foreground" else ~fg
+        mask = fg if region == "foreground" else ~fg
+        if not mask.any():
+            name = type(segmenter).__name__
+            raise RegionError(f"{name} found {'no foreground' if region == 'foreground' else 'no background'} in "
+                              f"this image, so the {region} region is empty; use --region whole or a mask PNG")
+        return mask
     path = Path(region)
     if not path.is_file():
         raise ConfigError(f"region must be whole, foreground, background or a mask PNG; {region!r} is none of them")

@@ -93,13 +93,13 @@ def format_status(status: CampaignStatus) -> str:
         f"{status.done}/{total} ({100 * status.done / max(total, 1):.1f} %)"
     )
     header = (f"{'model':<18} {'search':<10} {'region':<11} {'px':>3} {'mode':<12} {'stop':<5} {'done':>13} "
-              f"{'success':>14} {'queries':>9}")
+              f"{'success':>14} {'mean queries':>13}")
     lines += [header, "-" * len(header)]
     for r in status.rows:
         rate = f"{r.successes} ({100 * r.successes / r.done:.0f} %)" if r.done else "-"
         lines.append(
             f"{r.model:<18} {r.search:<10} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
-            f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>9.0f}"
+            f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>13.0f}"
         )
     return "\n".join(lines)
 

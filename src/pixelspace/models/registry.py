@@ -86,7 +86,8 @@ def load(name: str, weights: str | Path | None = None, pretrained: bool = True) 
         pretrained: with ``weights=None``, False returns randomly initialised weights.
 
     Returns:
-        The model, in eval mode, on the CPU.
+        The model, in eval mode, on the CPU; its attribute ``pixelspace_input_size`` (H, W) is the image size
+        it was registered for, which :class:`~pixelspace.attack.pixel_attack.PixelAttack` checks.
 
     Raises:
         ConfigError: unknown name.
@@ -106,6 +107,8 @@ def load(name: str, weights: str | Path | None = None, pretrained: bool = True) 
                 f"weights: {', '.join(shipped) if shipped else 'none yet'})"
             )
         load_into(model, path)
+    # the image size it was registered for: PixelAttack refuses other sizes (as the CLI does)
+    model.pixelspace_input_size = tuple(spec.input_size)
     return model.eval()
 
 

@@ -46,7 +46,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(p))
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt or foreign files raise many types
-        raise WeightsError(f"cannot read weight file {p}: {exc}") from exc
+        kind = "a safetensors file" if p.suffix == ".safetensors" else "a PyTorch state-dict file (torch.save)"
+        raise WeightsError(f"cannot read weight file {p}: not {kind} that loads safely, or it is truncated "
+                           f"({type(exc).__name__}: {exc})") from exc
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         obj = obj["model"]  # a pixelspace training checkpoint
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
