@@ -248,7 +248,8 @@ def test_bad_inputs_are_clear_errors(make_config: Any, tiny_data: dict[str, Any]
         run_campaign(make_config("holey.sqlite", **{"segmenter.mask_folder": str(holey), "images.count": 6,
                                                     "images.selection": "all"}), progress=False)
     run_campaign(make_config("s.sqlite"), progress=False)
-    with pytest.raises(StoreError, match="another campaign config"):
+    with pytest.raises(StoreError, match=r"another campaign config.*It differs in: de\.max_generations: store \d+, "
+                                          r"this file 4$"):
         run_campaign(make_config("s.sqlite", **{"de.max_generations": 4}), progress=False)
     with pytest.raises(DataError, match="no pool image qualifies"):
         run_campaign(make_config("none.sqlite", **{"segmenter.min_pixels": 60}), progress=False)

@@ -35,7 +35,7 @@ from pixelspace.campaign.prepare import (
     select_images,
 )
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
-from pixelspace.errors import StoreError
+from pixelspace.errors import PixelspaceError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +315,27 @@ class CampaignSummary:
         return self.attacks_before + self.attacks_run >= self.attacks_total
 
 
+def _differences_from_store(config: CampaignConfig, most: int = 6) -> list[str]:
+    """'key: store X, this file Y' for the result-deciding settings where ``config`` and the config its store
+    recorded differ (at most ``most``); [] when the stored config cannot be read."""
+    try:
+        with Store.open_readonly(config.campaign.store) as store:
+            stored = CampaignConfig.from_stored(json.loads(store.meta()["config_json"])).result_dict()
+    except (PixelspaceError, KeyError, ValueError):
+        return []
+
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(stored), flat(config.result_dict())
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k, "(unset)") != b.get(k, "(unset)"))
+    shown = [f"{k}: store {a.get(k, '(unset)')!r}, this file {b.get(k, '(unset)')!r}" for k in keys[:most]]
+    return shown + ([f"and {len(keys) - most} more"] if len(keys) > most else [])
+
+
 def run_campaign(
     config: CampaignConfig,
     progress: bool = True,
@@ -354,6 +375,10 @@ def run_campaign(
                 f"{exc}. This store was made without the evaluation memo: add `reuse_evaluations = false` "
                 "to [attack] to resume it (docs/engine.md)"
             ) from None
+        if "another campaign config" in str(exc):
+            differences = _differences_from_store(config)
+            if differences:
+                raise StoreError(f"{exc}. It differs in: {'; '.join(differences)}") from None
         raise
     with store:
         if store.meta().get("setup_done") != "1":
