@@ -55,6 +55,7 @@ def test_paper_campaign_matches_the_paper() -> None:
     ("[[models]]\nname = 'x'\n[atack]\npixels = [1]\n", "atack", "attack"),
     ("[[models]]\nname = 'x'\nweigths = 'a'\n", "weigths", "weights"),
     ("[[models]]\nname = 'x'\n[images]\nselecton = 'all'\n", "selecton", "selection"),
+    ("[[models]]\nname = 'x'\n[DE]\npopulation_size = 10\n", "DE", "de"),
 ])
 def test_unknown_key_names_it_and_suggests(tmp_path: Path, text: str, bad: str, suggested: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -489,7 +489,9 @@ def canonical_json(data: Any) -> str:
 
 # -- validation helpers -----------------------------------------------------------------------------------
 def _suggest(key: str, valid: typing.Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    options = list(valid)
+    same_case = [v for v in options if v.lower() == key.lower()]  # "DE" for "de": keys are case-sensitive
+    close = same_case or difflib.get_close_matches(key, options, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
