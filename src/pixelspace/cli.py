@@ -106,13 +106,26 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
 
 @cli.command("status")
 @click.argument("store", type=click.Path(path_type=Path))
-def status_command(store: Path) -> None:
+@click.option("--keys", "keys", type=click.IntRange(min=1), default=None,
+              help="Also list the first N stored attacks with their keys (for `pixelspace replay`).")
+def status_command(store: Path, keys: int | None) -> None:
     """Print a store's progress per model x region x pixels x mode (STORE: the file, or its folder)."""
     from pixelspace.campaign import campaign_status, format_status
+    from pixelspace.campaign.store import Store
     from pixelspace.errors import PixelspaceError
 
     try:
         click.echo(format_status(campaign_status(store)))
+        if keys:
+            with Store.open_readonly(store) as s:
+                rows = s.query("SELECT key, model, region, pixels, mode, target, success, queries FROM attacks "
+                               "ORDER BY key LIMIT ?", (keys,))
+            click.echo(f"\n{'key':<34}{'model':<18}{'region':<12}{'px':>3} {'mode':<11}{'target':>7}"
+                       f"{'success':>8}{'queries':>9}")
+            for key, model, region, px, mode, target, success, queries in rows:
+                click.echo(f"{key:<34}{model:<18}{region:<12}{px:>3} {mode:<11}"
+                           f"{'-' if target is None or target < 0 else target:>7}{'yes' if success else 'no':>8}"
+                           f"{queries:>9}")
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
 

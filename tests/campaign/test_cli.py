@@ -35,6 +35,11 @@ def test_run_status_replay(campaign_file: Path, tmp_path: Path) -> None:
         assert any(line.split()[:6] == ["tiny", "de", region, "1", "untargeted", "yes"] and "4/4" in line for line in lines)
     assert sum(line.split()[:3] == ["tiny", "de", "whole"] for line in lines) == 2  # with and without early stop
 
+    out = runner.invoke(cli, ["status", str(store), "--keys", "2"])
+    assert out.exit_code == 0, out.output
+    listed = [line.split()[0] for line in out.output.splitlines()[-2:]]
+    assert listed == sorted(row[0] for row in attack_rows(store))[:2]
+
     key = attack_rows(store)[0][0]
     out = runner.invoke(cli, ["replay", str(store), key[:10]])
     assert out.exit_code == 0, out.output
