@@ -94,10 +94,12 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
         where = config.campaign.store
         try:
             st = campaign_status(where)
-            saved = f"{st.done}/{st.total} attacks are stored in {where}"
+            saved = (f"{st.done}/{st.total} attacks are stored in {where}" if st.total else
+                     f"the setup (image selection, masks) had not finished, so {where} holds no attack yet")
         except PixelspaceError:
             saved = f"nothing was stored in {where} yet"
-        click.echo(f"\ninterrupted: {saved}; run `pixelspace run {campaign}` again to resume", err=True)
+        click.echo(f"\ninterrupted: {saved}; run `pixelspace run {campaign}` (with the same options) again to "
+                   "resume", err=True)
         raise SystemExit(130) from None
     click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
                f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "

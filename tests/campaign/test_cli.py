@@ -114,7 +114,7 @@ def test_ctrl_c_says_what_is_stored_and_the_rerun_resumes(campaign_file: Path, t
     out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
     assert out.exit_code == 130, out.output
     assert (f"interrupted: 2/15 attacks are stored in {tmp_path / 'store.sqlite'}; run `pixelspace run "
-            f"{campaign_file}` again to resume") in out.output
+            f"{campaign_file}` (with the same options) again to resume") in out.output
     monkeypatch.setattr(campaign, "run_campaign", real)
     out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
     assert out.exit_code == 0 and "15/15 attacks stored (13 now" in out.output

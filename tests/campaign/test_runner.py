@@ -278,3 +278,20 @@ def test_store_readable_while_open(make_config: Any) -> None:
     run_campaign(cfg, progress=False)
     with Store.open_readonly(cfg.campaign.store) as s:
         assert s.count_attacks() == 12
+
+
+def test_a_registered_model_at_another_image_size_fails_before_anything_is_stored(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    from tests.campaign.conftest import config_dict
+
+    store = tmp_path / "s.sqlite"
+    d = config_dict(tiny_data, store)
+    d["models"] = [{"name": "allconv-cifar10"}]  # accepts any size, but was trained at 32x32; these images are 8x8
+    with pytest.raises(ConfigError, match=r"\[\[models\]\] allconv-cifar10: this model was registered for 32x32 "
+                                          r"images .*; the campaign's images are 8x8"):
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+    with Store.open_readonly(store) as s:
+        assert s.meta().get("setup_done") != "1" and not s.query("SELECT 1 FROM attacks")
+    # nothing was stored, so the corrected config takes the store over
+    summary = run_campaign(CampaignConfig.from_dict(config_dict(tiny_data, store)), progress=False)
+    assert summary.complete

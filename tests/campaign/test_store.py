@@ -52,8 +52,13 @@ def test_schema_matches_the_doc(tmp_path: Path) -> None:
 def test_reopen_same_config_and_refuse_another(tmp_path: Path) -> None:
     _open(tmp_path / "s.sqlite").close()
     _open(tmp_path / "s.sqlite").close()
+    # a store whose first start never finished its setup holds nothing to protect: another config takes it
+    with _open(tmp_path / "s.sqlite", "h2") as store:
+        assert store.meta()["config_hash"] == "h2"
+        with store.transaction() as cur:
+            cur.execute("INSERT INTO meta (key, value) VALUES ('setup_done', '1')")
     with pytest.raises(StoreError, match="another campaign config"):
-        _open(tmp_path / "s.sqlite", "h2")
+        _open(tmp_path / "s.sqlite", "h3")
 
 
 def test_one_writer_at_a_time(tmp_path: Path) -> None:

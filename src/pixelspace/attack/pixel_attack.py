@@ -24,8 +24,9 @@ from pixelspace.attack.memo import EvaluationMemo, candidate_keys, first_occurre
 from pixelspace.attack.objectives import Objective
 from pixelspace.attack.perturb import perturb
 from pixelspace.attack.result import AttackResult
-from pixelspace.errors import ConfigError, ShapeError
+from pixelspace.errors import ConfigError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.registry import check_registered_size
 from pixelspace.search.de import DEConfig, DifferentialEvolution, rngs_from_seed
 from pixelspace.search.init import check_population
 
@@ -142,10 +143,7 @@ class PixelAttack:
         if init_population is not None:
             init = check_population(init_population, n, self.de.population_size, self.dims, "init_population")
         clf = Classifier.wrap(model, self.batch_size)
-        expected = getattr(clf.fn, "pixelspace_input_size", None)
-        if expected is not None and (h, w) != tuple(expected):
-            raise ShapeError(f"this model was registered for {expected[0]}x{expected[1]} images (pixelspace.models."
-                             f"load); got {h}x{w}: resize the images, or wrap your own module")
+        check_registered_size(clf.fn, h, w)
         run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress, init)
         return run.execute(layout)
 

@@ -26,6 +26,7 @@ from pixelspace.attack.objectives import _as_classes
 from pixelspace.attack.perturb import perturb
 from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.registry import check_registered_size
 
 log = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class PixelScan:
         n, _, h, w = clean_np.shape
         masks = regions_to_masks(regions, n, h, w, 1)
         clf = Classifier.wrap(model, self.batch_size)
+        check_registered_size(clf.fn, h, w)
         clean = torch.from_numpy(clean_np).to(clf.device)
         clean_probs = clf.probabilities(clean).cpu().numpy()
         y = clean_probs.argmax(1) if labels is None else _as_classes(labels, "labels")
@@ -272,6 +274,7 @@ def scan_first(
     cols = cube_corners() if colors is None else np.asarray(colors, dtype=np.uint8)
     c = cols.shape[0]
     clf = Classifier.wrap(model, batch_size)
+    check_registered_size(clf.fn, h, w)
     clean = torch.from_numpy(clean_np).to(clf.device)
     clean_probs = clf.probabilities(clean).cpu().numpy().astype(np.float32)
     if np.ndim(seed) == 0:

@@ -35,7 +35,8 @@ from pixelspace.campaign.prepare import (
     select_images,
 )
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
-from pixelspace.errors import PixelspaceError, StoreError
+from pixelspace.errors import ConfigError, PixelspaceError, ShapeError, StoreError
+from pixelspace.models.registry import check_registered_size
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,12 @@ def setup_campaign(
     from pixelspace.models import read_accuracy_records
 
     dataset = load_dataset(config)
+    for name, lm in models.items():  # before anything is written: a registered model at another size fails here
+        try:
+            check_registered_size(lm.module, int(dataset.images.shape[1]), int(dataset.images.shape[2]))
+        except ShapeError as exc:
+            raise ConfigError(f"[[models]] {name}: {exc}; the campaign's images are "
+                              f"{dataset.images.shape[1]}x{dataset.images.shape[2]}") from None
     fg = ForegroundSource(config, dataset, foreground)
     sel = select_images(config, dataset, models, device, fg)
     index = {image_id: i for i, image_id in enumerate(dataset.ids)}

@@ -227,6 +227,13 @@ class Store:
                 if stored is None:
                     log.info("store %s has tables but no config yet; initialising it", p)
                     store._initialise(config_json, config_hash, meta)
+                elif (stored != config_hash and store.meta().get("setup_done") != "1"
+                      and not (store._has_table("attacks") and store.query("SELECT 1 FROM attacks LIMIT 1"))):
+                    # a first start that failed before its setup was written: no result to protect
+                    log.info("store %s holds no setup and no attack; re-initialising it for this config", p)
+                    with store.transaction() as cur:
+                        cur.execute("DELETE FROM meta")
+                    store._initialise(config_json, config_hash, meta)
                 elif stored != config_hash:
                     raise StoreError(
                         f"store {p} was written by another campaign config (config hash {stored[:12]}…, this "

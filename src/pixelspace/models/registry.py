@@ -6,11 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from pixelspace.errors import ConfigError, WeightsError
+from pixelspace.errors import ConfigError, ShapeError, WeightsError
 from pixelspace.models.weights import load_into
 
 
@@ -110,6 +111,21 @@ def load(name: str, weights: str | Path | None = None, pretrained: bool = True) 
     # the image size it was registered for: PixelAttack refuses other sizes (as the CLI does)
     model.pixelspace_input_size = tuple(spec.input_size)
     return model.eval()
+
+
+def check_registered_size(model: Any, height: int, width: int) -> None:
+    """Raise ShapeError when ``model`` came from :func:`load` for another image size than (height, width).
+
+    Only a ``torch.nn.Module`` carrying a 2-tuple ``pixelspace_input_size`` is checked; delete that attribute
+    to use a registered model at another size on purpose (e.g. after fine-tuning it there).
+    """
+    size = getattr(model, "pixelspace_input_size", None) if isinstance(model, nn.Module) else None
+    if not (isinstance(size, tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
+        return
+    if (height, width) != size:
+        raise ShapeError(f"this model was registered for {size[0]}x{size[1]} images (pixelspace.models.load); got "
+                         f"{height}x{width}: resize the images, or `del model.pixelspace_input_size` to use it at "
+                         "another size on purpose")
 
 
 _BUILTIN_LOADED = False

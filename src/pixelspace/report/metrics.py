@@ -46,6 +46,7 @@ class AttackRow:
     queries: int
     record: Mapping[str, Any] = field(default_factory=dict)
     early_stop: bool = True
+    search_hash: str = ""
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any]) -> AttackRow:
@@ -66,6 +67,7 @@ class AttackRow:
             queries=int(d.get("queries", rec.get("queries", 0))),
             record=dict(rec),
             early_stop=bool(d.get("early_stop", 1)),
+            search_hash=str(d.get("search_hash", "") or ""),
         )
 
     @property
@@ -133,12 +135,13 @@ class Store:
         return cfg if isinstance(cfg, dict) else {}
 
     @property
-    def planned(self) -> list[tuple[str, str, int, str, int]]:
-        """The campaign's plan (``meta.plan_json``): (model, region, pixels, mode, attacks) per group; [] when
-        absent or unreadable."""
+    def planned(self) -> list[tuple[str, str, int, str, bool, str, int]]:
+        """The campaign's plan (``meta.plan_json``): (model, region, pixels, mode, early stop, search hash or ""
+        in plans older than scans, attacks) per group; [] when absent or unreadable."""
         try:
             plan = json.loads(self.meta.get("plan_json", "[]"))
-            return [(str(g[0]), str(g[1]), int(g[2]), str(g[3]), int(g[5])) for g in plan]
+            return [(str(g[0]), str(g[1]), int(g[2]), str(g[3]), bool(g[4]), str(g[7]) if len(g) > 7 else "",
+                     int(g[5])) for g in plan]
         except (json.JSONDecodeError, TypeError, ValueError, IndexError):
             return []
 

@@ -151,11 +151,13 @@ def _lower(d: RegionDifference | None) -> bool:
 def _unfinished(store: Store) -> list[Block]:
     """A warning when the store holds fewer attacks than its campaign planned (empty when complete)."""
     plan = store.planned
-    total, done = sum(g[4] for g in plan), len(store.attacks)
+    total, done = sum(g[6] for g in plan), len(store.attacks)
     if not plan or done >= total:
         return []
-    stored = {(a.model, a.region, a.pixels, a.mode) for a in store.attacks}
-    missing = [g for g in plan if g[:4] not in stored]
+    # groups as `pixelspace status` counts them: early stop and search (hash) apart
+    stored = {(a.model, a.region, a.pixels, a.mode, a.early_stop, a.search_hash) for a in store.attacks}
+    stored |= {(*g[:5], "") for g in stored}  # plans older than scans carry no search hash
+    missing = [g for g in plan if g[:6] not in stored]
     text = (f"**UNFINISHED CAMPAIGN:** {done} of the {total} planned attacks are stored ({100 * done / total:.1f} %). "
             "Everything below covers only those")
     if missing:
