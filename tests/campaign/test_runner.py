@@ -295,3 +295,24 @@ def test_a_registered_model_at_another_image_size_fails_before_anything_is_store
     # nothing was stored, so the corrected config takes the store over
     summary = run_campaign(CampaignConfig.from_dict(config_dict(tiny_data, store)), progress=False)
     assert summary.complete
+
+
+def test_execution_order_fills_the_cheap_cells_first_on_every_network() -> None:
+    """1-pixel untargeted on all networks (interleaved) before targeted, before 3 and 5 pixels; curves last in a
+    cell; batches keep their attacks."""
+    from pixelspace.campaign.runner import execution_order
+
+    batches = []
+    for model in ("a", "b"):
+        for pixels in (3, 1):
+            for mode in ("targeted", "untargeted"):
+                for early_stop in (False, True):
+                    for _ in range(2):
+                        batches.append(Batch(len(batches), model, pixels, mode, early_stop, ()))
+    ordered = execution_order(batches)
+    assert sorted(b.index for b in ordered) == list(range(len(batches)))
+    cells = [(b.pixels, b.mode, b.early_stop) for b in ordered]
+    assert cells == sorted(cells, key=lambda c: (c[0], c[1] != "untargeted", not c[2]))
+    first = ordered[:4]  # 1 pixel, untargeted, early stop: the networks alternate
+    assert [b.model for b in first] == ["a", "b", "a", "b"]
+    assert all((b.pixels, b.mode, b.early_stop) == (1, "untargeted", True) for b in first)

@@ -168,9 +168,34 @@ def make_batches(specs: Sequence[AttackSpec], per_batch: int) -> list[Batch]:
     return batches
 
 
+_MODE_RANK = {"untargeted": 0, "targeted": 1}
+
+
+def execution_order(batches: Sequence[Batch]) -> list[Batch]:
+    """The batches in the order they run: every finished prefix is a usable table.
+
+    1-pixel untargeted first, then 1-pixel targeted, then 3 and 5 pixels (each mode in turn); inside one such
+    cell the early-stopped grid before its fitness-curve attacks, DE before the scans, and the networks
+    interleaved batch by batch (scans: image by image), so a cell fills on every network at once. Only the
+    order changes, never a batch's attacks, so results are the same in any order (``make_batches``).
+    """
+    position: dict[tuple[str, str, int, str, bool], int] = defaultdict(int)
+    model_rank: dict[str, int] = {}
+    search_rank = {"de": 0, "scan": 1, "scan-first": 2}
+    keyed = []
+    for b in batches:
+        group = (b.search, b.model, b.pixels, b.mode, b.early_stop)
+        model_rank.setdefault(b.model, len(model_rank))
+        keyed.append(((b.pixels, _MODE_RANK.get(b.mode, 2), not b.early_stop, search_rank.get(b.search, 3),
+                       position[group], model_rank[b.model]), b))
+        position[group] += 1
+    return [b for _, b in sorted(keyed, key=lambda kb: kb[0])]
+
+
 def pending_batches(specs: Sequence[AttackSpec], per_batch: int, done: set[str]) -> list[Batch]:
-    """The batches of the plan that hold at least one attack not in ``done`` (whole batches are rerun)."""
-    return [b for b in make_batches(specs, per_batch) if any(s.key not in done for s in b.attacks)]
+    """The batches of the plan that hold at least one attack not in ``done`` (whole batches are rerun), in
+    :func:`execution_order`."""
+    return execution_order([b for b in make_batches(specs, per_batch) if any(s.key not in done for s in b.attacks)])
 
 
 def attacks_per_batch(config: CampaignConfig, batch_size: int) -> int:
