@@ -111,6 +111,7 @@ class PositionModel(nn.Module):
         self.scale = scale
         self.calls = 0
         self.images = 0
+        self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
