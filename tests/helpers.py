@@ -81,7 +81,7 @@ class TwoPlantModel(nn.Module):
     :func:`narrow_gray_images` (clean class 0).
     """
 
-    def __init__(self, loc_a: tuple[int, int] = (4, 11), loc_b: tuple[int, int] = (11, 4)) -> None:
+    def __init__(self, loc_a: tuple[int, int] = (3, 12), loc_b: tuple[int, int] = (12, 3)) -> None:
         super().__init__()
         self.a = PlantedModel(16, loc_a, (1.0, 0.0, 1.0), sigma_pos=2.0, sigma_col=0.25)
         self.b = PlantedModel(16, loc_b, (0.0, 1.0, 0.0))

@@ -97,7 +97,7 @@ def test_targeted_reaches_exactly_the_planted_target(target: int) -> None:
     r = PixelAttack(pixels=1, de=SMALL)(model, images, Targeted(labels, targets), seed=0)
     assert r.success.sum() == 4, r.predicted
     assert (r.predicted == target).all() and (predict(model, r.adversarial) == target).all()
-    loc = {1: (11, 4), 2: (4, 11)}[target]
+    loc = {1: (12, 3), 2: (3, 12)}[target]
     assert (np.abs(r.pixels[:, 0] - np.array(loc)).max(axis=1) <= 3).all(), r.pixels[:, 0]
     assert (r.target_probability > r.clean_probability).all()
 
@@ -107,7 +107,7 @@ def test_targeted_requires_target() -> None:
     # class 1 (the best p_2 one pixel can reach there), which is a failure although the label changed
     model, images, labels = _two_plant_setup()
     region = np.zeros((16, 16), dtype=bool)
-    region[10:, :7] = True  # holds plant B (11, 4), far from plant A (4, 11)
+    region[8:, :] = True  # the bottom half: plant B (12, 3), 5 rows from plant A (3, 12)
     targets = np.array([1, 2, 1, 2])
     r = PixelAttack(pixels=1, de=SMALL)(model, images, Targeted(labels, targets), regions=region, seed=0)
     assert r.success.tolist() == [True, False, True, False]
