@@ -198,6 +198,11 @@ def test_same_seed_bit_identical_any_batch_size_for_a_batch_independent_model() 
     for r in runs[1:]:
         for name in DECISIONS + FLOATS:
             np.testing.assert_array_equal(getattr(r, name), getattr(runs[0], name), err_msg=name)
+    # and without its companion attacks
+    alone = PixelAttack(pixels=1, de=cfg, batch_size=7)(model, images[2:3], Untargeted(labels[2:3]),
+                                                        seed=runs[0].seed[2:3])
+    for name in DECISIONS + FLOATS:
+        np.testing.assert_array_equal(getattr(alone, name)[0], getattr(runs[0], name)[2], err_msg=name)
 
 
 def test_per_attack_seed_alone_or_among_others() -> None:
@@ -378,3 +383,23 @@ def test_bad_inputs() -> None:
     bad = Classifier(lambda x: np.full((x.shape[0], 10), 0.5), output="probabilities")
     with pytest.raises(ModelOutputError, match="sum"):
         attack(bad, images, Untargeted(labels))
+
+
+def test_a_success_that_does_not_confirm_alone_is_not_returned(caplog: pytest.LogCaptureFixture) -> None:
+    # a model whose answer depends on its batch: any changed image is class 1 in a batch of several, class 0
+    # alone. Every generation "succeeds" in its batch and fails its confirmation, so the search runs on to
+    # the end, each failed confirmation costing one query beyond 2 + P (G + 1) (docs/engine.md)
+    clean = torch.from_numpy(narrow_gray_images(1, 8, seed=3)).permute(0, 3, 1, 2).float() / 255
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        changed = (x != clean).flatten(1).any(1) & (x.shape[0] > 1)
+        return torch.stack([torch.ones(x.shape[0]), 2.0 * changed.float()], dim=1)
+
+    clf = Classifier(fn, array="torch", batch_size=64)
+    cfg = DEConfig(population_size=10, max_generations=4)
+    images = narrow_gray_images(1, 8, seed=3)
+    with caplog.at_level("INFO", logger="pixelspace.attack.pixel_attack"):
+        r = PixelAttack(pixels=1, de=cfg, reuse_evaluations=False)(clf, images, Untargeted([0]), seed=0)
+    assert not r.success[0] and r.generations[0] == 4 and r.predicted[0] == 1  # the best member, as evaluated
+    assert r.queries[0] == 1 + 10 * 5 + 5 == 2 + 10 * (4 + 1) + 4
+    assert caplog.text.count("did not confirm on its own") == 5
