@@ -47,7 +47,6 @@ _TABLES = (
 )
 
 
-
 @dataclass(frozen=True)
 class ScanRow:
     """One row of the ``scans`` table: a vulnerability map (``VulnerabilityMap.to_npz`` bytes) of one model

@@ -29,6 +29,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 # --------------------------------------------------------------------------------------------- rows
+# (an attack row is pixelspace.store_types.AttackRow, shared with the campaign runner)
 
 
 @dataclass(frozen=True)
