@@ -154,7 +154,8 @@ def test_sigkill_mid_run_then_rerun(planted_data: dict[str, Any], tmp_path: Path
     toml = tmp_path / "killed.toml"
     toml.write_text(to_toml(planted_dict(planted_data, store, **one)))
     # the same thread count as this process: CPU kernels may round differently with another split of the work
-    env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": str(REPO),
+    # this checkout's src first: an installed (editable) pixelspace may be another checkout's
+    env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]),
            "OMP_NUM_THREADS": str(torch.get_num_threads())}
     proc = subprocess.Popen([sys.executable, "-m", "pixelspace", "run", str(toml), "--no-progress"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -166,11 +167,12 @@ def test_sigkill_mid_run_then_rerun(planted_data: dict[str, Any], tmp_path: Path
             if stored >= 3:
                 break
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(30)
     err = proc.stderr.read().decode() if proc.stderr else ""
-    assert proc.returncode == -signal.SIGKILL, err
+    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode} with {stored} attacks stored: {err}"
     at_kill = len(attack_rows(store))
     assert 3 <= at_kill < 18, f"killed with {at_kill} of 18 attacks stored"
     config = CampaignConfig.load(toml)
