@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import click
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``90``, ``90s``, ``8m``, ``1h30m`` or ``1.5h``; ValueError otherwise."""
+    m = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or m is None or not any(m.groups()):
+        raise ValueError(f"{text!r} is not a duration like 90s, 8m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"{text!r}: a time limit must be longer than zero")
+    return total
+
+
+class Duration(click.ParamType):
+    """A click parameter for :func:`parse_duration`."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.group()
@@ -74,7 +103,11 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
 @click.option("--address", default=None,
               help="execution.address: the Ray cluster, 'auto' or HOST:PORT (default: the campaign file's).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool) -> None:
+@click.option("--time-limit", "time_limit", type=Duration(), default=None, metavar="DURATION",
+              help="Stop at a batch boundary before this much wall time (e.g. 90s, 8m, 1h30m), leave the store "
+                   "consistent and exit 0; run again to resume.")
+def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool,
+                time_limit: float | None) -> None:
     """Run a campaign file into its store; rerunning resumes where it stopped."""
     from pixelspace.campaign import load_config, run_campaign
     from pixelspace.errors import PixelspaceError
@@ -83,7 +116,8 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     config = None
     try:
         config = load_config(campaign)
-        summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress)
+        summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress,
+                               time_limit=time_limit)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
@@ -104,6 +138,9 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
                f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "
                f"{summary.images_attacked} images attacked, {summary.images_skipped} passed over")
+    if summary.stopped_by_time_limit:
+        click.echo(f"time limit reached: {summary.attacks_before + summary.attacks_run} of {summary.attacks_total} "
+                   f"attacks are done; run `pixelspace run {campaign}` again to resume")
 
 
 @cli.command("status")

@@ -203,3 +203,34 @@ def test_a_store_from_before_the_memo_replays_without_it(tiny_data: dict[str, An
     new_toml.write_text(to_toml(config_dict(tiny_data, store)))
     out = CliRunner().invoke(cli, ["run", str(new_toml), "--no-progress"])
     assert out.exit_code != 0 and "reuse_evaluations = false" in out.output, out.output
+
+
+def test_time_limit_stops_at_a_batch_boundary_and_the_rerun_completes(campaign_file: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "0.001s"])
+    assert out.exit_code == 0, out.output
+    # one batch always runs (2 attacks per batch); then the limit stops the run at its boundary
+    assert "2/15 attacks stored" in out.output
+    assert "time limit reached: 2 of 15 attacks are done" in out.output
+    assert len(attack_rows(store)) == 2
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "1h"])
+    assert out.exit_code == 0, out.output
+    assert "15/15 attacks stored (13 now" in out.output and "time limit" not in out.output
+    reference = tmp_path / "reference.toml"
+    reference.write_text(campaign_file.read_text().replace(str(store), str(tmp_path / "reference.sqlite")))
+    assert runner.invoke(cli, ["run", str(reference), "--no-progress"]).exit_code == 0
+    assert attack_rows(store) == attack_rows(tmp_path / "reference.sqlite")
+
+
+def test_time_limit_refuses_what_is_not_a_duration(campaign_file: Path) -> None:
+    for bad in ("soon", "0s", "-5m"):
+        out = CliRunner().invoke(cli, ["run", str(campaign_file), "--time-limit", bad])
+        assert out.exit_code == 2 and "--time-limit" in out.output and "Traceback" not in out.output, out.output
+
+
+def test_parse_duration() -> None:
+    from pixelspace.cli import parse_duration
+
+    assert [parse_duration(t) for t in ("90", "90s", "8m", "1h30m", "1.5h", "2h5s")] == [
+        90, 90, 480, 5400, 5400, 7205]

@@ -326,7 +326,8 @@ class CampaignSummary:
         store: the store path; attacks_total: attacks of the campaign; attacks_before: already stored at
         the start; attacks_run: committed by this call; successes: successful attacks in the store;
         queries_run: model queries of this call's attacks; seconds: wall time of the attack phase;
-        images_attacked / images_skipped: pool images; batch_size, device: what was used.
+        images_attacked / images_skipped: pool images; batch_size, device: what was used;
+        stopped_by_time_limit: the call stopped before the next batch because of ``time_limit``.
     """
 
     store: Path
@@ -340,6 +341,7 @@ class CampaignSummary:
     images_skipped: int
     batch_size: int
     device: str
+    stopped_by_time_limit: bool = False
 
     @property
     def complete(self) -> bool:
@@ -374,6 +376,7 @@ def run_campaign(
     *,
     backend: Backend | None = None,
     foreground: Mapping[str, np.ndarray] | None = None,
+    time_limit: float | None = None,
 ) -> CampaignSummary:
     """Run a campaign into its store, resuming where the store stands.
 
@@ -382,6 +385,10 @@ def run_campaign(
         progress: show a tqdm bar (attacks done, successes, queries/s, ETA).
         backend: an execution backend; default the one ``config.execution.backend`` names.
         foreground: precomputed foreground masks, image id -> bool (H, W), used instead of the segmenter.
+        time_limit: seconds from this call's start; the call stops at a batch boundary when the next batch
+            would likely end past it (estimated from the longest batch so far), leaving the store consistent
+            (``summary.stopped_by_time_limit``). A batch already started always finishes, so a first batch
+            longer than the limit overruns it. None: no limit.
 
     Returns:
         A :class:`CampaignSummary`.
@@ -390,6 +397,9 @@ def run_campaign(
         ConfigError, WeightsError, DataError: bad config, model or data (before the store is touched).
         StoreError: a store of another config or a newer schema, or an unwritable/full disk.
     """
+    if time_limit is not None and time_limit <= 0:
+        raise ConfigError(f"time_limit must be a positive number of seconds, got {time_limit}")
+    deadline = None if time_limit is None else time.monotonic() + time_limit
     models = load_models(config)
     device = resolve_device(config.execution.device)
     if backend is None:  # before the store is touched, so a missing optional backend fails cleanly
@@ -441,12 +451,14 @@ def run_campaign(
         before = len(done_keys)
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
-        run, queries, seconds = _execute(store, backend, job, batches, len(specs), set(done_keys), successes, progress)
+        run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
+                                                  progress, deadline)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
         store=Path(config.campaign.store), attacks_total=len(specs), attacks_before=before, attacks_run=run,
         successes=successes, queries_run=queries, seconds=seconds, images_attacked=int(counts.get("attacked", 0)),
         images_skipped=int(counts.get("skipped", 0)), batch_size=inputs.batch_size, device=device,
+        stopped_by_time_limit=stopped,
     )
 
 
@@ -468,17 +480,20 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[
 
 def _execute(
     store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
-    progress: bool,
-) -> tuple[int, int, float]:
-    """Run the batches through the backend and commit each result; returns (attacks, queries, seconds)."""
+    progress: bool, deadline: float | None = None,
+) -> tuple[int, int, float, bool]:
+    """Run the batches through the backend and commit each result; returns (attacks, queries, seconds, whether
+    it stopped early for ``deadline``, a ``time.monotonic()`` value)."""
     from tqdm import tqdm
 
     if not batches:
-        return 0, 0, 0.0
+        return 0, 0, 0.0, False
     reported: dict[int, int] = defaultdict(int)
     bar = tqdm(total=total, initial=len(done), unit="attack", desc="attacks", disable=not progress, dynamic_ncols=True)
     committed = queries = 0
     t0 = time.perf_counter()
+    stopped = False
+    longest = 0.0  # seconds of the longest batch so far (the gap between results)
 
     def on_progress(batch_index: int, n: int) -> None:
         reported[batch_index] += n
@@ -486,6 +501,7 @@ def _execute(
 
     try:
         backend.start(job)
+        last = time.monotonic()
         for result in backend.run(batches, on_progress):
             rows, maps = _rows(result.batch, result.records)
             added = store.write_batch(rows, maps)
@@ -496,7 +512,13 @@ def _execute(
             bar.update(added - min(reported.pop(result.batch.index, 0), added))
             rate = queries / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", **backend.postfix(), refresh=False)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+            if deadline is not None and len(done) < total and now + longest > deadline:
+                stopped = True
+                log.info("time limit: stopping before the next batch (longest batch so far %.1f s)", longest)
+                break
     finally:
         backend.close()
         bar.close()
-    return committed, queries, time.perf_counter() - t0
+    return committed, queries, time.perf_counter() - t0, stopped
