@@ -113,8 +113,8 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
         images = inputs.selection.get(m.name, [])
         for search, pixels_list, modes, early_stop, regions, limit in groups:
             s_hash = (search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
-                                  config.attack.reuse_evaluations)
-                      if search == "de" else scan_hash(search, config.scan))
+                                  config.attack.reuse_evaluations, config.attack.precision)
+                      if search == "de" else scan_hash(search, config.scan, config.attack.precision))
             for pixels in pixels_list:
                 for mode in modes:
                     for image_id in images[:limit]:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from pixelspace.errors import ConfigError, ModelOutputError
+from pixelspace.models.precision import Precision, check_precision, inference_precision
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class Classifier:
         array: ``"torch"`` passes tensors to ``fn``; ``"numpy"`` passes NumPy arrays (ONNX, Keras, services).
         device: where inputs are built; default: the module's parameter device, else CPU.
         batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once and keep the fastest.
+        precision: the arithmetic of a torch module's forward pass (:mod:`pixelspace.models.precision`):
+            ``"fp32"`` (default), ``"tf32"``, ``"bf16"`` or ``"fp16"``; other black boxes take ``"fp32"`` only.
+            :meth:`probabilities` can override it per call.
 
     Attributes:
         queries: total images passed to ``fn`` (batch-size probing excluded).
@@ -55,6 +59,7 @@ class Classifier:
         array: ArrayKind | None = None,
         device: str | torch.device | None = None,
         batch_size: int | Literal["auto"] = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         if input_layout not in ("NCHW", "NHWC"):
             raise ConfigError(f"input_layout must be 'NCHW' or 'NHWC', got {input_layout!r}")
@@ -64,6 +69,10 @@ class Classifier:
             raise ConfigError(f"output must be 'logits' or 'probabilities', got {output!r}")
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}")
+        check_precision(precision)
+        if precision != "fp32" and not isinstance(fn, nn.Module):
+            raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
+        self.precision: Precision = precision
         self.fn = fn
         self.input_layout: Layout = input_layout
         self.input_dtype: InputDType = input_dtype
@@ -110,8 +119,12 @@ class Classifier:
             return x.cpu().numpy()
         return x
 
-    def _call(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.fn(self._prepare(images))
+    def _call(self, images: torch.Tensor, precision: Precision | None = None) -> torch.Tensor:
+        if isinstance(self.fn, nn.Module):
+            with inference_precision(precision or self.precision, self.device):
+                out = self.fn(self._prepare(images))
+        else:
+            out = self.fn(self._prepare(images))
         out_t = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
         out_t = out_t.to(device=self.device, dtype=torch.float32)
         n = images.shape[0]
@@ -130,13 +143,19 @@ class Classifier:
         return out_t
 
     # -- public -----------------------------------------------------------------------------------------
-    def probabilities(self, images: torch.Tensor, count: bool = True) -> torch.Tensor:
+    def probabilities(self, images: torch.Tensor, count: bool = True, precision: Precision | None = None) -> torch.Tensor:
         """Class probabilities of uint8 images (B, 3, H, W), float32 (B, K), evaluated in chunks.
 
         Args:
             images: uint8 NCHW on any device (moved to the classifier's device).
             count: add B to :attr:`queries`.
+            precision: this call's arithmetic (default :attr:`precision`); a black-box callable takes
+                ``"fp32"`` only.
         """
+        if precision is not None and precision != "fp32":
+            check_precision(precision)
+            if not isinstance(self.fn, nn.Module):
+                raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
         images = images.to(self.device)
         n = images.shape[0]
         if n == 0:
@@ -152,7 +171,7 @@ class Classifier:
             module.eval()
         try:
             with torch.inference_mode():
-                parts = [self._call(images[i : i + bs]) for i in range(0, n, bs)]
+                parts = [self._call(images[i : i + bs], precision) for i in range(0, n, bs)]
         finally:
             if was_training and module is not None:
                 module.train()
