@@ -34,6 +34,7 @@ from pixelspace.campaign.prepare import (
     resolve_device,
     select_images,
 )
+from pixelspace.campaign.records import COMPACT, compact_record
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
 from pixelspace.errors import ConfigError, PixelspaceError, ShapeError, StoreError
 from pixelspace.models.registry import check_registered_size
@@ -223,6 +224,7 @@ def _creation_meta(config: CampaignConfig, device: str) -> dict[str, str]:
     from pixelspace import __version__
 
     return {
+        "record_format": COMPACT,
         "campaign_seed": str(config.campaign.seed),
         "package_version": __version__,
         "git_sha": _git_sha(),
@@ -452,7 +454,7 @@ def run_campaign(
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
         run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
-                                                  progress, deadline)
+                                                  progress, deadline, meta.get("record_format") == COMPACT)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
         store=Path(config.campaign.store), attacks_total=len(specs), attacks_before=before, attacks_run=run,
@@ -462,8 +464,10 @@ def run_campaign(
     )
 
 
-def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[AttackRow], list[ScanRow]]:
-    """The store rows of a finished batch: its attacks, and the maps its ``"_map"`` entries carry."""
+def _rows(result_batch: Batch, records: Sequence[dict[str, Any]],
+          compact: bool = False) -> tuple[list[AttackRow], list[ScanRow]]:
+    """The store rows of a finished batch: its attacks (records compacted when ``compact``:
+    :mod:`pixelspace.campaign.records`), and the maps its ``"_map"`` entries carry."""
     if len(records) != len(result_batch.attacks):
         raise StoreError(f"backend returned {len(records)} records for a batch of {len(result_batch.attacks)} attacks")
     rows, maps = [], []
@@ -472,7 +476,8 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[
             raise StoreError(f"backend returned the record of seed {rec['seed']} for attack {s.key} (seed {s.seed})")
         if "_map" in rec:
             maps.append(ScanRow(s.model, s.image_id, s.search_hash, int(rec["_map"]["queries"]), rec["_map"]["npz"]))
-        clean = {k: v for k, v in rec.items() if not k.startswith("_")}
+        clean = (compact_record(rec, early_stop=s.early_stop, pixels=s.pixels, mode=s.mode) if compact
+                 else {k: v for k, v in rec.items() if not k.startswith("_")})
         rows.append(AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
                               s.early_stop, s.seed, clean))
     return rows, maps
@@ -480,10 +485,11 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[
 
 def _execute(
     store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
-    progress: bool, deadline: float | None = None,
+    progress: bool, deadline: float | None = None, compact: bool = False,
 ) -> tuple[int, int, float, bool]:
-    """Run the batches through the backend and commit each result; returns (attacks, queries, seconds, whether
-    it stopped early for ``deadline``, a ``time.monotonic()`` value)."""
+    """Run the batches through the backend and commit each result (records in compact form when ``compact``);
+    returns (attacks, queries, seconds, whether it stopped early for ``deadline``, a ``time.monotonic()``
+    value)."""
     from tqdm import tqdm
 
     if not batches:
@@ -503,7 +509,7 @@ def _execute(
         backend.start(job)
         last = time.monotonic()
         for result in backend.run(batches, on_progress):
-            rows, maps = _rows(result.batch, result.records)
+            rows, maps = _rows(result.batch, result.records, compact)
             added = store.write_batch(rows, maps)
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)

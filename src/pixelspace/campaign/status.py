@@ -176,6 +176,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     from pixelspace.campaign.backends import Batch, Job
     from pixelspace.campaign.backends.local import run_batch
     from pixelspace.campaign.prepare import load_model, resolve_device
+    from pixelspace.campaign.records import COMPACT, compact_record
     from pixelspace.campaign.runner import expand_attacks, make_batches, read_inputs
     from pixelspace.models.classifier import Classifier
 
@@ -202,6 +203,8 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
     records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
+    if meta.get("record_format") == COMPACT:
+        new = compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode)
     rec = row["record"]
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
