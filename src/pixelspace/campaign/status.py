@@ -203,9 +203,11 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
     records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
-    if meta.get("record_format") == COMPACT:
-        new = compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode)
     rec = row["record"]
+    if meta.get("record_format") == COMPACT:  # compare like with like; the seed lives in its column
+        new = {**compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode),
+               "seed": new["seed"]}
+        rec = {**rec, "seed": int(row["seed"])}
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs)
