@@ -109,8 +109,8 @@ def test_ctrl_c_says_what_is_stored_and_the_rerun_resumes(campaign_file: Path, t
                 raise KeyboardInterrupt from None
 
     real = campaign.run_campaign
-    monkeypatch.setattr(campaign, "run_campaign", lambda config, progress: real(config, progress=progress,
-                                                                                backend=Interrupted(after=1)))
+    monkeypatch.setattr(campaign, "run_campaign", lambda config, progress, **kw: real(config, progress=progress,
+                                                                                      backend=Interrupted(after=1)))
     out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
     assert out.exit_code == 130, out.output
     assert (f"interrupted: 2/15 attacks are stored in {tmp_path / 'store.sqlite'}; run `pixelspace run "
