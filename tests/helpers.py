@@ -60,7 +60,60 @@ def gray_images(n: int, size: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(70, 180, (n, size, size, 3), dtype=np.uint8)
 
 
+def narrow_gray_images(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Grey noisy uint8 images (n, size, size, 3) with values in [100, 156): far from every corner of the cube."""
+    return np.random.default_rng(seed).integers(100, 156, (n, size, size, 3), dtype=np.uint8)
+
+
 def predict(model: nn.Module, images: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
         return model(x).argmax(1).numpy()
+
+
+class TwoPlantModel(nn.Module):
+    """Three-class model with two planted one-pixel vulnerabilities (16x16 images).
+
+    With s_a, s_b the :class:`PlantedModel` scores of plant A (``loc_a``, magenta, narrow) and plant B
+    (``loc_b``, green): logits = (1, 4.5 s_b, 4 s_b + 4 s_a). A pixel at plant A sends the image to class 2;
+    a pixel at plant B to class 1, and there p_2 is also as high as a pixel far from plant A can make it, so a
+    targeted attack on class 2 that cannot reach plant A ends on class 1: a third class, a failure. Meant for
+    :func:`narrow_gray_images` (clean class 0).
+    """
+
+    def __init__(self, loc_a: tuple[int, int] = (3, 12), loc_b: tuple[int, int] = (12, 3)) -> None:
+        super().__init__()
+        self.a = PlantedModel(16, loc_a, (1.0, 0.0, 1.0), sigma_pos=2.0, sigma_col=0.25)
+        self.b = PlantedModel(16, loc_b, (0.0, 1.0, 0.0))
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s_a = self.a(x)[:, 1] / 4
+        s_b = self.b(x)[:, 1] / 4
+        return torch.stack([torch.ones_like(s_a), 4.5 * s_b, 4 * s_b + 4 * s_a], dim=1)
+
+
+def two_plant_model() -> TwoPlantModel:
+    """The :class:`TwoPlantModel` with its default plants (a campaign ``factory``)."""
+    return TwoPlantModel()
+
+
+class PositionModel(nn.Module):
+    """Weightless model whose output depends on where a pixel is: logits = scale * (sum of R, G, B channels
+    each weighted by a fixed ramp over rows, columns and the diagonal) / pixel count (3 classes)."""
+
+    def __init__(self, size: int, scale: float = 40.0) -> None:
+        super().__init__()
+        rr, cc = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
+                                indexing="ij")
+        w = torch.stack([rr / size, cc / size, (rr * size + cc) / size**2])  # R by row, G by column, B row-major
+        self.register_buffer("w", w[None])
+        self.scale = scale
+        self.calls = 0
+        self.images = 0
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.images += x.shape[0]
+        return self.scale * (x * self.w).mean(dim=(2, 3))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.helpers import ChannelMeanModel, PlantedModel, gray_images, predict, tiny_cnn
+from tests.helpers import ChannelMeanModel, PlantedModel, PositionModel, gray_images, predict, tiny_cnn
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
 from pixelspace.attack.scan import (
@@ -49,14 +49,46 @@ def test_agrees_with_model_and_engine() -> None:
             adv = images[i : i + 1].copy()
             adv[0, r, c] = vmap.colors[k]
             assert predict(model, adv)[0] != vmap.label
-    # a DE success that used a corner colour appears in the map
+    # every DE success appears in a scan of its own image with its own colour, at its own pixel
     labels = predict(model, images)
     res = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=25))(model, images, Untargeted(labels), seed=0)
-    corners = {tuple(c) for c in cube_corners()}
-    for i in np.flatnonzero(res.success):
+    wins = np.flatnonzero(res.success)
+    assert wins.size == 2
+    for i in wins:
         r, c = res.pixels[i, 0]
-        if tuple(res.colors[i, 0]) in corners:
-            assert maps[i].flips[r, c]
+        own = PixelScan(colors=res.colors[i, :1].astype(np.uint8), batch_size=100)(model, images[i : i + 1])[0]
+        assert own.flips[r, c] and own.predicted[r, c, 0] == res.predicted[i]
+        assert own.probability[r, c, 0] == pytest.approx(1 - res.confidence[i], abs=1e-6)
+
+
+def test_scan_equals_brute_force_on_a_position_dependent_model() -> None:
+    model = PositionModel(size=6)
+    images = np.random.default_rng(4).integers(0, 256, (2, 6, 7, 3), dtype=np.uint8)[:, :, :6]
+    region = np.ones((2, 6, 6), bool)
+    region[0, 0, :] = False  # image 0 skips its first row
+    colors = np.concatenate([cube_corners(), np.array([[10, 200, 90]], np.uint8)])
+    model.calls = model.images = 0
+    maps = PixelScan(colors=colors, batch_size=16)(model, images, regions=region)
+    assert model.images == sum(m.queries for m in maps) == 2 * 1 + (30 + 36) * 9
+    assert model.calls == 1 + 17 + 21  # the clean images at once, then ceil(270 / 16) + ceil(324 / 16) batches
+    for i, vmap in enumerate(maps):
+        y = vmap.label
+        for r in range(6):
+            for c in range(6):
+                for k, col in enumerate(colors):
+                    if not region[i, r, c]:
+                        assert np.isnan(vmap.probability[r, c, k]) and vmap.predicted[r, c, k] == -1
+                        continue
+                    adv = images[i : i + 1].copy()
+                    adv[0, r, c] = col
+                    with torch.no_grad():
+                        p = torch.softmax(model(torch.from_numpy(adv).permute(0, 3, 1, 2).float() / 255), 1)[0]
+                    assert vmap.probability[r, c, k] == pytest.approx(float(p[y]), abs=1e-6), (i, r, c, k)
+                    assert vmap.predicted[r, c, k] == int(p.argmax()), (i, r, c, k)
+    # the model is not translation invariant: the map changes along rows and along columns
+    p0 = maps[1].probability
+    assert np.ptp(p0[:, 0, 0]) > 1e-3 and np.ptp(p0[0, :, 0]) > 1e-3
+    assert not np.allclose(p0, p0.transpose(1, 0, 2), atol=1e-4)
 
 
 def test_region_restricted_scan_and_stats() -> None:

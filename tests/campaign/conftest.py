@@ -53,6 +53,57 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             "fg": masks}
 
 
+PLANTED_SIZE = 16
+
+
+@pytest.fixture(scope="session")
+def planted_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Four grey 16x16 images the planted net (``tinynet.planted``) puts in class 0, with foreground = the top
+    half (plant A, class 2) and background = the bottom half (plant B, class 1)."""
+    from tests.helpers import narrow_gray_images
+
+    root = tmp_path_factory.mktemp("planted-data")
+    images = narrow_gray_images(4, PLANTED_SIZE, seed=5)
+    labels = np.zeros(4, dtype=np.int64)
+    ids = tuple(f"test/c0/{i:04d}.png" for i in range(4))
+    masks = np.zeros((4, PLANTED_SIZE, PLANTED_SIZE), dtype=bool)
+    masks[:, : PLANTED_SIZE // 2] = True
+    save_sample(Sample(images, labels, ids, ("c0", "c1", "c2")), root / "planted.npz")
+    save_masks(masks, ids, root / "masks")
+    return {"npz": root / "planted.npz", "masks": root / "masks", "images": images, "labels": labels, "ids": ids,
+            "fg": masks}
+
+
+def planted_dict(planted_data: dict[str, Any], store: Path, **updates: Any) -> dict[str, Any]:
+    """A campaign on the planted net where most attacks succeed: 2 images x whole/foreground/background x
+    untargeted and targeted (targets 1 and 2), 1 pixel: 18 attacks, 14 successes (``PLANTED_OUTCOMES``)."""
+    d: dict[str, Any] = {
+        "campaign": {"name": "planted", "seed": 11, "store": str(store)},
+        "models": [{"name": "planted", "factory": "tests.campaign.tinynet:planted"}],
+        "images": {"dataset": str(planted_data["npz"]), "pool_seed": 0, "count": 2},
+        "regions": {"names": ["whole", "foreground", "background"]},
+        "segmenter": {"method": "files", "mask_folder": str(planted_data["masks"]), "min_pixels": 3},
+        "attack": {"pixels": [1], "modes": ["untargeted", "targeted"]},
+        "de": {"population_size": 40, "max_generations": 25},
+        "execution": {"device": "cpu", "batch_size": 64, "attacks_per_batch": 2},
+    }
+    for dotted, value in updates.items():
+        section, key = dotted.split(".")
+        d.setdefault(section, {})[key] = value
+    return d
+
+
+# (region, mode, target) -> (success, predicted class) of every image of the planted campaign: the background
+# holds only plant B (class 1), so its attacks on target 2 end on class 1, a third class: a failure
+PLANTED_OUTCOMES = {
+    ("whole", "untargeted", -1): (True, None), ("whole", "targeted", 1): (True, 1), ("whole", "targeted", 2): (True, 2),
+    ("foreground", "untargeted", -1): (True, 2), ("foreground", "targeted", 1): (False, 0),
+    ("foreground", "targeted", 2): (True, 2),
+    ("background", "untargeted", -1): (True, 1), ("background", "targeted", 1): (True, 1),
+    ("background", "targeted", 2): (False, 1),
+}
+
+
 def base_dict(tiny_data: dict[str, Any], store: Path) -> dict[str, Any]:
     """A small campaign as plain data: 4 images x whole/foreground/background, 1-pixel untargeted."""
     return {

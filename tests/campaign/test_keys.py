@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 
 from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, search_hash
 from pixelspace.search.de import DEConfig
+
+REPO = Path(__file__).resolve().parents[2]
 
 FIELDS = KeyFields(model="vgg16-cifar10", weights_hash="ab" * 32, image_id="test/cat/0001.jpg", region="foreground",
                    mask_hash="0123456789abcdef", pixels=1, mode="targeted", target=3, search_hash=search_hash(DEConfig(), "restrict"))
@@ -34,14 +40,24 @@ def test_search_hash_covers_result_changing_settings_only() -> None:
                    dict(strategy="best1bin"), dict(init="random")]:
         assert search_hash(DEConfig(**change), "restrict") != base, change  # type: ignore[arg-type]
     assert search_hash(DEConfig(), "index") != base
-    assert search_hash(DEConfig(), "restrict") == base  # batch size, device, backend are not inputs at all
+    # the same settings spelled otherwise keep the hash: explicit defaults, the memo off
+    same = DEConfig(population_size=400, max_generations=100, mutation=(0.5, 1.0), crossover=1.0, early_stop=True)
+    assert search_hash(same, "restrict", reuse_evaluations=False) == base
+    assert search_hash(DEConfig(), "restrict", reuse_evaluations=True) != base
 
 
 def test_seed_is_keyed_63_bit_and_deterministic() -> None:
     key = FIELDS.key()
     s = attack_seed(0, key)
-    assert s == attack_seed(0, key) and 0 <= s < 2**63
+    assert 0 <= s < 2**63
     assert attack_seed(1, key) != s and attack_seed(0, "f" * 32) != s
+    # another interpreter with another string-hash seed computes the same key and seed
+    code = ("from tests.campaign.test_keys import FIELDS; from pixelspace.campaign.keys import attack_seed; "
+            "print(FIELDS.key(), attack_seed(0, FIELDS.key()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO,
+                         env={**os.environ, "PYTHONHASHSEED": "12345",
+                              "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])})
+    assert out.stdout.split() == [key, str(s)]
 
 
 def test_mask_hash_depends_on_content_and_shape() -> None:
@@ -50,4 +66,9 @@ def test_mask_hash_depends_on_content_and_shape() -> None:
     b[1, 1] = True
     assert mask_hash(a) != mask_hash(b)
     assert mask_hash(np.zeros((2, 8), bool)) != mask_hash(a)
-    assert mask_hash(a) == mask_hash(a.copy())
+    # the content decides, not the memory layout or the 0/1 dtype
+    c = np.zeros((4, 4), bool)
+    c[0, 1] = True
+    assert mask_hash(np.asfortranarray(c)) == mask_hash(c) == mask_hash(c.astype(np.uint8))
+    assert mask_hash(np.zeros((8, 8), bool)[::2, ::2] | c) == mask_hash(c)
+    assert mask_hash(c.T) != mask_hash(c)

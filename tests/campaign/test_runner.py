@@ -23,7 +23,16 @@ from pixelspace.campaign.backends import Batch, BatchResult, ProgressFn
 from pixelspace.campaign.backends.local import LocalBackend
 from pixelspace.campaign.store import decode_mask_png
 from pixelspace.errors import ConfigError, DataError, StoreError, WeightsError
-from tests.campaign.conftest import BAD_MASK, MISCLASSIFIED, REPO, attack_rows, config_dict, to_toml
+from tests.campaign.conftest import (
+    BAD_MASK,
+    MISCLASSIFIED,
+    PLANTED_OUTCOMES,
+    REPO,
+    attack_rows,
+    config_dict,
+    planted_dict,
+    to_toml,
+)
 
 RECORD_FIELDS = {
     "success", "pixels", "colors", "changed", "predicted", "confidence", "target_probability", "clean_probability",
@@ -136,12 +145,14 @@ def test_search_settings_change_every_key(make_config: Any) -> None:
     assert len(keys_a) == len(keys_b) == 12 and not keys_a & keys_b
 
 
-def test_sigkill_mid_run_then_rerun(make_config: Any, tiny_data: dict[str, Any], tmp_path: Path) -> None:
-    reference = make_config("reference.sqlite", **{"execution.attacks_per_batch": 1})
-    run_campaign(reference, progress=False)
+def test_sigkill_mid_run_then_rerun(planted_data: dict[str, Any], tmp_path: Path) -> None:
+    # the planted campaign: 14 of 18 attacks succeed, so early stop and confirmation run across the resume
+    one = {"execution.attacks_per_batch": 1}
+    reference = CampaignConfig.from_dict(planted_dict(planted_data, tmp_path / "reference.sqlite", **one))
+    assert run_campaign(reference, progress=False).successes == 14
     store = tmp_path / "killed.sqlite"
     toml = tmp_path / "killed.toml"
-    toml.write_text(to_toml(config_dict(tiny_data, store, **{"execution.attacks_per_batch": 1})))
+    toml.write_text(to_toml(planted_dict(planted_data, store, **one)))
     # the same thread count as this process: CPU kernels may round differently with another split of the work
     env = {**os.environ, "PIXELSPACE_TINY_DELAY": "0.05", "PYTHONPATH": str(REPO),
            "OMP_NUM_THREADS": str(torch.get_num_threads())}
@@ -161,11 +172,14 @@ def test_sigkill_mid_run_then_rerun(make_config: Any, tiny_data: dict[str, Any],
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.returncode == -signal.SIGKILL, err
     at_kill = len(attack_rows(store))
-    assert 3 <= at_kill < 12, f"killed with {at_kill} of 12 attacks stored"
+    assert 3 <= at_kill < 18, f"killed with {at_kill} of 18 attacks stored"
     config = CampaignConfig.load(toml)
     summary = run_campaign(config, progress=False)
-    assert summary.attacks_before == at_kill and summary.attacks_run == 12 - at_kill
-    assert attack_rows(store) == attack_rows(Path(reference.campaign.store))
+    assert summary.attacks_before == at_kill and summary.attacks_run == 18 - at_kill
+    rows, ref_rows = attack_rows(store), attack_rows(Path(reference.campaign.store))
+    assert len(rows) == 18
+    assert rows == ref_rows  # every column of every row, the record JSON included
+    assert _query(store, "SELECT COUNT(*) FROM attacks WHERE success = 1")[0][0] == 14
     tables = ("images", "masks", "predictions", "models")
     for t in tables:
         assert _query(store, f"SELECT * FROM {t} ORDER BY 1, 2") == _query(
@@ -185,18 +199,35 @@ def test_fitness_curves_run_without_early_stop(make_config: Any) -> None:
     assert {(r[0], r[1]) for r in curves} <= stopped  # the same attacks, under other keys
 
 
-def test_targeted_mode_attacks_every_other_class(make_config: Any) -> None:
-    cfg = make_config(**{"images.count": 2, "regions.names": ["whole"], "attack.modes": ["untargeted", "targeted"]})
-    summary = run_campaign(cfg, progress=False)
-    assert summary.attacks_total == 2 * (1 + 9)
-    rows = _query(Path(cfg.campaign.store), "SELECT image_id, mode, target, record FROM attacks WHERE mode = 'targeted'")
+def test_targeted_mode_attacks_every_other_class(planted_data: dict[str, Any], tmp_path: Path) -> None:
+    from pixelspace.report import metrics
+
+    store = tmp_path / "planted.sqlite"
+    summary = run_campaign(CampaignConfig.from_dict(planted_dict(planted_data, store)), progress=False)
+    assert summary.attacks_total == 2 * 3 * (1 + 2) and summary.successes == 14
+    rows = _query(store, "SELECT image_id, region, mode, target, success, record FROM attacks")
     by_image: dict[str, set[int]] = {}
-    for image_id, _mode, target, record in rows:
+    for image_id, region, mode, target, success, record in rows:
         rec = json.loads(record)
-        assert rec["target"] == target != rec["label"]
-        assert not rec["success"] or rec["predicted"] == target
-        by_image.setdefault(image_id, set()).add(target)
-    assert all(len(t) == 9 for t in by_image.values()) and len(by_image) == 2
+        assert (rec["target"], rec["success"]) == (target, bool(success))
+        expected, predicted = PLANTED_OUTCOMES[(region, mode, target)]
+        assert rec["success"] == expected, (image_id, region, mode, target, rec["predicted"])
+        assert predicted is None or rec["predicted"] == predicted, (image_id, region, mode, target, rec["predicted"])
+        if mode == "targeted":
+            assert target != rec["label"] and (rec["predicted"] == target) == rec["success"]
+            by_image.setdefault(image_id, set()).add(target)
+        else:
+            assert (rec["predicted"] != rec["label"]) == rec["success"]
+    assert by_image == {i: {1, 2} for i in by_image} and len(by_image) == 2
+    # the report's metrics count the background's third-class endings (class 1 for target 2) as failures
+    loaded = metrics.load_store(store)
+    bg = metrics.select(loaded.attacks, region="background")
+    third = [r for r in bg if r.mode == "targeted" and r.target == 2]
+    assert len(third) == 2 and all(r.predicted == 1 != r.clean_class for r in third)
+    assert not any(metrics.attack_succeeded(r) for r in third)
+    rate = metrics.targeted(bg)
+    assert (rate.successes, rate.total) == (2, 4)
+    assert (metrics.untargeted1(bg).successes, metrics.targeted(metrics.select(loaded.attacks, region="whole")).successes) == (2, 4)
 
 
 def test_selection_rules(make_config: Any, tiny_data: dict[str, Any]) -> None:

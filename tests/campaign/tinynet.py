@@ -8,6 +8,8 @@ import time
 import torch
 from torch import nn
 
+from tests.helpers import TwoPlantModel
+
 
 class TinyCNN(nn.Module):
     """Float (N, 3, H, W) in [0, 1] -> logits (N, 10); ~1k parameters, any image size.
@@ -38,3 +40,22 @@ def tiny_cnn() -> TinyCNN:
 def tiny_cnn_b() -> TinyCNN:
     """A second test network (seed 1)."""
     return TinyCNN(1)
+
+
+class PlantedNet(TwoPlantModel):
+    """``tests.helpers.TwoPlantModel`` (16x16 images, 3 classes: a pixel at plant A gives class 2, at plant B
+    class 1), sleeping ``$PIXELSPACE_TINY_DELAY`` seconds per forward call like :class:`TinyCNN`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delay = float(os.environ.get("PIXELSPACE_TINY_DELAY", "0"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.delay:
+            time.sleep(self.delay)
+        return super().forward(x)
+
+
+def planted() -> PlantedNet:
+    """The planted test network (a campaign ``factory``)."""
+    return PlantedNet()

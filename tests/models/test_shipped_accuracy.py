@@ -120,3 +120,16 @@ def test_measure_without_weights() -> None:
         pytest.skip("every model ships weights")
     with pytest.raises(WeightsError, match="no weights ship"):
         measure_sample_accuracy(missing[0])
+
+
+def test_recorded_full_test_accuracy_is_remeasured(shared_data: Path) -> None:
+    # Table I shows the full-test accuracy a campaign copies from accuracy.json: measure it again here
+    from pixelspace.data.cifar10 import load_split
+
+    tarball = shared_data / "cifar10-jpeg" / "cifar10_jpeg.tar.gz"
+    assert tarball.is_file(), f"{tarball} absent"
+    split = load_split(tarball, "test")  # decoded once into the default cache
+    record = read_accuracy_records()["cnn8-cifar10"]
+    assert record.test_size == len(split) == 10_000
+    accuracy, _ = evaluate_accuracy(load("cnn8-cifar10"), split.images, split.labels)
+    assert abs(accuracy - record.test_accuracy) <= 3 / 10_000, (accuracy, record.test_accuracy)

@@ -1,6 +1,6 @@
 """Fixtures for the Ray backend tests: a two-node Ray cluster on this machine, started once per test module.
 
-The tiny campaign and its data come from ``tests/campaign/conftest.py``. The cluster has two nodes of one CPU
+The planted campaign and its data come from ``tests/campaign/conftest.py``. The cluster has two nodes of one CPU
 each, 100 MB of object store each, no dashboard and no usage statistics. Tests skip, saying why, when Ray is
 not installed or cannot start here.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.campaign.conftest import REPO, tiny_data  # noqa: F401  (re-exported fixture)
+from tests.campaign.conftest import REPO, planted_data, tiny_data  # noqa: F401  (re-exported fixtures)
 
 OBJECT_STORE_BYTES = 100 * 1024 * 1024
 

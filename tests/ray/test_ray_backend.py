@@ -21,19 +21,21 @@ import torch
 
 from pixelspace.campaign import CampaignConfig, campaign_status, format_status, run_campaign
 from pixelspace.campaign.backends import Batch, BatchResult, ProgressFn
-from tests.campaign.conftest import REPO, attack_rows, config_dict, to_toml
+from tests.campaign.conftest import REPO, attack_rows, planted_dict, to_toml
 
 pytest.importorskip("ray", reason="Ray is not installed: pip install 'pixelspace[ray]'")
 
 from pixelspace.campaign.backends.ray import RayBackend  # noqa: E402
 
-SLOW = {"name": "tiny", "factory": "tests.ray.slownet:slow_tiny_cnn"}
-# 4 images x whole/foreground/background x 1 and 3 pixels = 24 attacks in 12 batches of 2
-GRID = {"attack.pixels": [1, 3], "execution.attacks_per_batch": 2, "execution.tasks_per_worker": 2}
+SLOW = {"name": "planted", "factory": "tests.ray.slownet:slow_planted"}
+# the planted campaign: 2 images x whole/foreground/background x untargeted and 2 targets = 18 attacks in 9
+# batches of 2, 14 of them successes (so early stop and confirmation run on workers and across a resume)
+GRID = {"execution.attacks_per_batch": 2, "execution.tasks_per_worker": 2}
+TOTAL, SUCCESSES = 18, 14
 
 
-def _config(tiny_data: dict[str, Any], store: Path, slow: bool = False, **updates: Any) -> dict[str, Any]:
-    d = config_dict(tiny_data, store, **{**GRID, **updates})
+def _config(planted_data: dict[str, Any], store: Path, slow: bool = False, **updates: Any) -> dict[str, Any]:
+    d = planted_dict(planted_data, store, **{**GRID, **updates})
     if slow:
         d["models"] = [dict(SLOW)]
     return d
@@ -48,33 +50,33 @@ def _count(store: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_rows(tiny_data: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]:
+def local_rows(planted_data: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Any, ...]]:
     """Attack rows of the campaign run by the local backend (one torch thread, like each 1-CPU worker)."""
     store = tmp_path_factory.mktemp("local") / "local.sqlite"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = run_campaign(CampaignConfig.from_dict(_config(tiny_data, store)), progress=False)
+        summary = run_campaign(CampaignConfig.from_dict(_config(planted_data, store)), progress=False)
     finally:
         torch.set_num_threads(threads)
-    assert summary.attacks_total == 24 and summary.complete
+    assert summary.attacks_total == TOTAL and summary.complete and summary.successes == SUCCESSES
     return attack_rows(store)
 
 
-def test_ray_rows_equal_local_rows(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+def test_ray_rows_equal_local_rows(ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any],
                                    tmp_path: Path) -> None:
     store = tmp_path / "ray.sqlite"
-    cfg = CampaignConfig.from_dict(_config(tiny_data, store, **{"execution.backend": "ray", "execution.workers": 2}))
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, **{"execution.backend": "ray", "execution.workers": 2}))
     backend = RayBackend()
     summary = run_campaign(cfg, progress=True, backend=backend)  # the bar (with per-worker q/s) on stderr
-    assert (summary.attacks_run, summary.attacks_total) == (24, 24)
-    assert attack_rows(store) == local_rows
+    assert (summary.attacks_run, summary.attacks_total) == (TOTAL, TOTAL)
+    assert attack_rows(store) == local_rows  # every column of every row, the record JSON included
     stats = backend.worker_stats()
-    assert len(stats) == 2 and sum(s["attacks"] for s in stats) == 24
+    assert len(stats) == 2 and sum(s["attacks"] for s in stats) == TOTAL
     assert len({s["host"] for s in stats}) == 1 and all(s["device"] == "cpu" for s in stats)
     assert backend.redispatched == 0
     status = campaign_status(store)
-    assert (status.done, status.total) == (24, 24) and "24/24" in format_status(status)
+    assert (status.done, status.total) == (TOTAL, TOTAL) and f"{TOTAL}/{TOTAL}" in format_status(status)
     again = run_campaign(cfg, progress=False)  # resume of a complete store: nothing to run
     assert again.attacks_run == 0 and attack_rows(store) == local_rows
 
@@ -98,25 +100,23 @@ class KillingRayBackend(RayBackend):
             yield result
 
 
-def test_killed_workers_lose_nothing(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+def test_killed_workers_lose_nothing(ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any],
                                      tmp_path: Path) -> None:
     store = tmp_path / "killed-worker.sqlite"
-    cfg = CampaignConfig.from_dict(_config(tiny_data, store, slow=True, **{"execution.backend": "ray",
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, slow=True, **{"execution.backend": "ray",
                                                                            "execution.workers": 2}))
     backend = KillingRayBackend()
     summary = run_campaign(cfg, progress=False, backend=backend)
-    assert summary.complete and summary.attacks_run == 24
-    rows = attack_rows(store)
-    assert len(rows) == 24 and len({r[0] for r in rows}) == 24
-    assert rows == local_rows
+    assert summary.complete and summary.attacks_run == TOTAL and summary.successes == SUCCESSES
+    assert attack_rows(store) == local_rows  # every column; redispatched batches stored once (rows equal)
     assert backend.replaced == 2 and backend.redispatched >= 2
 
 
-def test_killed_driver_resumes(ray_cluster: Any, tiny_data: dict[str, Any], local_rows: list[Any],
+def test_killed_driver_resumes(ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any],
                                tmp_path: Path) -> None:
     store = tmp_path / "killed-driver.sqlite"
     toml = tmp_path / "killed-driver.toml"
-    toml.write_text(to_toml(_config(tiny_data, store, slow=True, **{"execution.workers": 2})))
+    toml.write_text(to_toml(_config(planted_data, store, slow=True, **{"execution.workers": 2})))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
     cmd = [sys.executable, "-m", "pixelspace", "run", str(toml), "--backend", "ray",
            "--address", ray_cluster.address, "--no-progress"]
@@ -135,24 +135,24 @@ def test_killed_driver_resumes(ray_cluster: Any, tiny_data: dict[str, Any], loca
     err = proc.stderr.read().decode() if proc.stderr else ""
     assert proc.returncode == -signal.SIGKILL, err
     at_kill = _count(store)
-    assert 4 <= at_kill < 24, f"killed with {at_kill} of 24 attacks stored\n{err}"
-    assert running is not None and running.total == 24 and 4 <= running.done <= at_kill
+    assert 4 <= at_kill < TOTAL, f"killed with {at_kill} of {TOTAL} attacks stored\n{err}"
+    assert running is not None and running.total == TOTAL and 4 <= running.done <= at_kill
     summary = run_campaign(CampaignConfig.load(toml).replace(backend="ray"), progress=False)
-    assert summary.attacks_before == at_kill and summary.attacks_run == 24 - at_kill
+    assert summary.attacks_before == at_kill and summary.attacks_run == TOTAL - at_kill
     assert attack_rows(store) == local_rows
 
 
-def test_worker_that_cannot_start_stops_the_campaign(ray_cluster: Any, tiny_data: dict[str, Any],
+def test_worker_that_cannot_start_stops_the_campaign(ray_cluster: Any, planted_data: dict[str, Any],
                                                      tmp_path: Path) -> None:
     from pixelspace.campaign.backends import Job
     from pixelspace.campaign.backends.ray import RayBackendError
 
-    cfg = CampaignConfig.from_dict(_config(tiny_data, tmp_path / "unused.sqlite"))
+    cfg = CampaignConfig.from_dict(_config(planted_data, tmp_path / "unused.sqlite"))
     backend = RayBackend(workers=1)
-    backend.start(Job(cfg, {}, {}, 16, "cpu", {"tiny": "0" * 64}))  # not the weights the worker loads
+    backend.start(Job(cfg, {}, {}, 16, "cpu", {"planted": "0" * 64}))  # not the weights the worker loads
     try:
-        with pytest.raises(RayBackendError, match="could not start.*weights of 'tiny' differ"):
-            list(backend.run([Batch(0, "tiny", 1, "untargeted", True, ())]))
+        with pytest.raises(RayBackendError, match="could not start.*weights of 'planted' differ"):
+            list(backend.run([Batch(0, "planted", 1, "untargeted", True, ())]))
     finally:
         backend.close()
     assert backend.replaced == 0

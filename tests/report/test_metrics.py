@@ -149,9 +149,11 @@ def test_paper_table_ii_transcription() -> None:
     assert len(metrics.PAPER_TABLE_II) == 3 * 5 * 9
     assert metrics.paper_network("vgg16-cifar10", "JPEG-CIFAR-10") == "VGG-16(C)"
     assert metrics.paper_network("effnet-lite0", "ImageNet samples") is None
-    paper = Path(__file__).resolve().parents[3] / "shared" / "reference" / "paper.md"
-    if not paper.is_file():
-        pytest.skip(f"{paper} absent: cannot cross-check the transcription")
+
+
+def test_paper_table_ii_transcription_matches_paper(shared_data: Path) -> None:
+    paper = shared_data.parent / "reference" / "paper.md"  # ../shared/reference next to ../shared/data
+    assert paper.is_file(), f"{paper} absent: cannot cross-check the transcription"
     text = paper.read_text(encoding="utf-8")
     block = text[text.index("#### TABLE II"):text.index("proportionally increasing")]
     lines = [re.findall(r"(\d+\.\d+)%", ln) for ln in block.splitlines()]
@@ -182,3 +184,22 @@ def test_paper_table_iii_transcribed() -> None:
     assert len(mt.PAPER_TABLE_III) == 3 * 3 * 9
     assert mt.paper_imagenet_network("resnet50-imagenet") == "ResNet-50"
     assert mt.paper_imagenet_network("efficientnet-lite0-imagenet") is None
+
+
+def test_a_corrupt_record_is_a_store_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pixelspace.errors import StoreError
+    from tests.report.store_factory import make_store
+
+    path = make_store(tmp_path / "s.sqlite", n_images=2, targeted_images=0)
+    assert len(metrics.load_store(path).attacks) > 0
+    with sqlite3.connect(path) as con:
+        key = con.execute("SELECT key FROM attacks ORDER BY key LIMIT 1").fetchone()[0]
+        con.execute("UPDATE attacks SET record = ? WHERE key = ?", ('{"success": tru', key))
+    with pytest.raises(StoreError, match=rf"attack '{key}': its record is not valid JSON"):
+        metrics.load_store(path)
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE attacks SET record = '[1, 2]' WHERE key = ?", (key,))
+    with pytest.raises(StoreError, match="not a JSON object"):
+        metrics.load_store(path)

@@ -83,7 +83,8 @@ def _row(region: str, image: str, success: bool, search: str, *, reach: tuple[in
            "target": -1, "search": search, "reachable_classes": list(reach), "flipping_pixels": len(reach) * 2}
     if search == "de":
         rec.pop("search")
-    return AttackRow("k", "net", image, region, 1, "untargeted", -1, success, 0, queries, rec)
+    return AttackRow("k", "net", image, region, 1, "untargeted", -1,
+                     record={**rec, "success": success, "generations": 0, "queries": queries})
 
 
 def test_scan_vs_de_pairs_images_and_counts_discordant_ones() -> None:

@@ -318,6 +318,8 @@ class _Run:
         def check(idx: np.ndarray, g: int, cand_genes: np.ndarray, cand: dict[str, np.ndarray]) -> None:
             """Early-stop logic after generation g for attacks idx (cand: this generation's summaries)."""
             for j, a in enumerate(idx):
+                if won[a]:  # early_stop=False: the first confirmed success stays the result, no more confirmations
+                    continue
                 if cfg.success_check == "any":
                     succ = np.flatnonzero(cand["success"][j])
                     if succ.size == 0:

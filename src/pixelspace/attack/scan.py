@@ -28,6 +28,7 @@ from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
+from pixelspace.store_types import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 
 log = logging.getLogger(__name__)
 
@@ -43,68 +44,6 @@ def colour_grid(levels: int) -> np.ndarray:
         raise ConfigError(f"levels must be >= 2, got {levels}")
     v = np.rint(np.linspace(0, 255, levels)).astype(np.uint8)
     return np.array([[r, g, b] for r in v for g in v for b in v], dtype=np.uint8)
-
-
-@dataclass(frozen=True)
-class VulnerabilityMap:
-    """The scan of one image.
-
-    Attributes:
-        label: the class of interest y (normally the clean prediction).
-        clean_probability: p_y on the clean image.
-        colors: uint8 (C, 3) the colour set.
-        probability: float32 (H, W, C) p_y with the pixel set to each colour (NaN where not scanned).
-        predicted: int32 (H, W, C) the predicted class (-1 where not scanned).
-        scanned: bool (H, W) pixels that were scanned (the region).
-        queries: model evaluations spent (clean image included).
-    """
-
-    label: int
-    clean_probability: float
-    colors: np.ndarray
-    probability: np.ndarray
-    predicted: np.ndarray
-    scanned: np.ndarray
-    queries: int
-
-    @property
-    def min_probability(self) -> np.ndarray:
-        """float32 (H, W): lowest p_y reachable at each pixel (NaN outside the scan)."""
-        p = np.where(self.scanned[..., None], self.probability, np.inf).min(axis=2)
-        return np.where(self.scanned, p, np.nan).astype(np.float32)
-
-    @property
-    def best_color(self) -> np.ndarray:
-        """int64 (H, W): index of the colour giving the lowest p_y (-1 outside the scan)."""
-        idx = np.where(self.scanned[..., None], self.probability, np.inf).argmin(axis=2)
-        return np.where(self.scanned, idx, -1)
-
-    @property
-    def flips(self) -> np.ndarray:
-        """bool (H, W): some colour of the set changes the prediction away from ``label`` at this pixel."""
-        return ((self.predicted != self.label) & (self.predicted >= 0)).any(axis=2)
-
-    def reachable_classes(self, mask: np.ndarray | None = None) -> np.ndarray:
-        """Sorted classes (other than ``label``) that some scanned pixel (inside ``mask``) and colour reach."""
-        pred = self.predicted if mask is None else self.predicted[mask]
-        cls = np.unique(pred[(pred != self.label) & (pred >= 0)])
-        return cls.astype(np.int64)
-
-    def to_npz(self, path: str | Any) -> None:
-        """Save compactly (compressed ``.npz``; probabilities as float16)."""
-        np.savez_compressed(
-            path, label=self.label, clean_probability=self.clean_probability, colors=self.colors,
-            probability=self.probability.astype(np.float16), predicted=self.predicted.astype(np.int16),
-            scanned=self.scanned, queries=self.queries,
-        )
-
-    @classmethod
-    def from_npz(cls, path: str | Any) -> VulnerabilityMap:
-        """Load a map written by :meth:`to_npz`."""
-        with np.load(path, allow_pickle=False) as z:
-            return cls(int(z["label"]), float(z["clean_probability"]), z["colors"],
-                       z["probability"].astype(np.float32), z["predicted"].astype(np.int32), z["scanned"],
-                       int(z["queries"]))
 
 
 @dataclass(frozen=True)

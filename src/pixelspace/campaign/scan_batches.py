@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.attack.scan import PixelScan, VulnerabilityMap, region_stats, scan_first
+from pixelspace.attack.scan import PixelScan, region_stats, scan_first
 from pixelspace.campaign.backends import AttackSpec, Batch, Job, ProgressFn
 from pixelspace.models.classifier import Classifier
+from pixelspace.store_types import VulnerabilityMap
 
 
 def stride_grid(shape: tuple[int, int], stride: int) -> np.ndarray:

@@ -9,10 +9,11 @@ import numpy as np
 
 from pixelspace.attack import PixelAttack, Targeted, Untargeted
 from pixelspace.attack.result import AttackResult
-from pixelspace.attack.scan import PixelScan, VulnerabilityMap
+from pixelspace.attack.scan import PixelScan
 from pixelspace.errors import ConfigError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.search import DEConfig
+from pixelspace.store_types import VulnerabilityMap
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pixelspace.errors import DataError, StoreError
+from pixelspace.store_types import ATTACK_COLUMNS, AttackRow
 
 log = logging.getLogger(__name__)
 
@@ -44,37 +45,6 @@ _TABLES = (
     "success INTEGER, generations INTEGER, queries INTEGER, record TEXT)",
     _SCANS_TABLE,
 )
-
-ATTACK_COLUMNS = (
-    "key", "model", "image_id", "region", "pixels", "mode", "target", "search_hash", "early_stop", "seed",
-    "success", "generations", "queries", "record",
-)
-
-
-@dataclass(frozen=True)
-class AttackRow:
-    """One row of the ``attacks`` table; ``record`` is ``AttackResult.to_records()[i]``."""
-
-    key: str
-    model: str
-    image_id: str
-    region: str
-    pixels: int
-    mode: str
-    target: int
-    search_hash: str
-    early_stop: bool
-    seed: int
-    record: dict[str, Any]
-
-    def as_tuple(self) -> tuple[Any, ...]:
-        """The row's values in :data:`ATTACK_COLUMNS` order (the record as compact JSON)."""
-        r = self.record
-        return (
-            self.key, self.model, self.image_id, self.region, int(self.pixels), self.mode, int(self.target),
-            self.search_hash, int(bool(self.early_stop)), int(self.seed), int(bool(r["success"])),
-            int(r["generations"]), int(r["queries"]), json.dumps(r, separators=(",", ":")),
-        )
 
 
 @dataclass(frozen=True)

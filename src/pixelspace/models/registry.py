@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -12,21 +10,12 @@ import torch
 from torch import nn
 
 from pixelspace.errors import ConfigError, ShapeError, WeightsError
+from pixelspace.models.spec import ModelSpec as ModelSpec  # re-exported: the registry's entries
 from pixelspace.models.weights import load_into
+from pixelspace.models.zoo import BUILTIN_MODELS
 
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A registered model: its factory, input size, classes and the shipped weight file (if any)."""
-
-    name: str
-    factory: Callable[[], nn.Module]
-    input_size: tuple[int, int]
-    num_classes: int
-    weights: str | None = None  # file name under pixelspace/assets/weights
-
-
-_REGISTRY: dict[str, ModelSpec] = {}
+# the built-in models first, so they cannot be shadowed (register_model refuses a taken name)
+_REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in BUILTIN_MODELS}
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
@@ -41,7 +30,6 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     Raises:
         ConfigError: the name is taken (the built-in models are registered first, so they cannot be shadowed).
     """
-    _ensure_builtin()
     if spec.name in _REGISTRY:
         raise ConfigError(f"model {spec.name!r} is already registered")
     _REGISTRY[spec.name] = spec
@@ -50,7 +38,6 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 
 def available_models() -> list[str]:
     """Names of all registered models."""
-    _ensure_builtin()
     return sorted(_REGISTRY)
 
 
@@ -60,7 +47,6 @@ def get_spec(name: str) -> ModelSpec:
     Raises:
         ConfigError: an unknown name; the message lists the known ones.
     """
-    _ensure_builtin()
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -126,13 +112,3 @@ def check_registered_size(model: Any, height: int, width: int) -> None:
         raise ShapeError(f"this model was registered for {size[0]}x{size[1]} images (pixelspace.models.load); got "
                          f"{height}x{width}: resize the images, or `del model.pixelspace_input_size` to use it at "
                          "another size on purpose")
-
-
-_BUILTIN_LOADED = False
-
-
-def _ensure_builtin() -> None:
-    global _BUILTIN_LOADED
-    if not _BUILTIN_LOADED:
-        _BUILTIN_LOADED = True
-        from pixelspace.models import zoo  # noqa: F401  (registers the built-in models)

@@ -21,6 +21,7 @@ import numpy as np
 
 from pixelspace.errors import StoreError
 from pixelspace.report import stats
+from pixelspace.store_types import AttackRow
 
 SUPPORTED_SCHEMAS = ("1", "2")
 CORE_REGIONS = ("whole", "foreground", "background")
@@ -28,64 +29,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 # --------------------------------------------------------------------------------------------- rows
-
-
-@dataclass(frozen=True)
-class AttackRow:
-    """One stored attack (a row of the ``attacks`` table, its ``record`` JSON decoded)."""
-
-    key: str
-    model: str
-    image_id: str
-    region: str
-    pixels: int
-    mode: str
-    target: int
-    success: bool
-    generations: int
-    queries: int
-    record: Mapping[str, Any] = field(default_factory=dict)
-    early_stop: bool = True
-    search_hash: str = ""
-
-    @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> AttackRow:
-        """Build a row from a dict with the table's columns (``record`` as a dict or a JSON string)."""
-        rec = d.get("record", {})
-        if isinstance(rec, str | bytes):
-            rec = json.loads(rec)
-        return cls(
-            key=str(d.get("key", "")),
-            model=str(d["model"]),
-            image_id=str(d["image_id"]),
-            region=str(d["region"]),
-            pixels=int(d["pixels"]),
-            mode=str(d["mode"]),
-            target=int(d.get("target", -1)),
-            success=bool(d["success"]),
-            generations=int(d.get("generations", rec.get("generations", 0))),
-            queries=int(d.get("queries", rec.get("queries", 0))),
-            record=dict(rec),
-            early_stop=bool(d.get("early_stop", 1)),
-            search_hash=str(d.get("search_hash", "") or ""),
-        )
-
-    @property
-    def search(self) -> str:
-        """``"de"``, ``"scan"`` or ``"scan-first"`` (the record's ``search``; DE records carry none)."""
-        return str(self.record.get("search", "de"))
-
-    @property
-    def clean_class(self) -> int | None:
-        """The class of interest (the clean prediction the attack moved away from), if recorded."""
-        v = self.record.get("label")
-        return None if v is None else int(v)
-
-    @property
-    def predicted(self) -> int | None:
-        """The adversarial image's predicted class, if recorded."""
-        v = self.record.get("predicted")
-        return None if v is None else int(v)
+# (an attack row is pixelspace.store_types.AttackRow, shared with the campaign runner)
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the report imports no model code (the maps are read with NumPy)
-    from pixelspace.attack.scan import VulnerabilityMap
 from pixelspace.report import stats
 from pixelspace.report.metrics import AttackRow, Rate, attack_succeeded, region_order
 from pixelspace.report.metrics import wilson_rate as _wilson_rate
+from pixelspace.store_types import VulnerabilityMap  # the store's map type: the report imports no model code
 
 #: Signed-distance bands of :func:`distance_profile`: (label, low, high) inclusive, in pixels.
 DISTANCE_BANDS: tuple[tuple[str, int, int], ...] = (

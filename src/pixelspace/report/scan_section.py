@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,18 +13,13 @@ from pixelspace.report import metrics, stats
 from pixelspace.report import scan_metrics as sm
 from pixelspace.report.blocks import Cell, FigureBlock, Note, Section, Table, pct, pp, pvalue, rate_cell
 from pixelspace.report.metrics import Store
-
-if TYPE_CHECKING:
-    from pixelspace.attack.scan import VulnerabilityMap
+from pixelspace.store_types import VulnerabilityMap
 
 MAP_IMAGES = 4  # images per network in the maps figure
 
 
 def _maps(store: Store) -> dict[tuple[str, str], VulnerabilityMap]:
-    """The store's maps (imports the map class only when a store has scans: ``import pixelspace.report`` stays
-    free of torch)."""
-    from pixelspace.attack.scan import VulnerabilityMap
-
+    """The store's maps (the map type is the store's, read with NumPy: the report imports no model code)."""
     return {k: VulnerabilityMap.from_npz(io.BytesIO(v)) for k, v in store.scans.items()}
 
 
