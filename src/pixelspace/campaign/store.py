@@ -365,15 +365,20 @@ class Store:
         """One stored attack as a dict of its columns (``record`` parsed).
 
         Raises:
-            StoreError: no attack has this key (a unique prefix of at least 6 characters is accepted).
+            StoreError: no attack has this key, or ``key`` is a prefix of several keys (any prefix that
+                names one attack is accepted, however short).
         """
-        rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key = ?", (key,))
-        if not rows and len(key) >= 6:
-            rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key LIKE ? LIMIT 2", (key + "%",))
+        columns = ", ".join(ATTACK_COLUMNS)
+        rows = self.query(f"SELECT {columns} FROM attacks WHERE key = ?", (key,)) if key else []
+        if not rows and key:  # an exact prefix match (LIKE would read % and _ as wildcards and ignore case)
+            rows = self.query(f"SELECT {columns} FROM attacks WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT 2",
+                              (len(key), key))
             if len(rows) > 1:
-                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path}; give more characters")
+                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
+                                 f"{rows[1][0]}); give more characters")
         if not rows:
-            raise StoreError(f"store {self.path} has no attack with key {key!r}")
+            raise StoreError(f"store {self.path} has no attack with key {key!r} (nor one whose key starts with it); "
+                             "`pixelspace status STORE --keys N` lists the stored keys")
         out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
         out["record"] = json.loads(out["record"])
         return out
