@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -198,3 +200,22 @@ def test_any_unique_key_prefix_is_accepted_however_short(tmp_path: Path) -> None
             store.attack("a%")  # % and _ are characters of the key, not wildcards
         with pytest.raises(StoreError, match="no attack with key 'E'"):
             store.attack("E")  # keys are case-sensitive
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX file locks and symlinks")
+def test_one_writer_per_store_whatever_the_path(tmp_path: Path) -> None:
+    # issue 21: the lock followed the path as written, so a symlink (or another spelling) let a second writer in
+    real = tmp_path / "storeE" / "store.sqlite"
+    real.parent.mkdir()
+    (tmp_path / "linked.sqlite").symlink_to(real)
+    (tmp_path / "dirlink").symlink_to(real.parent, target_is_directory=True)
+    with _open(real):
+        for other in (tmp_path / "linked.sqlite", tmp_path / "dirlink" / "store.sqlite",
+                      tmp_path / "storeE" / ".." / "storeE" / "store.sqlite"):
+            with pytest.raises(StoreError, match=re.escape(f"(the file {os.path.realpath(real)}) is being written by "
+                                                           "another process")):
+                _open(other)
+    with _open(tmp_path / "linked.sqlite") as store:  # the first writer is gone: the link opens the same store
+        store.write_batch([_row(0)])
+    with Store.open_readonly(real) as reader:
+        assert reader.count_attacks() == 1

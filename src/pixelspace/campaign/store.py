@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -155,19 +156,25 @@ class Store:
         self._lock: Any = None
 
     def _take_writer_lock(self) -> None:
-        """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store."""
+        """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store.
+
+        The lock sits next to the resolved file (symlinks followed, ``..`` removed), so two paths that name the
+        same store take the same lock.
+        """
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
-        lock = (self.path.parent / (self.path.name + ".lock")).open("a")
+        real = Path(os.path.realpath(self.path))
+        lock = (real.parent / (real.name + ".lock")).open("a")
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             lock.close()
+            same = "" if real == self.path.absolute() else f" (the file {real})"
             raise StoreError(
-                f"store {self.path} is being written by another process (a second `pixelspace run` of the same "
-                "campaign?); wait for it or stop it first"
+                f"store {self.path}{same} is being written by another process (a second `pixelspace run` of the "
+                "same campaign?); wait for it or stop it first"
             ) from None
         self._lock = lock
 
