@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.errors import DataError, StoreError
+from pixelspace.errors import DataError, StoreError, sqlite_store_error
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +116,7 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        text = str(exc).lower()
-        if "readonly" in text or "read-only" in text:
-            hint = " (the file or its folder is read-only; pick a writable store path)"
-        elif "full" in text:
-            hint = " (the disk is full; free space and run again: committed batches are kept)"
-        elif "unable to open" in text:
-            hint = " (the folder does not exist or is not writable)"
-        elif "not a database" in text:
-            hint = " (the file is not an SQLite database)"
-        elif "locked" in text or "busy" in text:
-            hint = " (another process holds the store; is a second campaign writing it?)"
-        else:
-            hint = ""
-        raise StoreError(f"cannot {action} store {path}: {exc}{hint}") from exc
+        raise sqlite_store_error(path, action, exc) from exc
 
 
 def store_file(path: str | Path) -> Path:
