@@ -377,6 +377,18 @@ class Store:
         out["record"] = json.loads(out["record"])
         return out
 
+    def discard(self) -> None:
+        """Close the store and delete its file (and SQLite's ``-wal``/``-shm`` files) while still holding the
+        writer's lock: for a store this process has just made whose setup failed. The ``.lock`` file stays."""
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only; it cannot be discarded")
+        self.conn.close()
+        real = Path(os.path.realpath(self.path))  # a symlink's target (the link itself stays)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                (real.parent / (real.name + suffix)).unlink()
+        self.close()
+
     def close(self) -> None:
         """Close the connection (and release the writer's lock)."""
         self.conn.close()
