@@ -43,6 +43,10 @@ class StoreError(PixelspaceError, RuntimeError):
     """A results store is incompatible, of a newer schema, or cannot be written."""
 
 
+class OutputError(PixelspaceError, ValueError):
+    """An output folder is a file, lies under a file, or cannot be written; or an output file is a folder."""
+
+
 def sqlite_store_error(path: object, action: str, exc: Exception) -> StoreError:
     """A :class:`StoreError` for an SQLite failure on store ``path`` while doing ``action`` ("open", "read",
     "write"): SQLite's text plus the likely cause and what to do about it."""
