@@ -29,25 +29,25 @@ def _timer(rates: dict[int, float], slow_once: dict[int, float] | None = None) -
 
 
 def test_the_largest_of_the_near_fastest_sizes_wins() -> None:
-    rates = {32: 100.0, 64: 200.0, 128: 390.0, 256: 400.0, 512: 396.0, 1024: 300.0}
+    rates = {32: 1000.0, 64: 2000.0, 128: 3900.0, 256: 4000.0, 512: 3960.0, 1024: 3000.0}
     chosen, measured = choose_batch_size(_timer(rates)[0])
     assert chosen == 512  # within 5 % of 256's rate, and larger
-    assert measured[256] == pytest.approx(400.0)
-    rates[512] = 360.0  # 10 % slower: no longer counts as equal
+    assert measured[256] == pytest.approx(4000.0)
+    rates[512] = 3600.0  # 10 % slower: no longer counts as equal
     assert choose_batch_size(_timer(rates)[0])[0] == 256
 
 
 def test_one_slow_timing_does_not_decide() -> None:
     # another process takes the cores while 256 is first timed: the repeated timings recover its rate
-    rates = {32: 100.0, 64: 200.0, 128: 300.0, 256: 400.0, 512: 405.0, 1024: 250.0}
+    rates = {32: 1000.0, 64: 2000.0, 128: 3000.0, 256: 4000.0, 512: 4050.0, 1024: 2500.0}
     seconds, calls = _timer(rates, slow_once={256: 2.0})
     chosen, measured = choose_batch_size(seconds)
-    assert chosen == 512 and measured[256] == pytest.approx(400.0)
+    assert chosen == 512 and measured[256] == pytest.approx(4000.0)
     assert calls.count(256) == autobatch.ROUNDS  # timed again, interleaved with the other contenders
 
 
-def test_growth_stops_at_a_plateau_or_out_of_memory() -> None:
-    rates = {32: 400.0, 64: 401.0, 128: 402.0, 256: 403.0, 512: 404.0, 1024: 405.0}
+def test_growth_stops_at_a_plateau_a_long_call_or_out_of_memory() -> None:
+    rates = {32: 4000.0, 64: 4010.0, 128: 4020.0, 256: 4030.0, 512: 4040.0, 1024: 4050.0}
     seconds, calls = _timer(rates)
     assert choose_batch_size(seconds)[0] == 128
     assert max(calls) == 128  # two sizes in a row without a gain: 256 and up are never run
@@ -58,6 +58,9 @@ def test_growth_stops_at_a_plateau_or_out_of_memory() -> None:
         return b / 1000
 
     assert choose_batch_size(oom)[0] == 128
+    slow = {b: 20.0 * b ** 0.5 for b in autobatch.CANDIDATES}  # keeps gaining, but 256 images would take > 1 s
+    seconds, calls = _timer(slow)
+    assert choose_batch_size(seconds)[0] == 128 and max(calls) == 128
 
 
 def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pytest.MonkeyPatch) -> None:
