@@ -1,8 +1,7 @@
 """The chunk size of ``batch_size="auto"``: how it is chosen from timings, and where the choice is remembered.
 
 The rule (:func:`choose_batch_size`) times the candidate sizes in increasing order and stops growing once the
-rate falls or stops rising (a size that looks no faster is timed twice before it counts) or a call would take over
-:data:`MAX_CALL_SECONDS`; the sizes close to
+rate falls or stops rising (a size that looks no faster is timed twice before it counts); the sizes close to
 the best are then timed again, interleaved (so a burst of load from another process hits them alike), up to
 :data:`ROUNDS` times each, keeping each size's fastest time. Of the sizes within
 :data:`TOLERANCE` of the best rate the largest wins, so timing noise between near-equal sizes does not flip
@@ -25,9 +24,6 @@ CANDIDATES = (32, 64, 128, 256, 512, 1024)
 TOLERANCE = 0.05
 #: Timed calls per contending size (the fastest counts).
 ROUNDS = 2
-#: A size whose call would take longer than this at the best rate so far is not tried: the measurement stays
-#: a few seconds even for a slow model, and a call this long already amortises the per-call overhead.
-MAX_CALL_SECONDS = 1.0
 #: A size must beat the best rate so far by this fraction to count as a gain.
 GAIN = 0.03
 #: Stop trying larger sizes after this many sizes in a row without a gain, or one slower than ``FALL`` x best.
@@ -37,16 +33,15 @@ FALL = 0.85
 _SIZES: weakref.WeakKeyDictionary[Any, dict[Hashable, int]] = weakref.WeakKeyDictionary()
 
 
-def choose_batch_size(seconds_per_call: Callable[[int], float], candidates: Sequence[int] = CANDIDATES,
-                      max_call_seconds: float = MAX_CALL_SECONDS) -> tuple[int, dict[int, float]]:
+def choose_batch_size(seconds_per_call: Callable[[int], float],
+                      candidates: Sequence[int] = CANDIDATES) -> tuple[int, dict[int, float]]:
     """Choose a chunk size from timings.
 
     Args:
-        seconds_per_call: runs one timed call of ``b`` images and returns its wall time in seconds (warming up
-            on its first call for ``b``); raises ``RuntimeError`` or ``MemoryError`` when ``b`` does not fit.
+        seconds_per_call: runs one timed call of ``b`` images and returns its wall time in seconds; raises
+            ``RuntimeError`` or ``MemoryError`` when ``b`` does not fit. A size's first call may be slower (one-off
+            set-up): a size is only dropped after a second timing, and contenders keep their fastest time.
         candidates: sizes to try, increasing.
-        max_call_seconds: a larger size is not tried once a call of it would take longer than this at the best
-            rate so far (the first size is always tried).
 
     Returns:
         (the chosen size, the best measured rate in images/s of every size timed).
@@ -59,8 +54,6 @@ def choose_batch_size(seconds_per_call: Callable[[int], float], candidates: Sequ
 
     top, flat = 0.0, 0
     for b in candidates:
-        if times and b / top > max_call_seconds:
-            break
         try:
             rate = b / timed(b)
             if rate <= top * (1 + GAIN):  # no gain, or a fall: confirm it before it stops the growth
