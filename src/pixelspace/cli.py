@@ -61,11 +61,17 @@ def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: i
           device: str) -> None:
     """Train a CIFAR-10 network with a recorded seed; resumes after interruption."""
     from pixelspace.data.cifar10 import load_split
+    from pixelspace.errors import PixelspaceError
     from pixelspace.models.training import TrainConfig, evaluate_accuracy
     from pixelspace.models.training import train as run_training
     from pixelspace.models.weights import file_sha256, save_fp16
     from pixelspace.models.zoo import ARCHITECTURES
+    from pixelspace.outputs import check_output_dir
 
+    try:  # before hours of training
+        check_output_dir(out.parent, files=[out.name])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
     kwargs = {"arch": arch, "seed": seed} | ({"epochs": epochs} if epochs else {})
     config = TrainConfig(**kwargs)  # type: ignore[arg-type]
     tr, te = load_split(data_path, "train"), load_split(data_path, "test")
@@ -237,9 +243,11 @@ def report_command(store: Path, out: Path) -> None:
     Markdown and self-contained HTML."""
     from pixelspace.campaign.store import store_file
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
     from pixelspace.report import write_report
 
     try:
+        check_output_dir(out, files=["report.md", "report.html"], folders=["figures"])
         paths = write_report(store_file(store), out)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc

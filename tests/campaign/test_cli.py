@@ -234,3 +234,32 @@ def test_parse_duration() -> None:
 
     assert [parse_duration(t) for t in ("90", "90s", "8m", "1h30m", "1.5h", "2h5s")] == [
         90, 90, 480, 5400, 5400, 7205]
+
+
+def test_messages_name_the_fix(campaign_file: Path, tmp_path: Path) -> None:
+    # issue 21: a folder given to `run`, a truncated store and a text file given to `report` named the symptom only
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["run", str(tmp_path)])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert f"{tmp_path} is a folder, not a campaign file" in out.output and "does not exist" not in out.output
+    assert "campaign files in it: tiny.toml" in out.output and "store file(s) store.sqlite" in out.output
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a store " * 100)
+    for command in ("status", "report"):
+        out = runner.invoke(cli, [command, str(text)] + (["--out", str(tmp_path / "r")] if command == "report" else []))
+        assert out.exit_code == 1 and "file is not a database (the file is not an SQLite database" in out.output
+
+    store = tmp_path / "store.sqlite"
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) // 2])  # as an interrupted copy leaves it
+    for args in (["status", str(store)], ["report", str(store), "--out", str(tmp_path / "r")],
+                 ["run", str(campaign_file), "--no-progress"]):
+        out = runner.invoke(cli, args)
+        assert out.exit_code == 1 and "Traceback" not in out.output, out.output
+        message = " ".join(out.output.split())
+        assert f"store {store}: database disk image is malformed (the file is damaged" in message, message
+        assert f"`sqlite3 {store} .recover | sqlite3 recovered.sqlite`" in message
+        assert "or run the campaign again into a new store path" in message

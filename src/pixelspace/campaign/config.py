@@ -464,6 +464,17 @@ class CampaignConfig:
             ConfigError: the file is missing, not valid TOML, has an unknown key or a bad value.
         """
         p = Path(path)
+        if p.is_dir():
+            tomls = sorted(f.name for f in p.glob("*.toml"))
+            hint = (f"; campaign files in it: {', '.join(tomls[:5])}{', ...' if len(tomls) > 5 else ''}" if tomls
+                    else "")
+            stores = sorted(f.name for f in p.glob("*.sqlite"))
+            if stores:
+                hint += (f"; it holds store file(s) {', '.join(stores[:3])}{', ...' if len(stores) > 3 else ''}, "
+                         "which `pixelspace status` and `pixelspace report` read (a store is resumed by running "
+                         "the campaign file that made it again)")
+            raise ConfigError(f"{p} is a folder, not a campaign file: give the path of a campaign's .toml file "
+                              f"(e.g. campaigns/demo.toml){hint}")
         if not p.is_file():
             raise ConfigError(f"campaign file {p} does not exist")
         try:

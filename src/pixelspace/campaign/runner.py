@@ -29,6 +29,7 @@ from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_has
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
+    check_sources,
     load_dataset,
     load_models,
     resolve_device,
@@ -372,6 +373,17 @@ def _differences_from_store(config: CampaignConfig, most: int = 6) -> list[str]:
     return shown + ([f"and {len(keys) - most} more"] if len(keys) > most else [])
 
 
+def _setup_done(path: str | Path) -> bool:
+    """Whether ``path`` is a store whose setup is written (False when it is absent, unreadable or unfinished)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        with Store.open_readonly(path) as store:
+            return store.meta().get("setup_done") == "1"
+    except StoreError:
+        return False
+
+
 def run_campaign(
     config: CampaignConfig,
     progress: bool = True,
@@ -396,17 +408,24 @@ def run_campaign(
         A :class:`CampaignSummary`.
 
     Raises:
-        ConfigError, WeightsError, DataError: bad config, model or data (before the store is touched).
+        ConfigError, WeightsError, DataError: bad config, model or data. A missing dataset or mask folder and
+            a model that does not load are found before the store is touched; a problem found while the setup
+            reads the data (an unreadable dataset, a missing mask file, no image that qualifies) deletes the
+            store again when this call made it.
         StoreError: a store of another config or a newer schema, or an unwritable/full disk.
     """
     if time_limit is not None and time_limit <= 0:
         raise ConfigError(f"time_limit must be a positive number of seconds, got {time_limit}")
     deadline = None if time_limit is None else time.monotonic() + time_limit
+    if not _setup_done(config.campaign.store):
+        check_sources(config)  # a resumed store holds its images and masks
     models = load_models(config)
     device = resolve_device(config.execution.device)
     if backend is None:  # before the store is touched, so a missing optional backend fails cleanly
         backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
                    if config.execution.backend == "local" else get_backend(config.execution.backend))
+    store_path = Path(config.campaign.store)
+    new_store = not store_path.exists()
     try:
         store = Store.open_for_campaign(
             config.campaign.store, canonical_json(config.to_dict()), config.config_hash(),
@@ -426,7 +445,12 @@ def run_campaign(
         raise
     with store:
         if store.meta().get("setup_done") != "1":
-            setup_campaign(store, config, models, device, foreground)
+            try:
+                setup_campaign(store, config, models, device, foreground)
+            except BaseException:
+                if new_store:  # made by this call and holding no setup: leave no half-made store behind
+                    store.discard()
+                raise
         meta = store.meta()
         inputs = read_inputs(store)
         if inputs.attacks_per_batch < 1:  # a store set up before attacks_per_batch was recorded

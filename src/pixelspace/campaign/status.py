@@ -166,7 +166,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
 
     Args:
         path: the store.
-        key: the attack key (or a unique prefix of at least 6 characters).
+        key: the attack key, or any prefix of it that no other stored key shares.
         device: torch device; default the campaign's ``execution.device``.
         alone: run only this attack instead of its batch.
 

@@ -28,9 +28,6 @@ InputDType = Literal["uint8", "float"]
 OutputKind = Literal["logits", "probabilities"]
 ArrayKind = Literal["torch", "numpy"]
 
-AUTO_BATCH_CANDIDATES = (32, 64, 128, 256, 512, 1024)
-
-
 class Classifier:
     """Wraps a model for black-box querying.
 
@@ -41,7 +38,8 @@ class Classifier:
         output: ``"logits"`` (softmax applied here) or ``"probabilities"`` (checked to sum to one).
         array: ``"torch"`` passes tensors to ``fn``; ``"numpy"`` passes NumPy arrays (ONNX, Keras, services).
         device: where inputs are built; default: the module's parameter device, else CPU.
-        batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once and keep the fastest.
+        batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once per model, device and
+            image size and keep the largest of the fastest (:mod:`pixelspace.models.autobatch`).
         precision: the arithmetic of a torch module's forward pass (:mod:`pixelspace.models.precision`):
             ``"fp32"`` (default), ``"tf32"``, ``"bf16"`` or ``"fp16"``; other black boxes take ``"fp32"`` only.
             :meth:`probabilities` can override it per call.
@@ -180,40 +178,51 @@ class Classifier:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def resolve_batch_size(self, height: int, width: int) -> int:
-        """The chunk size for images of this size: the explicit int, or the measured fastest (cached)."""
+        """The chunk size for images of this size: the explicit int, or the measured one (``"auto"``).
+
+        A measured size is remembered per model object, device, image size, input handling and torch thread
+        count (:mod:`pixelspace.models.autobatch`), so a new Classifier around the same model (each
+        ``PixelAttack`` call on a plain ``nn.Module`` makes one) measures nothing again.
+        """
+        from pixelspace.models import autobatch
+
         if isinstance(self.batch_size, int):
             return self.batch_size
         key = (height, width)
         if key not in self._tuned:
-            self._tuned[key] = self._measure_batch_size(height, width)
+            where = (str(self.device), height, width, self.input_layout, self.input_dtype, self.array,
+                     self._channels_last, torch.get_num_threads())
+            size = autobatch.remembered(self.fn, where)
+            if size is None:
+                size = self._measure_batch_size(height, width)
+                autobatch.remember(self.fn, where, size)
+            self._tuned[key] = size
         return self._tuned[key]
 
     def _measure_batch_size(self, height: int, width: int) -> int:
-        """Time each candidate chunk size on random images and keep the fastest per image (not queries)."""
+        """Time chunk sizes on random images (:func:`~pixelspace.models.autobatch.choose_batch_size`)."""
+        from pixelspace.models import autobatch
+
         gen = torch.Generator().manual_seed(0)
-        best, best_rate = AUTO_BATCH_CANDIDATES[0], 0.0
-        for bs in AUTO_BATCH_CANDIDATES:
-            x = torch.randint(0, 256, (bs, 3, height, width), generator=gen, dtype=torch.uint8).to(self.device)
-            try:
-                with torch.inference_mode():
-                    self._call(x)  # warm-up
-                    self._sync()
-                    t0 = time.perf_counter()
-                    reps = 0
-                    while True:
-                        self._call(x)
-                        reps += 1
-                        self._sync()
-                        if time.perf_counter() - t0 > 0.15 or reps >= 3:
-                            break
-                    rate = bs * reps / (time.perf_counter() - t0)
-            except (RuntimeError, MemoryError):  # out of memory: larger sizes will not fit either
-                break
-            if rate > best_rate * 1.03:
-                best, best_rate = bs, rate
-            elif rate < best_rate * 0.9:
-                break
-        log.info("auto batch size for %dx%d images on %s: %d (%.0f images/s)", height, width, self.device, best, best_rate)
+        inputs: dict[int, torch.Tensor] = {}
+
+        def seconds_per_call(bs: int) -> float:
+            with torch.inference_mode():
+                if bs not in inputs:
+                    inputs[bs] = torch.randint(0, 256, (bs, 3, height, width), generator=gen,
+                                               dtype=torch.uint8).to(self.device)
+                    if len(inputs) == 1:
+                        self._call(inputs[bs])  # warm-up: the model's first call does one-off set-up
+                self._sync()
+                t0 = time.perf_counter()
+                self._call(inputs[bs])
+                self._sync()
+                return time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        best, rates = autobatch.choose_batch_size(seconds_per_call)
+        log.info("auto batch size for %dx%d images on %s: %d (%s images/s; measured in %.1f s)", height, width,
+                 self.device, best, ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()), time.perf_counter() - t0)
         return best
 
     def _sync(self) -> None:

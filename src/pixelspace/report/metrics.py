@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.errors import StoreError
+from pixelspace.errors import StoreError, sqlite_store_error
 from pixelspace.report import stats
 from pixelspace.store_types import AttackRow
 
@@ -159,7 +159,7 @@ def load_store(path: str | Path) -> Store:
     try:
         con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:  # pragma: no cover - sqlite rarely fails to open an existing file
-        raise StoreError(f"cannot open store {p}: {exc}") from exc
+        raise sqlite_store_error(p, "open", exc) from exc
     try:
         con.row_factory = sqlite3.Row
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -202,7 +202,7 @@ def load_store(path: str | Path) -> Store:
         scans = ({(str(r["model"]), str(r["image_id"])): bytes(r["npz"])
                   for r in con.execute("SELECT model, image_id, npz FROM scans")} if "scans" in tables else {})
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot read store {p}: {exc}") from exc
+        raise sqlite_store_error(p, "read", exc) from exc
     finally:
         con.close()
     return Store(meta, models, images, predictions, attacks, masks, scans)
