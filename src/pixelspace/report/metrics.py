@@ -623,7 +623,9 @@ class RegionDifference:
     """``region_a − region_b`` for one network × pixels × metric, paired on the images both regions saw.
 
     ``b``/``c``: images where only A / only B succeeded (None for Targeted, which is not binary per image);
-    ``p_value``: exact two-sided McNemar (None for Targeted).
+    ``p_value``: exact two-sided McNemar (None for Targeted). ``difference``: Newcombe's paired score interval
+    for the per-image success metrics (valid with no discordant pairs), a paired bootstrap over images for
+    Targeted (a per-image fraction of nine attacks).
     """
 
     model: str
@@ -668,12 +670,14 @@ def region_difference(
         return None
     xa = np.array([a[i] for i in ids])
     xb = np.array([b[i] for i in ids])
-    diff = stats.bootstrap_paired_difference(xa, xb, seed=seed)
     if metric == "targeted":
+        diff = stats.bootstrap_paired_difference(xa, xb, seed=seed)
         nb = nc = None
         p = None
     else:
         nb, nc = stats.discordant_pairs(xa > 0.5, xb > 0.5)
+        both = int(np.sum((xa > 0.5) & (xb > 0.5)))
+        diff = stats.paired_difference_newcombe(both, nb, nc, len(ids) - both - nb - nc)
         p = stats.mcnemar_exact(nb, nc)
     return RegionDifference(model, pixels, metric, region_a, region_b, len(ids), float(xa.mean()),
                             float(xb.mean()), diff, nb, nc, p)

@@ -44,6 +44,25 @@ def _num(x: float, digits: int = 1) -> str:
     return "—" if not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
+def scan_coverage(store: Store) -> str:
+    """'Images scanned, per network: allconv-cifar10 120 of 500, …' (what an unfinished scan covers)."""
+    rows = store.scan_rows
+    hashes = {r.search_hash for r in rows}
+    counts = []
+    for model in sorted({r.model for r in rows}):
+        done = len({r.image_id for r in rows if r.model == model})
+        planned = max((g[6] for g in store.planned if g[0] == model and g[5] in hashes), default=0)
+        counts.append((model, done, planned))
+    if not counts:
+        return ""
+    text = "Images scanned, per network: " + ", ".join(
+        f"{m} {d} of {p}" if p else f"{m} {d}" for m, d, p in counts) + "."
+    if any(d < p for _, d, p in counts):
+        text += (" The scan is unfinished: every number below covers only the images scanned so far, and a paired "
+                 "test only the images scanned in both regions.")
+    return text
+
+
 def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
     """The section, or None when the store has no scan rows; and its figures."""
     rows, first = store.scan_rows, store.scan_first_rows
