@@ -53,3 +53,12 @@ def test_position_controls_are_read(tmp_path: Path) -> None:
     text = write_report(path, tmp_path / "out").markdown.read_text(encoding="utf-8")
     assert "Does the foreground beat a centred region of the same size? vgg16-cifar10 1 px: yes" in text
     assert "Does the background lose to a border frame of the same size? vgg16-cifar10 1 px: yes" in text
+
+
+def test_confidence_means_from_fewer_than_five_values_show_no_interval() -> None:
+    from pixelspace.report.blocks import mean_cell
+    from pixelspace.report.metrics import MeanValue
+
+    # three successes that happen to share one image: the bootstrap interval collapses onto the mean
+    assert mean_cell(MeanValue(0.288, 3, 0.288, 0.288, 1)) == ["28.8% (n=3)", "n < 5: no interval"]
+    assert mean_cell(MeanValue(0.5, 5, 0.4, 0.6, 5)) == ["50.0% (n=5)", "[40.0, 60.0]"]
