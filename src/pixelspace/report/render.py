@@ -35,7 +35,7 @@ from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
 from pixelspace.report.metrics import Rate, RegionDifference, Store
 from pixelspace.report.scan_section import scan_coverage, scan_section
-from pixelspace.report.verdict_section import verdict_blocks
+from pixelspace.report.verdict_section import at_a_glance, verdict_blocks
 
 FIG6_IMAGES = 15
 FIG1_PER_MODEL = 2
@@ -179,6 +179,9 @@ def _findings(store: Store) -> list[Block]:
                    "fitness curves (Fig. 6 only; the tables leave them out).")
     out: list[Block] = [*_unfinished(store), setup]
     de_rows = [r for r in rows if r.mode == "untargeted"]
+    glance = at_a_glance(de_rows, "DE") if de_rows else at_a_glance(store.scan_rows, "the scan")
+    if glance is not None:  # after the unfinished-campaign banner, before any table
+        out.insert(len(out) - 1, glance)
     if de_rows or not store.scan_rows:
         out += verdict_blocks(de_rows, "DE")
     else:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from pixelspace.report import figures as figs
+from pixelspace.report import metrics
 from pixelspace.report import verdict as vd
-from pixelspace.report.blocks import Block, Cell, Note, Table, pct, pp, pvalue
+from pixelspace.report.blocks import Block, Cell, FigureBlock, Note, Table, pct, pp, pvalue
 from pixelspace.report.metrics import AttackRow
 from pixelspace.report.verdict import Comparison, NetworkVerdict
 
@@ -132,3 +134,34 @@ def control_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
         ["network", "pixels", "A − B", "images", "A vs B", "difference [95 %]", "p / Holm p", "detectable",
          "A above B?"], body))
     return out
+
+
+GLANCE_DIFFERENCES = (("foreground", "background"), ("foreground", "centre"), ("background", "border"))
+
+
+def at_a_glance(rows: Sequence[AttackRow], what: str) -> FigureBlock | None:
+    """The report's opening figure from 1-pixel untargeted ``rows`` (None when they hold no such rows)."""
+    rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1]
+    if not rel:
+        return None
+    rates: dict[str, list[tuple[str, float, float, float, int]]] = {}
+    diffs: dict[str, list[tuple[str, float, float, float]]] = {}
+    for model in sorted({r.model for r in rel}):
+        mine = [r for r in rel if r.model == model]
+        for g in metrics.region_order(r.region for r in mine):
+            rate = metrics.untargeted1(metrics.select(mine, region=g))
+            rates.setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
+        for a, b in GLANCE_DIFFERENCES:
+            d = metrics.region_difference(mine, model=model, pixels=1, region_a=a, region_b=b)
+            if d is not None:
+                iv = d.difference
+                diffs.setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low, iv.high))
+    fig = figs.figure_at_a_glance(rates, diffs, f"1-pixel untargeted success ({what})")
+    if fig is None:
+        return None
+    return FigureBlock(
+        "fig0_at_a_glance", figs.figure_png(fig),
+        f"The answer at a glance ({what}, 1 pixel, untargeted): per network, the success rate of every region and "
+        "control with its Wilson 95 % interval (top), and the paired differences foreground − background, "
+        "foreground − centre and background − border with Newcombe 95 % intervals (bottom; an interval clear of "
+        "the dashed zero line is a difference these images resolve).")
