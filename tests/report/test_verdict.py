@@ -21,9 +21,13 @@ def test_closeness_needs_a_valid_interval_not_an_empty_bootstrap(tmp_path: Path)
     assert v.whole_fg.diff.difference.high == pytest.approx(0.0772, abs=1e-3)
     assert v.whole_fg.diff.difference.low == pytest.approx(-0.0772, abs=1e-3)
     assert v.margin == pytest.approx(0.0375) and not v.close
-    text = write_report(path, tmp_path / "out").markdown.read_text(encoding="utf-8")
+    paths = write_report(path, tmp_path / "out")
+    text = paths.markdown.read_text(encoding="utf-8")
     assert "Foreground close to whole: not shown" in text
     assert "n = 40: detects differences ≥" in text
+    # the report opens with the at-a-glance figure, before any table
+    assert paths.figures[0].name == "fig0_at_a_glance.png"
+    assert text.index("figures/fig0_at_a_glance.png") < text.index("\n| ")
 
 
 def test_clearly_lower_is_holm_corrected(tmp_path: Path) -> None:
