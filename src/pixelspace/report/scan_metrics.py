@@ -151,7 +151,7 @@ class BoundaryShift:
     Attributes:
         shift: pixels of dilation (> 0) or erosion (< 0); images: maps counted (a shift that empties a region
             leaves that image out of both rates); foreground, background: success rates; difference: fg − bg
-            with a paired bootstrap interval; fg_only, bg_only: discordant images; p_value: exact McNemar.
+            with Newcombe's paired score interval; fg_only, bg_only: discordant images; p_value: exact McNemar.
     """
 
     shift: int
@@ -182,8 +182,8 @@ def boundary_shift(
             bg_ok.append(bool((flips & b).any()))
         a, b_arr = np.array(fg_ok, dtype=bool), np.array(bg_ok, dtype=bool)
         n1, n2 = stats.discordant_pairs(a, b_arr) if a.size else (0, 0)
-        diff = (stats.bootstrap_paired_difference(a.astype(float), b_arr.astype(float), seed=seed) if a.size
-                else stats.Interval(float("nan"), float("nan"), float("nan"), "none"))
+        both = int(np.sum(a & b_arr))
+        diff = stats.paired_difference_newcombe(both, n1, n2, int(a.size) - both - n1 - n2)
         out.append(BoundaryShift(int(s), int(a.size), _wilson_rate(int(a.sum()), int(a.size)),
                                  _wilson_rate(int(b_arr.sum()), int(b_arr.size)), diff, n1, n2,
                                  stats.mcnemar_exact(n1, n2) if a.size else None))

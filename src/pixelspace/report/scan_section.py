@@ -217,7 +217,7 @@ def _shift_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarray]
                      f"{pvalue(s.p_value)} ({s.fg_only}/{s.bg_only})"])
     return Table(
         f"{model}: scan success in the foreground and in the rest of the image with the outline moved by 1–2 "
-        "pixels (3×3 erosion or dilation). Paired fg − bg with a bootstrap 95 % interval and the exact McNemar "
+        "pixels (3×3 erosion or dilation). Paired fg − bg with a Newcombe 95 % interval and the exact McNemar "
         "p-value (only-fg / only-bg images). How much the foreground/background conclusion depends on where "
         "the outline is drawn.",
         ["foreground", "images", "fg success", "bg success", "fg − bg", "McNemar p"], body)
