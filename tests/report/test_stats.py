@@ -118,3 +118,11 @@ def test_mcnemar_power_and_detectable_difference() -> None:
     assert large == pytest.approx(0.041, abs=0.002)
     assert math.isfinite(stats.detectable_difference(20, 0.0))
     assert math.isnan(stats.detectable_difference(4, 0.0))
+
+
+def test_fisher_exact_known_values() -> None:
+    # Fisher's tea-tasting table [[3, 1], [1, 3]]: two-sided p = 34/70
+    assert stats.fisher_exact(3, 1, 1, 3) == pytest.approx(34 / 70)
+    # VGG-16 whole image in results/cifar10-cpu: 9/20 on the first 20 images, 1/20 on the next 20
+    assert stats.fisher_exact(9, 11, 1, 19) == pytest.approx(0.00836, abs=1e-5)
+    assert stats.fisher_exact(0, 0, 0, 0) == 1.0

@@ -288,3 +288,23 @@ def detectable_difference(n: int, discordant: float, alpha: float = 0.05, power:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if ok(mid) else (mid, hi)
     return hi
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided Fisher exact p for the 2×2 table [[a, b], [c, d]] (rows: groups, columns: success/failure).
+
+    Sums the hypergeometric probabilities of every table with the same margins that is no more likely than the
+    observed one (relative tolerance 1e-7, as is usual).
+    """
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"counts must be >= 0, got {(a, b, c, d)}")
+    row1, col1, n = a + b, a + c, a + b + c + d
+    if n == 0:
+        return 1.0
+
+    def prob(k: int) -> float:
+        return math.comb(col1, k) * math.comb(n - col1, row1 - k) / math.comb(n, row1)
+
+    observed = prob(a)
+    ks = range(max(0, row1 + col1 - n), min(row1, col1) + 1)
+    return min(1.0, sum(p for p in map(prob, ks) if p <= observed * (1 + 1e-7)))
