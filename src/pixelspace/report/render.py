@@ -311,9 +311,10 @@ def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
             drows.append(drow)
         sec.blocks.append(Table(
             "Region differences A − B, paired on the images attacked in both regions: the difference in percentage "
-            "points, its 95 % paired-bootstrap interval, the exact two-sided McNemar p-value and the discordant "
-            "images (only A succeeded / only B succeeded). McNemar is not defined for Targeted (a per-image "
-            "fraction of nine attacks).",
+            "points, its 95 % interval (Newcombe's paired score interval; a paired bootstrap over images for "
+            "Targeted), the exact two-sided McNemar p-value (uncorrected; the verdict's tests are Holm-corrected "
+            "in 'What this run shows') and the discordant images (only A succeeded / only B succeeded). McNemar is "
+            "not defined for Targeted (a per-image fraction of nine attacks).",
             ["network", "pixels", "metric", "images", *(f"{a} − {b}" for a, b in pairs)], drows))
     else:
         sec.blocks.append(Note("No two regions share attacked images: no region differences."))
