@@ -386,3 +386,54 @@ def figure_reachable_classes(distributions: Mapping[str, Mapping[str, np.ndarray
     axes[0].set_ylabel("% of images")
     axes[0].legend(fontsize=8)
     return fig
+
+
+def figure_at_a_glance(
+    rates: Mapping[str, Sequence[tuple[str, float, float, float, int]]],
+    differences: Mapping[str, Sequence[tuple[str, float, float, float]]],
+    title: str,
+) -> Figure | None:
+    """The answer at a glance: per network, each region's success rate with its 95 % interval (top) and the
+    paired differences with theirs (bottom).
+
+    Args:
+        rates: network -> (region, rate, low, high, images) per region; fractions.
+        differences: network -> (label such as 'foreground − background', value, low, high); fractions.
+        title: the figure's title (what the rows are: DE or the scan, pixels).
+    """
+    models = [m for m in rates if rates[m]]
+    if not models:
+        return None
+    fig = Figure(figsize=(3.6 * len(models) + 0.8, 4.6), layout="constrained")
+    axes = fig.subplots(2, len(models), squeeze=False, height_ratios=[3, 2])
+    ends = [abs(x) for m in models for d in differences.get(m, ()) for x in d[1:] if math.isfinite(x)]
+    reach = 100 * max(ends, default=0.1) * 1.1  # one symmetric scale for every network's differences
+    for j, model in enumerate(models):
+        ax = axes[0, j]
+        rows = list(rates[model])
+        for y, (region, v, lo, hi, _) in enumerate(rows):
+            colour = REGION_COLOURS.get(region, "#333333")
+            if math.isfinite(lo):
+                ax.plot([100 * lo, 100 * hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([100 * v], [y], "o", color=colour, ms=6)
+        ax.set_yticks(range(len(rows)), [f"{r[0]} (n={r[4]})" for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("success rate, % (95 % interval)", fontsize=8)
+        ax.set_title(model, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax = axes[1, j]
+        diffs = list(differences.get(model, ()))
+        for y, (_, v, lo, hi) in enumerate(diffs):
+            if math.isfinite(lo):
+                ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2.2, solid_capstyle="butt")
+            ax.plot([100 * v], [y], "o", color="black", ms=6)
+        ax.axvline(0, color="#999999", lw=1, ls="--")
+        ax.set_xlim(-reach, reach)
+        ax.set_yticks(range(len(diffs)), [d[0] for d in diffs], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_ylim(len(diffs) - 0.5, -0.5)
+        ax.set_xlabel("paired difference, pp (95 % interval)", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return fig
