@@ -1,6 +1,7 @@
 """Engine throughput vs raw batched inference, measured in one run.
 
 Usage: python benchmarks/engine_throughput.py [--model vgg16-cifar10] [--images 8] [--generations 3]
+       python benchmarks/engine_throughput.py --user-model [--calls 3] ...
 
 Images are random, at the model's input size (32x32 for the CIFAR-10 networks, 224x224 for ImageNet ones).
 
@@ -8,12 +9,20 @@ Prints the queries/s of raw batched inference (best over batch sizes) and of the
 on a 30 % region in both region modes (population 400, early stop off so every attack spends the same budget),
 and each ratio to raw (measured before the engine runs and again after them, since throughput can drift on a
 shared machine). Random weights are used unless the model has shipped weights (the speed is the same).
+
+``--user-model`` measures what a user who brings their own network sees instead: the same network as a plain
+``nn.Module`` in NCHW (not stored channels-last), attacked by ``--calls`` separate ``PixelAttack`` calls, each
+a new attack object on the bare module (so each call wraps a new Classifier), whole image. It prints per call
+the seconds and queries/s against raw NCHW inference for three batch sizes: ``"auto"`` (measured on the first
+call and remembered), ``"auto"`` measured again on every call (the remembered sizes forgotten before each one,
+as every call did before sizes were remembered) and the raw-best int.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,6 +42,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=4.0, help="timing per raw batch size")
     ap.add_argument("--raw-only", action="store_true", help="measure raw inference only")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    ap.add_argument("--user-model", action="store_true", help="a plain NCHW nn.Module, one PixelAttack per call")
+    ap.add_argument("--calls", type=int, default=3, help="attack calls per batch-size setting (--user-model)")
     args = ap.parse_args()
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     if args.threads:
@@ -43,6 +54,11 @@ def main() -> None:
     cfg = DEConfig(population_size=400, max_generations=args.generations, early_stop=False)
     h, w = get_spec(args.model).input_size
     sizes = (32, 64, 128, 256, 512) if h * w <= 64 * 64 else (8, 16, 32, 64)
+    if args.user_model:
+        for p in model.parameters():  # as a user's own network is stored: plain NCHW, not channels-last
+            p.data = p.data.contiguous()
+        user_model(model, cfg, args, sizes, (h, w))
+        return
     bs, raw = raw_throughput(model, args.seconds, sizes, image_size=h)
     print(f"raw best: {raw:.0f} images/s at batch {bs}")
     if args.raw_only:
@@ -68,6 +84,42 @@ def main() -> None:
     print(f"\n{'engine run':<24}{'queries':>10}{'seconds':>10}{'queries/s':>12}{'vs raw':>9}{'vs raw after':>14}")
     for name, q, dt, rate in rows:
         print(f"{name:<24}{q:>10}{dt:>10.2f}{rate:>12.0f}{rate / raw:>9.2f}{rate / raw_after:>14.2f}")
+
+
+def user_model(model: torch.nn.Module, cfg: DEConfig, args: argparse.Namespace, sizes: tuple[int, ...],
+               shape: tuple[int, int]) -> None:
+    """``--user-model``: separate PixelAttack calls on a plain NCHW module, auto vs fixed batch sizes."""
+    from pixelspace.models import autobatch
+
+    h, w = shape
+    assert not any(p.ndim == 4 and not p.is_contiguous() for p in model.parameters())  # plain NCHW weights
+    bs, raw = raw_throughput(model, args.seconds, sizes, image_size=h, channels_last=False)
+    print(f"raw best (NCHW input): {raw:.0f} images/s at batch {bs}")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (args.images, h, w, 3), dtype=np.uint8)
+    labels = PixelAttack(batch_size=bs).clean_predictions(model, images)
+    settings: list[tuple[str, int | Literal["auto"], bool]] = [("auto, remembered", "auto", False),
+                                                   ("auto, measured per call", "auto", True),
+                                                   (f"fixed {bs}", bs, False)]
+    rows = []
+    for name, batch, forget in settings:
+        autobatch.forget_batch_sizes()
+        for call in range(args.calls):
+            if forget:
+                autobatch.forget_batch_sizes()
+            attack = PixelAttack(pixels=1, de=cfg, batch_size=batch)
+            t0 = time.perf_counter()
+            res = attack(model, images, Untargeted(labels), seed=call)
+            dt = time.perf_counter() - t0
+            q = int(res.queries.sum())
+            chosen = Classifier(model, batch_size=batch).resolve_batch_size(h, w)  # remembered: no new timing
+            rows.append((name, call + 1, chosen, q, dt, q / dt))
+    _, raw_after = raw_throughput(model, args.seconds, (bs,), image_size=h, channels_last=False)
+    print(f"raw again after the engine runs: {raw_after:.0f} images/s at batch {bs}")
+    print(f"\n{'setting':<26}{'call':>5}{'chunk':>7}{'queries':>9}{'seconds':>9}{'queries/s':>11}{'vs raw':>8}"
+          f"{'vs raw after':>14}")
+    for name, call, chosen, q, dt, rate in rows:
+        print(f"{name:<26}{call:>5}{chosen:>7}{q:>9}{dt:>9.2f}{rate:>11.0f}{rate / raw:>8.2f}{rate / raw_after:>14.2f}")
 
 
 if __name__ == "__main__":

@@ -16,14 +16,17 @@ def _sync(device: torch.device) -> None:
 
 
 def raw_throughput(model: nn.Module, seconds: float, sizes: Sequence[int] = (32, 64, 128, 256, 512, 1024),
-                   image_size: int = 32) -> tuple[int, float]:
+                   image_size: int = 32, channels_last: bool = True) -> tuple[int, float]:
     """(batch size, images/s) of the fastest batched inference + softmax over ``sizes``, each timed for about
     ``seconds`` after a warm-up, on the device of ``model``'s parameters. Input is uint8 converted to float
-    [0, 1], channels-last as the Classifier feeds the shipped models."""
+    [0, 1], channels-last as the Classifier feeds the shipped models (``channels_last=False``: plain NCHW, as
+    it feeds a model that is not stored channels-last)."""
     device = next(model.parameters()).device
     best = (sizes[0], 0.0)
     x8 = torch.randint(0, 256, (max(sizes), 3, image_size, image_size), dtype=torch.uint8,
-                       generator=torch.Generator().manual_seed(0)).contiguous(memory_format=torch.channels_last)
+                       generator=torch.Generator().manual_seed(0))
+    if channels_last:
+        x8 = x8.contiguous(memory_format=torch.channels_last)
     x8 = x8.to(device)
     with torch.inference_mode():
         for bs in sizes:

@@ -3,9 +3,38 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import click
+
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``90``, ``90s``, ``8m``, ``1h30m`` or ``1.5h``; ValueError otherwise."""
+    m = _DURATION.fullmatch(text.strip().lower())
+    if not text.strip() or m is None or not any(m.groups()):
+        raise ValueError(f"{text!r} is not a duration like 90s, 8m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
+    total = hours * 3600 + minutes * 60 + seconds
+    if total <= 0:
+        raise ValueError(f"{text!r}: a time limit must be longer than zero")
+    return total
+
+
+class Duration(click.ParamType):
+    """A click parameter for :func:`parse_duration`."""
+
+    name = "duration"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.group()
@@ -32,11 +61,17 @@ def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: i
           device: str) -> None:
     """Train a CIFAR-10 network with a recorded seed; resumes after interruption."""
     from pixelspace.data.cifar10 import load_split
+    from pixelspace.errors import PixelspaceError
     from pixelspace.models.training import TrainConfig, evaluate_accuracy
     from pixelspace.models.training import train as run_training
     from pixelspace.models.weights import file_sha256, save_fp16
     from pixelspace.models.zoo import ARCHITECTURES
+    from pixelspace.outputs import check_output_dir
 
+    try:  # before hours of training
+        check_output_dir(out.parent, files=[out.name])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
     kwargs = {"arch": arch, "seed": seed} | ({"epochs": epochs} if epochs else {})
     config = TrainConfig(**kwargs)  # type: ignore[arg-type]
     tr, te = load_split(data_path, "train"), load_split(data_path, "test")
@@ -74,7 +109,11 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
 @click.option("--address", default=None,
               help="execution.address: the Ray cluster, 'auto' or HOST:PORT (default: the campaign file's).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool) -> None:
+@click.option("--time-limit", "time_limit", type=Duration(), default=None, metavar="DURATION",
+              help="Stop at a batch boundary before this much wall time (e.g. 90s, 8m, 1h30m), leave the store "
+                   "consistent and exit 0; run again to resume.")
+def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool,
+                time_limit: float | None) -> None:
     """Run a campaign file into its store; rerunning resumes where it stopped."""
     from pixelspace.campaign import load_config, run_campaign
     from pixelspace.errors import PixelspaceError
@@ -83,7 +122,8 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     config = None
     try:
         config = load_config(campaign)
-        summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress)
+        summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress,
+                               time_limit=time_limit)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     except KeyboardInterrupt:
@@ -104,6 +144,9 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     click.echo(f"{summary.store}: {summary.attacks_before + summary.attacks_run}/{summary.attacks_total} attacks "
                f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "
                f"{summary.images_attacked} images attacked, {summary.images_skipped} passed over")
+    if summary.stopped_by_time_limit:
+        click.echo(f"time limit reached: {summary.attacks_before + summary.attacks_run} of {summary.attacks_total} "
+                   f"attacks are done; run `pixelspace run {campaign}` again to resume")
 
 
 @cli.command("status")
@@ -200,9 +243,11 @@ def report_command(store: Path, out: Path) -> None:
     Markdown and self-contained HTML."""
     from pixelspace.campaign.store import store_file
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
     from pixelspace.report import write_report
 
     try:
+        check_output_dir(out, files=["report.md", "report.html"], folders=["figures"])
         paths = write_report(store_file(store), out)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc

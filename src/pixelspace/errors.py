@@ -41,3 +41,30 @@ class DataError(PixelspaceError, ValueError):
 
 class StoreError(PixelspaceError, RuntimeError):
     """A results store is incompatible, of a newer schema, or cannot be written."""
+
+
+class OutputError(PixelspaceError, ValueError):
+    """An output folder is a file, lies under a file, or cannot be written; or an output file is a folder."""
+
+
+def sqlite_store_error(path: object, action: str, exc: Exception) -> StoreError:
+    """A :class:`StoreError` for an SQLite failure on store ``path`` while doing ``action`` ("open", "read",
+    "write"): SQLite's text plus the likely cause and what to do about it."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        hint = " (the file or its folder is read-only; pick a writable store path)"
+    elif "full" in text:
+        hint = " (the disk is full; free space and run again: committed batches are kept)"
+    elif "unable to open" in text:
+        hint = " (the folder does not exist or is not writable)"
+    elif "not a database" in text:
+        hint = " (the file is not an SQLite database: give the path of a store that `pixelspace run` wrote)"
+    elif "malformed" in text or "corrupt" in text:
+        hint = (f" (the file is damaged, e.g. truncated by an interrupted copy or a full disk; recover what it holds "
+                f"with `sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or run the campaign again into a new "
+                "store path)")
+    elif "locked" in text or "busy" in text:
+        hint = " (another process holds the store; is a second campaign writing it?)"
+    else:
+        hint = ""
+    return StoreError(f"cannot {action} store {path}: {exc}{hint}")

@@ -403,3 +403,29 @@ def test_a_success_that_does_not_confirm_alone_is_not_returned(caplog: pytest.Lo
     assert not r.success[0] and r.generations[0] == 4 and r.predicted[0] == 1  # the best member, as evaluated
     assert r.queries[0] == 1 + 10 * 5 + 5 == 2 + 10 * (4 + 1) + 4
     assert caplog.text.count("did not confirm on its own") == 5
+
+
+def test_api_agrees_with_the_cli_on_pixels_empty_batches_and_nan() -> None:
+    # issue 21: no mask behaved unlike an explicit whole-image mask; an empty batch raised a plain ValueError;
+    # NaN said "got range [nan, nan]"
+    model = tiny_cnn(0)
+    images = gray_images(2, 32)
+    labels = predict(model, images)
+    too_many = PixelAttack(pixels=2000, de=DEConfig(population_size=8, max_generations=1))
+    with pytest.raises(RegionError, match="fewer than pixels=2000"):
+        too_many(model, images, Untargeted(labels), regions=np.ones((32, 32), bool))
+    with pytest.raises(RegionError, match=r"whole image has 1024 pixels \(32x32\), fewer than pixels=2000"):
+        too_many(model, images, Untargeted(labels))
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))
+    for empty in (images[:0], torch.zeros((0, 3, 32, 32))):
+        with pytest.raises(ShapeError, match="batch is empty"):
+            attack(model, empty, Untargeted([]))
+        with pytest.raises(ShapeError, match="batch is empty"):
+            attack.clean_predictions(model, empty)
+    nan = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    nan[1, 0, 3, 4] = float("nan")
+    with pytest.raises(DTypeError, match=r"contain NaN \(1 values\)"):
+        attack(model, nan, Untargeted(labels))
+    nan[1, 0, 3, 4] = float("inf")
+    with pytest.raises(DTypeError, match="contain infinity"):
+        attack(model, nan, Untargeted(labels))

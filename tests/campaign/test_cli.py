@@ -109,8 +109,8 @@ def test_ctrl_c_says_what_is_stored_and_the_rerun_resumes(campaign_file: Path, t
                 raise KeyboardInterrupt from None
 
     real = campaign.run_campaign
-    monkeypatch.setattr(campaign, "run_campaign", lambda config, progress: real(config, progress=progress,
-                                                                                backend=Interrupted(after=1)))
+    monkeypatch.setattr(campaign, "run_campaign", lambda config, progress, **kw: real(config, progress=progress,
+                                                                                      backend=Interrupted(after=1)))
     out = CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
     assert out.exit_code == 130, out.output
     assert (f"interrupted: 2/15 attacks are stored in {tmp_path / 'store.sqlite'}; run `pixelspace run "
@@ -203,3 +203,63 @@ def test_a_store_from_before_the_memo_replays_without_it(tiny_data: dict[str, An
     new_toml.write_text(to_toml(config_dict(tiny_data, store)))
     out = CliRunner().invoke(cli, ["run", str(new_toml), "--no-progress"])
     assert out.exit_code != 0 and "reuse_evaluations = false" in out.output, out.output
+
+
+def test_time_limit_stops_at_a_batch_boundary_and_the_rerun_completes(campaign_file: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "0.001s"])
+    assert out.exit_code == 0, out.output
+    # one batch always runs (2 attacks per batch); then the limit stops the run at its boundary
+    assert "2/15 attacks stored" in out.output
+    assert "time limit reached: 2 of 15 attacks are done" in out.output
+    assert len(attack_rows(store)) == 2
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "1h"])
+    assert out.exit_code == 0, out.output
+    assert "15/15 attacks stored (13 now" in out.output and "time limit" not in out.output
+    reference = tmp_path / "reference.toml"
+    reference.write_text(campaign_file.read_text().replace(str(store), str(tmp_path / "reference.sqlite")))
+    assert runner.invoke(cli, ["run", str(reference), "--no-progress"]).exit_code == 0
+    assert attack_rows(store) == attack_rows(tmp_path / "reference.sqlite")
+
+
+def test_time_limit_refuses_what_is_not_a_duration(campaign_file: Path) -> None:
+    for bad in ("soon", "0s", "-5m"):
+        out = CliRunner().invoke(cli, ["run", str(campaign_file), "--time-limit", bad])
+        assert out.exit_code == 2 and "--time-limit" in out.output and "Traceback" not in out.output, out.output
+
+
+def test_parse_duration() -> None:
+    from pixelspace.cli import parse_duration
+
+    assert [parse_duration(t) for t in ("90", "90s", "8m", "1h30m", "1.5h", "2h5s")] == [
+        90, 90, 480, 5400, 5400, 7205]
+
+
+def test_messages_name_the_fix(campaign_file: Path, tmp_path: Path) -> None:
+    # issue 21: a folder given to `run`, a truncated store and a text file given to `report` named the symptom only
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(cli, ["run", str(tmp_path)])
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert f"{tmp_path} is a folder, not a campaign file" in out.output and "does not exist" not in out.output
+    assert "campaign files in it: tiny.toml" in out.output and "store file(s) store.sqlite" in out.output
+
+    text = tmp_path / "notes.txt"
+    text.write_text("not a store " * 100)
+    for command in ("status", "report"):
+        out = runner.invoke(cli, [command, str(text)] + (["--out", str(tmp_path / "r")] if command == "report" else []))
+        assert out.exit_code == 1 and "file is not a database (the file is not an SQLite database" in out.output
+
+    store = tmp_path / "store.sqlite"
+    data = store.read_bytes()
+    store.write_bytes(data[: len(data) // 2])  # as an interrupted copy leaves it
+    for args in (["status", str(store)], ["report", str(store), "--out", str(tmp_path / "r")],
+                 ["run", str(campaign_file), "--no-progress"]):
+        out = runner.invoke(cli, args)
+        assert out.exit_code == 1 and "Traceback" not in out.output, out.output
+        message = " ".join(out.output.split())
+        assert f"store {store}: database disk image is malformed (the file is damaged" in message, message
+        assert f"`sqlite3 {store} .recover | sqlite3 recovered.sqlite`" in message
+        assert "or run the campaign again into a new store path" in message

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,7 +178,44 @@ def test_attack_lookup_by_key_and_prefix(tmp_path: Path) -> None:
         assert store.attack("abcdef02")["queries"] == 20
         with pytest.raises(StoreError, match="no attack"):
             store.attack("zzzzzzzz")
-        with pytest.raises(StoreError, match="no attack"):
-            store.attack("abcd")  # shorter than 6 characters: exact keys only
+        with pytest.raises(StoreError, match="several"):
+            store.attack("abcd")
         with pytest.raises(StoreError, match="several"):
             store.attack("abcdef")
+
+
+def test_any_unique_key_prefix_is_accepted_however_short(tmp_path: Path) -> None:
+    # issue 21: docs/campaigns.md says any unique prefix works; prefixes under 6 characters were refused
+    with _open(tmp_path / "s.sqlite") as store:
+        keys = ["7c0a91", "7c0b22", "e5", "a_b%c"]
+        store.write_batch([AttackRow(k, *_row(i).as_tuple()[1:10], _row(i).record)  # type: ignore[arg-type]
+                           for i, k in enumerate(keys)])
+        assert store.attack("e")["key"] == "e5"
+        assert store.attack("7c0a")["key"] == "7c0a91"
+        assert store.attack("7c0b2")["key"] == "7c0b22"
+        assert store.attack("a_")["key"] == "a_b%c"
+        with pytest.raises(StoreError, match=r"several attacks .*\(e\.g\. 7c0a91 and 7c0b22\)"):
+            store.attack("7c0")
+        with pytest.raises(StoreError, match="no attack with key 'a%'.*--keys"):
+            store.attack("a%")  # % and _ are characters of the key, not wildcards
+        with pytest.raises(StoreError, match="no attack with key 'E'"):
+            store.attack("E")  # keys are case-sensitive
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX file locks and symlinks")
+def test_one_writer_per_store_whatever_the_path(tmp_path: Path) -> None:
+    # issue 21: the lock followed the path as written, so a symlink (or another spelling) let a second writer in
+    real = tmp_path / "storeE" / "store.sqlite"
+    real.parent.mkdir()
+    (tmp_path / "linked.sqlite").symlink_to(real)
+    (tmp_path / "dirlink").symlink_to(real.parent, target_is_directory=True)
+    with _open(real):
+        for other in (tmp_path / "linked.sqlite", tmp_path / "dirlink" / "store.sqlite",
+                      tmp_path / "storeE" / ".." / "storeE" / "store.sqlite"):
+            with pytest.raises(StoreError, match=re.escape(f"(the file {os.path.realpath(real)}) is being written by "
+                                                           "another process")):
+                _open(other)
+    with _open(tmp_path / "linked.sqlite") as store:  # the first writer is gone: the link opens the same store
+        store.write_batch([_row(0)])
+    with Store.open_readonly(real) as reader:
+        assert reader.count_attacks() == 1

@@ -131,3 +131,42 @@ def test_an_empty_segmentation_names_the_segmenter(image_and_weights: tuple[Path
     assert res.exit_code == 1
     assert "NoForeground found no foreground in this image, so the foreground region is empty" in res.output
     assert "--region whole or a mask PNG" in res.output
+
+
+def test_every_writing_command_checks_its_outputs_before_any_work(tmp_path: Path, image_and_weights: tuple[Path, Path],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 21: `attack --out FILE` ended in a FileExistsError traceback after the whole search had run
+    import pixelspace.campaign.runner
+    import pixelspace.models
+    import pixelspace.report
+    import pixelspace.segment.files
+
+    def no_work(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("work started before the output path was checked")
+
+    for module, name in ((pixelspace.models, "load"), (pixelspace.segment.files, "read_image"),
+                         (pixelspace.report, "write_report"), (pixelspace.campaign.runner, "run_campaign")):
+        monkeypatch.setattr(module, name, no_work)
+    img, weights = image_and_weights
+    a_file = tmp_path / "typo.txt"
+    a_file.write_text("x")
+    (tmp_path / "img-attack.png").mkdir()  # an output file's name taken by a folder
+    (tmp_path / "seg").mkdir()
+    (tmp_path / "seg" / "masks").write_text("x")
+    model = ["--model", "cnn8-cifar10", "--weights", str(weights)]
+    cases = [
+        (["attack", str(img), *model, "--out", str(a_file)], f"output folder {a_file} is a file"),
+        (["attack", str(img), *model, "--out", str(tmp_path)], f"output file {tmp_path / 'img-attack.png'} is a folder"),
+        (["scan", str(img), *model, "--out", str(a_file / "sub")], f"output folder {a_file / 'sub'} cannot be made: "
+                                                                   f"{a_file} is a file"),
+        (["segment", str(img), "--out", str(a_file)], f"output folder {a_file} is a file"),
+        (["segment", str(img), "--out", str(tmp_path / "seg")], f"output folder {tmp_path / 'seg' / 'masks'} is a file"),
+        (["report", str(tmp_path), "--out", str(a_file / "r")], f"{a_file} is a file"),
+        (["demo", "--out", str(a_file), "--no-progress"], f"output folder {a_file} is a file"),
+        (["train", "--arch", "cnn8", "--data", str(tmp_path), "--out", str(tmp_path / "seg")],
+         f"output file {tmp_path / 'seg'} is a folder"),
+    ]
+    for args, message in cases:
+        res = CliRunner().invoke(cli, args)
+        assert res.exit_code == 1, (args, res.output, res.exception)
+        assert message in res.output and "Traceback" not in res.output, (args, res.output)

@@ -50,3 +50,30 @@ def test_report_imports_no_model_code() -> None:
     code = ("import sys, pixelspace.report; bad = [m for m in ('torch', 'pixelspace.models', 'pixelspace.attack', "
             "'pixelspace.campaign', 'pixelspace.segment') if m in sys.modules]; print(bad); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fig6_draws_successes_at_generation_0() -> None:
+    # issue 21: one-point curves (a success at generation 0) were not drawn: a blank panel, a legend without a line
+    from matplotlib.lines import Line2D
+
+    rows = [row(f"i{k}", success=True, generations=0, region=region, fitness_history=[0.2 + 0.01 * k])
+            for k in range(11) for region in ("whole", "foreground")]
+    rows.append(row("i0", success=True, generations=2, region="background", fitness_history=[0.9, 0.6, 0.3]))
+    fig = figures.figure6_fitness(rows, [f"i{k}" for k in range(11)])
+    assert fig is not None
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    for title in ("m: whole (n=11)", "m: foreground (n=11)"):
+        lines = [ln for ln in axes[title].get_lines() if isinstance(ln, Line2D)]
+        assert len(lines) == 12  # 11 images and their mean
+        assert all(len(ln.get_xdata()) == 1 and ln.get_marker() not in (None, "None", "", " ") for ln in lines)
+        assert any("succeeded at generation 0" in t.get_text() for t in axes[title].texts)
+    background = axes["m: background (n=1)"]
+    assert all(ln.get_marker() in (None, "None", "", " ") for ln in background.get_lines())  # longer curves: lines
+    assert not background.texts
+    legend = axes["m: means"].get_legend()
+    assert legend is not None
+    handles = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    assert set(handles) == {"whole", "foreground", "background"}
+    for region in ("whole", "foreground"):
+        assert handles[region].get_marker() not in (None, "None", "", " ")  # the legend entry shows what is drawn
+    figures.figure_png(fig)

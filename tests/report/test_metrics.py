@@ -87,7 +87,18 @@ def test_mean_generations_raw_and_reference_counting() -> None:
     assert g.count == 3
     assert g.raw_mean == pytest.approx(2.0)  # (0 + 2 + 4) / 3
     assert g.reference_mean == pytest.approx(7 / 3)  # (1 + 2 + 4) / 3
+    assert (g.raw_median, g.reference_median) == (2.0, 2.0)
+    assert g.histogram == (1, 0, 1, 1, 0, 0, 0, 0)  # bins 0, 1, 2, 3–5, 6–10, 11–20, 21–50, ≥51
     assert math.isnan(metrics.mean_generations([]).raw_mean)
+
+
+def test_generation_median_resists_a_late_success() -> None:
+    # four successes by generation 1 and one at generation 79: the mean is pulled up, the median is not
+    rows = [row(str(i), success=True, generations=gen) for i, gen in enumerate([0, 0, 1, 1, 79])]
+    g = metrics.mean_generations(rows)
+    assert g.raw_mean == pytest.approx(16.2) and g.raw_median == 1.0
+    assert g.reference_mean == pytest.approx(16.6) and g.reference_median == 1.0
+    assert g.histogram[0] == 2 and g.histogram[-1] == 1
 
 
 def test_table3_metrics() -> None:

@@ -105,3 +105,32 @@ def test_reachable_distribution_caps_at_the_last_bin() -> None:
     rows = [_row("whole", "a", False, "scan"), _row("whole", "b", True, "scan", reach=(1, 2)),
             _row("whole", "c", True, "scan", reach=tuple(range(1, 10)))]
     np.testing.assert_array_equal(sm.reachable_distribution(rows, 10), [1, 0, 1, 0, 0, 0, 0, 0, 0, 1])
+
+
+def test_scan_table2_counts_images_per_reachable_target() -> None:
+    rows = [_row("foreground", "a", True, "scan", reach=(1, 2)), _row("foreground", "b", True, "scan", reach=(2,)),
+            _row("foreground", "c", False, "scan", label=2), _row("background", "a", False, "scan")]
+    fg, bg = sm.scan_table2(rows, 4)
+    assert (fg.region, bg.region) == ("foreground", "background")
+    assert (fg.untargeted1.successes, fg.untargeted1.total) == (2, 3)
+    np.testing.assert_array_equal(fg.per_target, [0, 1, 2, 0])
+    np.testing.assert_array_equal(fg.eligible, [1, 3, 2, 3])  # no image is sent to its own class (a, b: 0; c: 2)
+    np.testing.assert_array_equal(bg.per_target, [0, 0, 0, 0])
+
+
+def test_flip_density_pairs_images_and_bootstraps_them() -> None:
+    def row(region: str, image: str, flips: int, size: int) -> AttackRow:
+        r = _row(region, image, flips > 0, "scan")
+        r.record.update(flipping_pixels=flips, region_size=size)
+        return r
+
+    rows = [row("foreground", "a", 10, 100), row("background", "a", 0, 900),
+            row("foreground", "b", 0, 200), row("background", "b", 8, 800),
+            row("foreground", "c", 5, 100)]  # c has no background row: left out of the paired sample
+    (d,) = sm.flip_density(rows)
+    assert d.images == 2
+    assert d.by_region["foreground"].value == pytest.approx((0.1 + 0.0) / 2)
+    assert d.by_region["background"].value == pytest.approx((0.0 + 0.01) / 2)
+    diff = d.paired[("foreground", "background")]
+    assert diff.value == pytest.approx(0.045)
+    assert diff.low <= diff.value <= diff.high and diff.low == pytest.approx(-0.01)

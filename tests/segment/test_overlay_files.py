@@ -123,3 +123,31 @@ def test_cli_segment_u2net(image_dir: Path, tmp_path: Path) -> None:
     assert (out / "masks" / "0000.png").is_file() and (out / "quality.csv").is_file()
     bad = CliRunner().invoke(cli, ["segment", "--method", "grabcut", str(image_dir), "--out", str(out), "--threshold", "0.3"])
     assert bad.exit_code != 0 and "only the 'u2net' method" in bad.output
+
+
+def test_grayscale_and_rgba_images_are_read_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # issue 21: a grayscale PNG was expanded and an RGBA image's alpha dropped without a word
+    from pixelspace.segment import read_image
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (6, 5), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    bgra = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+    bgra[..., 3] = 255
+    bgra[0, :2, 3] = 0  # two transparent pixels
+    cv2.imwrite(str(tmp_path / "rgba.png"), bgra)
+    cv2.imwrite(str(tmp_path / "rgb.png"), bgra[..., :3])
+    with caplog.at_level("WARNING", logger="pixelspace.segment.files"):
+        g = read_image(tmp_path / "grey.png")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{tmp_path / 'grey.png'} is a grayscale image; its grey values are copied to R, G and B"]
+        caplog.clear()
+        a = read_image(tmp_path / "rgba.png")
+        assert [r.getMessage() for r in caplog.records] == [
+            f"{tmp_path / 'rgba.png'} has an alpha channel (2 pixels not fully opaque); it is dropped and the RGB "
+            "values are used as stored"]
+        caplog.clear()
+        c = read_image(tmp_path / "rgb.png")
+        assert caplog.records == []
+    assert g.shape == (6, 5, 3) and (g == grey[..., None]).all()
+    assert (a == bgra[..., 2::-1]).all() and (c == a).all()

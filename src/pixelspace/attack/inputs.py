@@ -21,7 +21,13 @@ def images_to_uint8_nchw(images: Any) -> tuple[np.ndarray, str, bool]:
 
     Returns:
         (uint8 array (N, 3, H, W), the caller's layout "NHWC"|"NCHW", whether the caller used torch).
+
+    Raises:
+        ShapeError: wrong rank or channel count, or an empty batch (N = 0).
+        DTypeError: another dtype, a float outside [0, 1], or a float containing NaN or infinity.
     """
+    if isinstance(images, torch.Tensor | np.ndarray) and images.ndim == 4 and images.shape[0] == 0:
+        raise ShapeError(f"images: the batch is empty (shape {tuple(images.shape)}); pass at least one image")
     if isinstance(images, torch.Tensor):
         t = images.detach().cpu()
         if t.ndim != 4 or t.shape[1] != 3:
@@ -30,7 +36,12 @@ def images_to_uint8_nchw(images: Any) -> tuple[np.ndarray, str, bool]:
             return t.numpy().copy(), "NCHW", True
         if not t.is_floating_point():
             raise DTypeError(f"images tensor must be uint8 or float in [0, 1]; got dtype {t.dtype}")
-        if not torch.isfinite(t).all() or t.min() < 0 or t.max() > 1:
+        if torch.isnan(t).any():
+            raise DTypeError(f"float images contain NaN ({int(torch.isnan(t).sum())} values); they must lie in [0, 1]")
+        if torch.isinf(t).any():
+            raise DTypeError(f"float images contain infinity ({int(torch.isinf(t).sum())} values); they must lie in "
+                             "[0, 1]")
+        if t.min() < 0 or t.max() > 1:
             raise DTypeError(
                 f"float images must lie in [0, 1]; got range [{t.min().item():.3f}, {t.max().item():.3f}]"
             )
@@ -51,6 +62,9 @@ def images_to_uint8_nchw(images: Any) -> tuple[np.ndarray, str, bool]:
 def regions_to_masks(regions: Any, n: int, height: int, width: int, pixels: int) -> np.ndarray:
     """Validate regions: None (whole image), bool (H, W) shared, or bool (N, H, W); returns bool (N, H, W)."""
     if regions is None:
+        if pixels > height * width:
+            raise RegionError(f"the whole image has {height * width} pixels ({height}x{width}), fewer than "
+                              f"pixels={pixels}")
         return np.ones((n, height, width), dtype=bool)
     arr = regions.detach().cpu().numpy() if isinstance(regions, torch.Tensor) else np.asarray(regions)
     if arr.dtype != bool:

@@ -26,6 +26,7 @@ from pixelspace.attack.perturb import perturb
 from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
 from pixelspace.search.de import DEConfig, DifferentialEvolution, rngs_from_seed
 from pixelspace.search.init import check_population
@@ -51,6 +52,10 @@ class PixelAttack:
         reuse_evaluations: answer a candidate that decodes to an image this attack already evaluated from
             memory instead of querying the model again (:mod:`pixelspace.attack.memo`); it changes the
             query counts, not the search. ``False`` reproduces results made before the memo existed.
+        precision: the arithmetic of the search's model evaluations, ``"fp32"`` (default), ``"tf32"``,
+            ``"bf16"`` or ``"fp16"`` (:mod:`pixelspace.models.precision`; torch modules only). The clean image
+            and every success confirmation are evaluated at ``"fp32"``, so a reduced-precision success that
+            does not hold at fp32 is not reported (the search goes on).
 
     Example:
         >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
@@ -64,6 +69,7 @@ class PixelAttack:
     batch_size: int | Literal["auto"] = "auto"
     eval_chunk: int = 8
     reuse_evaluations: bool = True
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if not isinstance(self.pixels, int) or self.pixels < 1:
@@ -76,6 +82,7 @@ class PixelAttack:
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
         if not isinstance(self.reuse_evaluations, bool):
             raise ConfigError(f"reuse_evaluations must be True or False, got {self.reuse_evaluations!r}")
+        check_precision(self.precision)
 
     @property
     def dims(self) -> int:
@@ -144,6 +151,8 @@ class PixelAttack:
             init = check_population(init_population, n, self.de.population_size, self.dims, "init_population")
         clf = Classifier.wrap(model, self.batch_size)
         check_registered_size(clf.fn, h, w)
+        if self.precision != "fp32" and not isinstance(clf.fn, nn.Module):
+            raise ConfigError(f"precision={self.precision!r} needs a torch.nn.Module; a black-box model runs at 'fp32'")
         run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress, init)
         return run.execute(layout)
 
@@ -190,15 +199,17 @@ class _Run:
         }
         return {key: v.cpu().numpy() for key, v in out.items()}
 
-    def _evaluate(self, rows: np.ndarray, dec: Decoded) -> dict[str, np.ndarray]:
-        """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps."""
+    def _evaluate(self, rows: np.ndarray, dec: Decoded, precision: Precision | None = None) -> dict[str, np.ndarray]:
+        """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps, at
+        ``precision`` (default: the attack's)."""
         bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width)
         step = bs * self.attack.eval_chunk
         parts = []
         for s in range(0, rows.shape[0], step):
             sl = slice(s, s + step)
             sub = Decoded(dec.positions[sl], dec.colors[sl], dec.applied[sl])
-            probs = self.clf.probabilities(perturb(self.clean, rows[sl], sub))
+            probs = self.clf.probabilities(perturb(self.clean, rows[sl], sub),
+                                           precision=precision or self.attack.precision)
             parts.append(self._summarise(probs, rows[sl]))
         return {key: np.concatenate([p[key] for p in parts]) for key in _SUMMARY_KEYS}
 
@@ -264,10 +275,10 @@ class _Run:
         return shaped, scored.reshape(a, p)
 
     def _confirm(self, attack_idx: int, genes: np.ndarray) -> dict[str, np.ndarray]:
-        """Evaluate one candidate on its own (batch of one), counting one query."""
+        """Evaluate one candidate on its own (batch of one) at fp32, counting one query."""
         rows = np.array([attack_idx])
         dec = decode(genes[None, :], rows, self.regions, self.attack.region_mode, self.attack.pixels)
-        probs = self.clf.probabilities(perturb(self.clean, rows, dec))
+        probs = self.clf.probabilities(perturb(self.clean, rows, dec), precision="fp32")
         self.queries[attack_idx] += 1
         return {key: v[0] for key, v in self._summarise(probs, rows).items()}
 
@@ -276,7 +287,7 @@ class _Run:
         n, cfg = self.n, self.cfg
         p, g_max = cfg.population_size, cfg.max_generations
         all_rows = np.arange(n)
-        clean_probs = self.clf.probabilities(self.clean)
+        clean_probs = self.clf.probabilities(self.clean, precision="fp32")
         self.queries += 1
         self.objective.check_classes(clean_probs.shape[1])
         k = min(TOPK, clean_probs.shape[1])
@@ -379,12 +390,21 @@ class _Run:
         n = self.n
         best = state.best_index
         # a best member answered from the memo has only fitness and success: re-derive its other fields
-        # (not a query: the model was asked about this image before)
-        unknown = np.flatnonzero(~won & ~pop["known"][np.arange(n), best])
+        # (not a query: the model was asked about this image before). Below fp32, a failed attack's best
+        # member is evaluated again at fp32 (one counted query), so every reported field is an fp32 answer.
+        reduced = self.attack.precision != "fp32"
+        unknown = np.flatnonzero(~won & (reduced | ~pop["known"][np.arange(n), best]))
+        applied: np.ndarray = np.zeros(0, dtype=bool)
         if unknown.size:
             dec_u = decode(state.population[unknown, best[unknown]], unknown, self.regions,
                            self.attack.region_mode, self.attack.pixels)
-            ev = self._evaluate(unknown, dec_u)
+            applied = np.asarray(dec_u.applied.any(axis=1), dtype=bool)
+            unknown, dec_u = unknown[applied], Decoded(dec_u.positions[applied], dec_u.colors[applied],
+                                                       dec_u.applied[applied])
+        if unknown.size:
+            ev = self._evaluate(unknown, dec_u, "fp32" if reduced else None)
+            if reduced:
+                self.queries[unknown] += 1
             for key in _SUMMARY_KEYS:
                 pop[key][unknown, best[unknown]] = ev[key]
         genes = np.where(won[:, None], win_genes, state.population[np.arange(n), best])

@@ -26,6 +26,7 @@ from pixelspace.attack.objectives import _as_classes
 from pixelspace.attack.perturb import perturb
 from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
 from pixelspace.store_types import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 
@@ -90,11 +91,16 @@ class PixelScan:
         colors: uint8 (C, 3); default the 8 RGB cube corners.
         batch_size: images per model call or ``"auto"``.
         chunk: perturbed images built per step, as a multiple of the batch size (bounds memory).
+        precision: the arithmetic of the scan's model evaluations (:mod:`pixelspace.models.precision`). Below
+            ``"fp32"``, every (pixel, colour) that the scan finds flipping the prediction is evaluated again at
+            fp32 (one more query each, counted) and the map keeps the fp32 answer, so no flip in the map rests
+            on reduced precision; a flip that only fp32 would see is not looked for.
     """
 
     colors: np.ndarray = field(default_factory=cube_corners)
     batch_size: int | Literal["auto"] = "auto"
     chunk: int = 8
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         c = np.asarray(self.colors)
@@ -102,6 +108,7 @@ class PixelScan:
             raise ShapeError(f"colors must have shape (C, 3); got {c.shape}")
         if c.dtype != np.uint8:
             raise ConfigError(f"colors must be uint8 RGB; got dtype {c.dtype}")
+        check_precision(self.precision)
 
     def __call__(
         self,
@@ -130,7 +137,7 @@ class PixelScan:
         clf = Classifier.wrap(model, self.batch_size)
         check_registered_size(clf.fn, h, w)
         clean = torch.from_numpy(clean_np).to(clf.device)
-        clean_probs = clf.probabilities(clean).cpu().numpy()
+        clean_probs = clf.probabilities(clean, precision="fp32").cpu().numpy()
         y = clean_probs.argmax(1) if labels is None else _as_classes(labels, "labels")
         if y.shape[0] != n:
             raise ObjectiveError(f"labels has {y.shape[0]} entries for {n} images")
@@ -151,18 +158,38 @@ class PixelScan:
             sl = slice(s, s + step)
             rows = triples_img[sl]
             dec = Decoded(triples_pos[sl, None], colors[triples_col[sl]][:, None, :], np.ones((rows.size, 1), bool))
-            probs = clf.probabilities(perturb(clean, rows, dec))
+            probs = clf.probabilities(perturb(clean, rows, dec), precision=self.precision)
             r_t = torch.as_tensor(rows, device=clf.device)
             prob[rows, triples_pos[sl], triples_col[sl]] = probs.gather(1, y_t[r_t][:, None])[:, 0].cpu().numpy()
             pred[rows, triples_pos[sl], triples_col[sl]] = probs.argmax(1).cpu().numpy()
             if progress is not None:
                 progress(rows.size)
         counts = masks.reshape(n, -1).sum(axis=1) * c + 1
+        if self.precision != "fp32":
+            counts += self._confirm_flips(clf, clean, y, colors, prob, pred, step)
         return [
             VulnerabilityMap(int(y[i]), float(clean_probs[i, y[i]]), colors.copy(), prob[i].reshape(h, w, c),
                              pred[i].reshape(h, w, c), masks[i].copy(), int(counts[i]))
             for i in range(n)
         ]
+
+
+    @staticmethod
+    def _confirm_flips(clf: Classifier, clean: torch.Tensor, y: np.ndarray, colors: np.ndarray, prob: np.ndarray,
+                       pred: np.ndarray, step: int) -> np.ndarray:
+        """Evaluate every flipping (image, position, colour) of ``pred`` (N, H*W, C) again at fp32, overwrite
+        ``prob`` / ``pred`` there, and return the extra queries per image, int64 (N,)."""
+        n = pred.shape[0]
+        img, pos, col = np.nonzero((pred != y[:, None, None]) & (pred >= 0))
+        y_t = torch.as_tensor(y, device=clf.device)
+        for s in range(0, img.size, step):
+            sl = slice(s, s + step)
+            dec = Decoded(pos[sl, None], colors[col[sl]][:, None, :], np.ones((img[sl].size, 1), bool))
+            probs = clf.probabilities(perturb(clean, img[sl], dec), precision="fp32")
+            r_t = torch.as_tensor(img[sl], device=clf.device)
+            prob[img[sl], pos[sl], col[sl]] = probs.gather(1, y_t[r_t][:, None])[:, 0].cpu().numpy()
+            pred[img[sl], pos[sl], col[sl]] = probs.argmax(1).cpu().numpy()
+        return np.bincount(img, minlength=n).astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,10 @@ class AttackSection:
         reuse_evaluations: answer a DE candidate that repeats an image the attack already evaluated from
             memory, without a model query (``pixelspace.attack.memo``; same search, fewer queries).
             ``false`` is the engine before the memo: stores made then read as ``false``.
+        precision: the arithmetic of DE's and the scan's model evaluations: ``"fp32"`` (default), ``"tf32"``,
+            ``"bf16"`` or ``"fp16"`` (``pixelspace.models.precision``). Successes are confirmed at fp32
+            (DE), flips in a scan are evaluated again at fp32; ``scan-first`` always runs at fp32. Part of the
+            attack keys when not ``"fp32"``.
     """
 
     pixels: tuple[int, ...] = (1,)
@@ -208,8 +212,12 @@ class AttackSection:
     region_mode: Literal["restrict", "index"] = "restrict"
     search: SearchName | tuple[SearchName, ...] = ("de",)
     reuse_evaluations: bool = True
+    precision: Literal["fp32", "tf32", "bf16", "fp16"] = "fp32"
 
     def __post_init__(self) -> None:
+        from pixelspace.models.precision import check_precision
+
+        check_precision(self.precision, "attack.precision")
         if not self.pixels or any(p < 1 for p in self.pixels) or len(set(self.pixels)) != len(self.pixels):
             raise ConfigError(f"attack.pixels must be distinct ints >= 1, got {list(self.pixels)}")
         if not self.modes or len(set(self.modes)) != len(self.modes):
@@ -381,7 +389,8 @@ class CampaignConfig:
 
         Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name. A
         campaign that only runs DE also leaves out ``attack.search`` and ``[scan]``, so its hash is the one it
-        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` when false.
+        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` when false and
+        ``attack.precision`` when ``"fp32"``.
         """
         d = self.to_dict()
         d.pop("execution")
@@ -391,6 +400,8 @@ class CampaignConfig:
             d.pop("scan")
         if not self.attack.reuse_evaluations:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
+        if self.attack.precision == "fp32":
+            d["attack"].pop("precision")  # the hash stores had before the option existed
         return d
 
     def config_hash(self) -> str:
@@ -453,6 +464,17 @@ class CampaignConfig:
             ConfigError: the file is missing, not valid TOML, has an unknown key or a bad value.
         """
         p = Path(path)
+        if p.is_dir():
+            tomls = sorted(f.name for f in p.glob("*.toml"))
+            hint = (f"; campaign files in it: {', '.join(tomls[:5])}{', ...' if len(tomls) > 5 else ''}" if tomls
+                    else "")
+            stores = sorted(f.name for f in p.glob("*.sqlite"))
+            if stores:
+                hint += (f"; it holds store file(s) {', '.join(stores[:3])}{', ...' if len(stores) > 3 else ''}, "
+                         "which `pixelspace status` and `pixelspace report` read (a store is resumed by running "
+                         "the campaign file that made it again)")
+            raise ConfigError(f"{p} is a folder, not a campaign file: give the path of a campaign's .toml file "
+                              f"(e.g. campaigns/demo.toml){hint}")
         if not p.is_file():
             raise ConfigError(f"campaign file {p} does not exist")
         try:

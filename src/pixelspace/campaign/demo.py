@@ -36,8 +36,10 @@ def demo_config(out_dir: str | Path) -> CampaignConfig:
 
 def run_demo(out_dir: str | Path = "pixelspace-demo", progress: bool = True) -> DemoOutcome:
     """Run (or resume) the demo campaign into ``out_dir`` and write its report to ``out_dir/report``."""
+    from pixelspace.outputs import check_output_dir
     from pixelspace.report import write_report
 
+    check_output_dir(out_dir, files=["store.sqlite"], folders=["report"])  # before the campaign runs
     config = demo_config(out_dir)
     summary = run_campaign(config, progress=progress)
     paths = write_report(config.campaign.store, Path(out_dir) / "report")

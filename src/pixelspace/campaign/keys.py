@@ -24,37 +24,43 @@ from pixelspace.search.de import DEConfig
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
 
 
-def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False) -> dict[str, Any]:
+def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False,
+                    precision: str = "fp32") -> dict[str, Any]:
     """The search settings that change an attack's result, as plain data (batch size excluded).
 
-    ``reuse_evaluations`` (the evaluation memo, which changes query counts) enters only when on, so attacks
-    made before the memo existed keep their keys.
+    ``reuse_evaluations`` (the evaluation memo, which changes query counts) enters only when on, and
+    ``precision`` only when not ``"fp32"``, so attacks made before either existed keep their keys.
     """
     d = dataclasses.asdict(de)
     d["mutation"] = list(de.mutation_range) if isinstance(de.mutation, tuple) else de.mutation
     out: dict[str, Any] = {"de": d, "region_mode": region_mode}
     if reuse_evaluations:
         out["reuse_evaluations"] = True
+    if precision != "fp32":
+        out["precision"] = precision
     return out
 
 
-def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False) -> str:
+def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32") -> str:
     """sha256 (hex, 16 chars) of :func:`search_settings`."""
-    settings = search_settings(de, region_mode, reuse_evaluations)
+    settings = search_settings(de, region_mode, reuse_evaluations, precision)
     return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 
-def scan_settings(search: str, scan: ScanSection) -> dict[str, Any]:
-    """The settings that change a ``"scan"`` / ``"scan-first"`` row, as plain data."""
+def scan_settings(search: str, scan: ScanSection, precision: str = "fp32") -> dict[str, Any]:
+    """The settings that change a ``"scan"`` / ``"scan-first"`` row, as plain data (``precision``: the scan's,
+    only when not ``"fp32"``; ``scan-first`` always runs at fp32)."""
     d: dict[str, Any] = {"search": search, "colors": scan.color_set().tolist(), "stride": scan.stride}
     if search == "scan-first":
         d = {"search": search, "colors": d["colors"], "per_round": scan.per_round}
+    elif precision != "fp32":
+        d["precision"] = precision
     return d
 
 
-def scan_hash(search: str, scan: ScanSection) -> str:
+def scan_hash(search: str, scan: ScanSection, precision: str = "fp32") -> str:
     """sha256 (hex, 16 chars) of :func:`scan_settings`."""
-    return hashlib.sha256(canonical_json(scan_settings(search, scan)).encode()).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(scan_settings(search, scan, precision)).encode()).hexdigest()[:16]
 
 
 def mask_hash(mask: np.ndarray) -> str:

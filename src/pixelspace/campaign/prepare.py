@@ -112,6 +112,25 @@ class Dataset:
     is_shipped_sample: bool = False
 
 
+def check_sources(config: CampaignConfig) -> None:
+    """Check, without reading them, that the files a campaign's setup reads exist: the dataset (unless shipped),
+    the foreground mask folder (``segmenter.method = "files"``) and every ``regions.folders`` folder.
+
+    Raises:
+        DataError: one of them is missing (the first one, named by its config key).
+    """
+    src = config.images.dataset
+    if src not in (SHIPPED_DATASET, SHIPPED_IMAGENET) and not Path(src).exists():
+        raise DataError(f"images.dataset: {src} does not exist (use 'cifar10-sample', a sample .npz or a CIFAR-10 "
+                        "source)")
+    folders = {f"regions.folders.{name}": folder for name, folder in sorted(config.regions.folders.items())}
+    if config.segmenter.method == "files" and config.segmenter.mask_folder:
+        folders = {"segmenter.mask_folder": config.segmenter.mask_folder, **folders}
+    for key, folder in folders.items():
+        if not Path(folder).is_dir():
+            raise DataError(f"{key}: mask folder {folder} does not exist")
+
+
 def load_dataset(config: CampaignConfig) -> Dataset:
     """The campaign's image source (see :class:`~pixelspace.campaign.config.ImagesSection`).
 

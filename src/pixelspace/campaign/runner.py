@@ -29,11 +29,13 @@ from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_has
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
+    check_sources,
     load_dataset,
     load_models,
     resolve_device,
     select_images,
 )
+from pixelspace.campaign.records import COMPACT, compact_record
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
 from pixelspace.errors import ConfigError, PixelspaceError, ShapeError, StoreError
 from pixelspace.models.registry import check_registered_size
@@ -113,8 +115,8 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
         images = inputs.selection.get(m.name, [])
         for search, pixels_list, modes, early_stop, regions, limit in groups:
             s_hash = (search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
-                                  config.attack.reuse_evaluations)
-                      if search == "de" else scan_hash(search, config.scan))
+                                  config.attack.reuse_evaluations, config.attack.precision)
+                      if search == "de" else scan_hash(search, config.scan, config.attack.precision))
             for pixels in pixels_list:
                 for mode in modes:
                     for image_id in images[:limit]:
@@ -223,6 +225,7 @@ def _creation_meta(config: CampaignConfig, device: str) -> dict[str, str]:
     from pixelspace import __version__
 
     return {
+        "record_format": COMPACT,
         "campaign_seed": str(config.campaign.seed),
         "package_version": __version__,
         "git_sha": _git_sha(),
@@ -326,7 +329,8 @@ class CampaignSummary:
         store: the store path; attacks_total: attacks of the campaign; attacks_before: already stored at
         the start; attacks_run: committed by this call; successes: successful attacks in the store;
         queries_run: model queries of this call's attacks; seconds: wall time of the attack phase;
-        images_attacked / images_skipped: pool images; batch_size, device: what was used.
+        images_attacked / images_skipped: pool images; batch_size, device: what was used;
+        stopped_by_time_limit: the call stopped before the next batch because of ``time_limit``.
     """
 
     store: Path
@@ -340,6 +344,7 @@ class CampaignSummary:
     images_skipped: int
     batch_size: int
     device: str
+    stopped_by_time_limit: bool = False
 
     @property
     def complete(self) -> bool:
@@ -368,12 +373,24 @@ def _differences_from_store(config: CampaignConfig, most: int = 6) -> list[str]:
     return shown + ([f"and {len(keys) - most} more"] if len(keys) > most else [])
 
 
+def _setup_done(path: str | Path) -> bool:
+    """Whether ``path`` is a store whose setup is written (False when it is absent, unreadable or unfinished)."""
+    if not Path(path).is_file():
+        return False
+    try:
+        with Store.open_readonly(path) as store:
+            return store.meta().get("setup_done") == "1"
+    except StoreError:
+        return False
+
+
 def run_campaign(
     config: CampaignConfig,
     progress: bool = True,
     *,
     backend: Backend | None = None,
     foreground: Mapping[str, np.ndarray] | None = None,
+    time_limit: float | None = None,
 ) -> CampaignSummary:
     """Run a campaign into its store, resuming where the store stands.
 
@@ -382,19 +399,33 @@ def run_campaign(
         progress: show a tqdm bar (attacks done, successes, queries/s, ETA).
         backend: an execution backend; default the one ``config.execution.backend`` names.
         foreground: precomputed foreground masks, image id -> bool (H, W), used instead of the segmenter.
+        time_limit: seconds from this call's start; the call stops at a batch boundary when the next batch
+            would likely end past it (estimated from the longest batch so far), leaving the store consistent
+            (``summary.stopped_by_time_limit``). A batch already started always finishes, so a first batch
+            longer than the limit overruns it. None: no limit.
 
     Returns:
         A :class:`CampaignSummary`.
 
     Raises:
-        ConfigError, WeightsError, DataError: bad config, model or data (before the store is touched).
+        ConfigError, WeightsError, DataError: bad config, model or data. A missing dataset or mask folder and
+            a model that does not load are found before the store is touched; a problem found while the setup
+            reads the data (an unreadable dataset, a missing mask file, no image that qualifies) deletes the
+            store again when this call made it.
         StoreError: a store of another config or a newer schema, or an unwritable/full disk.
     """
+    if time_limit is not None and time_limit <= 0:
+        raise ConfigError(f"time_limit must be a positive number of seconds, got {time_limit}")
+    deadline = None if time_limit is None else time.monotonic() + time_limit
+    if not _setup_done(config.campaign.store):
+        check_sources(config)  # a resumed store holds its images and masks
     models = load_models(config)
     device = resolve_device(config.execution.device)
     if backend is None:  # before the store is touched, so a missing optional backend fails cleanly
         backend = (get_backend("local", modules={n: lm.module for n, lm in models.items()})
                    if config.execution.backend == "local" else get_backend(config.execution.backend))
+    store_path = Path(config.campaign.store)
+    new_store = not store_path.exists()
     try:
         store = Store.open_for_campaign(
             config.campaign.store, canonical_json(config.to_dict()), config.config_hash(),
@@ -414,7 +445,12 @@ def run_campaign(
         raise
     with store:
         if store.meta().get("setup_done") != "1":
-            setup_campaign(store, config, models, device, foreground)
+            try:
+                setup_campaign(store, config, models, device, foreground)
+            except BaseException:
+                if new_store:  # made by this call and holding no setup: leave no half-made store behind
+                    store.discard()
+                raise
         meta = store.meta()
         inputs = read_inputs(store)
         if inputs.attacks_per_batch < 1:  # a store set up before attacks_per_batch was recorded
@@ -441,17 +477,21 @@ def run_campaign(
         before = len(done_keys)
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
-        run, queries, seconds = _execute(store, backend, job, batches, len(specs), set(done_keys), successes, progress)
+        run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
+                                                  progress, deadline, meta.get("record_format") == COMPACT)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
         store=Path(config.campaign.store), attacks_total=len(specs), attacks_before=before, attacks_run=run,
         successes=successes, queries_run=queries, seconds=seconds, images_attacked=int(counts.get("attacked", 0)),
         images_skipped=int(counts.get("skipped", 0)), batch_size=inputs.batch_size, device=device,
+        stopped_by_time_limit=stopped,
     )
 
 
-def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[AttackRow], list[ScanRow]]:
-    """The store rows of a finished batch: its attacks, and the maps its ``"_map"`` entries carry."""
+def _rows(result_batch: Batch, records: Sequence[dict[str, Any]],
+          compact: bool = False) -> tuple[list[AttackRow], list[ScanRow]]:
+    """The store rows of a finished batch: its attacks (records compacted when ``compact``:
+    :mod:`pixelspace.campaign.records`), and the maps its ``"_map"`` entries carry."""
     if len(records) != len(result_batch.attacks):
         raise StoreError(f"backend returned {len(records)} records for a batch of {len(result_batch.attacks)} attacks")
     rows, maps = [], []
@@ -460,7 +500,8 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[
             raise StoreError(f"backend returned the record of seed {rec['seed']} for attack {s.key} (seed {s.seed})")
         if "_map" in rec:
             maps.append(ScanRow(s.model, s.image_id, s.search_hash, int(rec["_map"]["queries"]), rec["_map"]["npz"]))
-        clean = {k: v for k, v in rec.items() if not k.startswith("_")}
+        clean = (compact_record(rec, early_stop=s.early_stop, pixels=s.pixels, mode=s.mode) if compact
+                 else {k: v for k, v in rec.items() if not k.startswith("_")})
         rows.append(AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
                               s.early_stop, s.seed, clean))
     return rows, maps
@@ -468,17 +509,21 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]]) -> tuple[list[
 
 def _execute(
     store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
-    progress: bool,
-) -> tuple[int, int, float]:
-    """Run the batches through the backend and commit each result; returns (attacks, queries, seconds)."""
+    progress: bool, deadline: float | None = None, compact: bool = False,
+) -> tuple[int, int, float, bool]:
+    """Run the batches through the backend and commit each result (records in compact form when ``compact``);
+    returns (attacks, queries, seconds, whether it stopped early for ``deadline``, a ``time.monotonic()``
+    value)."""
     from tqdm import tqdm
 
     if not batches:
-        return 0, 0, 0.0
+        return 0, 0, 0.0, False
     reported: dict[int, int] = defaultdict(int)
     bar = tqdm(total=total, initial=len(done), unit="attack", desc="attacks", disable=not progress, dynamic_ncols=True)
     committed = queries = 0
     t0 = time.perf_counter()
+    stopped = False
+    longest = 0.0  # seconds of the longest batch so far (the gap between results)
 
     def on_progress(batch_index: int, n: int) -> None:
         reported[batch_index] += n
@@ -486,8 +531,9 @@ def _execute(
 
     try:
         backend.start(job)
+        last = time.monotonic()
         for result in backend.run(batches, on_progress):
-            rows, maps = _rows(result.batch, result.records)
+            rows, maps = _rows(result.batch, result.records, compact)
             added = store.write_batch(rows, maps)
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)
@@ -496,7 +542,13 @@ def _execute(
             bar.update(added - min(reported.pop(result.batch.index, 0), added))
             rate = queries / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", **backend.postfix(), refresh=False)
+            now = time.monotonic()
+            longest, last = max(longest, now - last), now
+            if deadline is not None and len(done) < total and now + longest > deadline:
+                stopped = True
+                log.info("time limit: stopping before the next batch (longest batch so far %.1f s)", longest)
+                break
     finally:
         backend.close()
         bar.close()
-    return committed, queries, time.perf_counter() - t0
+    return committed, queries, time.perf_counter() - t0, stopped

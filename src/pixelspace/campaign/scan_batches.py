@@ -92,7 +92,7 @@ def run_scan_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn
         grid = stride_grid(image.shape[:2], cfg.stride)
         regions = {s.region: job.regions[(image_id, s.region)] & grid for s in rows}
         union = np.logical_or.reduce(list(regions.values()))
-        vmap = PixelScan(colors=colors, batch_size=job.batch_size)(
+        vmap = PixelScan(colors=colors, batch_size=job.batch_size, precision=job.config.attack.precision)(
             clf, image[None], [rows[0].label], regions=union[None],
         )[0]
         for j, s in enumerate(rows):

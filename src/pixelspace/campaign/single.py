@@ -12,6 +12,7 @@ from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan
 from pixelspace.errors import ConfigError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
+from pixelspace.outputs import check_output_dir
 from pixelspace.search import DEConfig
 from pixelspace.store_types import VulnerabilityMap
 
@@ -71,13 +72,18 @@ def attack_image(
 ) -> SingleAttack:
     """Attack one uint8 RGB image (H, W, 3) with a registered model and write ``<stem>-adversarial.png`` and a
     side-by-side ``<stem>-attack.png`` (the changed pixels circled) into ``out_dir``. ``progress`` shows a bar
-    over the DE generations."""
+    over the DE generations.
+
+    Raises:
+        OutputError: ``out_dir`` cannot hold the outputs (checked before the model is loaded or queried).
+    """
     from tqdm import tqdm
 
     from pixelspace.data.cifar10 import CLASSES, encode_png
     from pixelspace.models import get_spec, load
     from pixelspace.report.figures import figure_png, side_by_side
 
+    check_output_dir(out_dir, files=[f"{stem}-adversarial.png", f"{stem}-attack.png"])  # before any query
     spec = get_spec(model_name)
     if image.shape[:2] != spec.input_size:
         raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")
@@ -142,6 +148,9 @@ def scan_image(
     and column of it); write ``<stem>-scan.npz`` and ``<stem>-scan.png`` into ``out_dir``.
 
     A full 224x224 scan is 401,409 queries; ``stride`` 4 or a region cut that by 16x or by the region's share.
+
+    Raises:
+        OutputError: ``out_dir`` cannot hold the outputs (checked before the model is loaded or queried).
     """
     from tqdm import tqdm
 
@@ -151,6 +160,7 @@ def scan_image(
     from pixelspace.models import get_spec, load
     from pixelspace.report.figures import figure_png, vulnerability_figure
 
+    check_output_dir(out_dir, files=[f"{stem}-scan.npz", f"{stem}-scan.png"])  # before any query
     spec = get_spec(model_name)
     if image.shape[:2] != spec.input_size:
         raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")

@@ -166,7 +166,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
 
     Args:
         path: the store.
-        key: the attack key (or a unique prefix of at least 6 characters).
+        key: the attack key, or any prefix of it that no other stored key shares.
         device: torch device; default the campaign's ``execution.device``.
         alone: run only this attack instead of its batch.
 
@@ -176,6 +176,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     from pixelspace.campaign.backends import Batch, Job
     from pixelspace.campaign.backends.local import run_batch
     from pixelspace.campaign.prepare import load_model, resolve_device
+    from pixelspace.campaign.records import COMPACT, compact_record
     from pixelspace.campaign.runner import expand_attacks, make_batches, read_inputs
     from pixelspace.models.classifier import Classifier
 
@@ -203,6 +204,10 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
     rec = row["record"]
+    if meta.get("record_format") == COMPACT:  # compare like with like; the seed lives in its column
+        new = {**compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode),
+               "seed": new["seed"]}
+        rec = {**rec, "seed": int(row["seed"])}
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.errors import DataError, StoreError
+from pixelspace.errors import DataError, StoreError, sqlite_store_error
 from pixelspace.store_types import ATTACK_COLUMNS, AttackRow
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,7 @@ def _sqlite_errors(path: Path, action: str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        text = str(exc).lower()
-        if "readonly" in text or "read-only" in text:
-            hint = " (the file or its folder is read-only; pick a writable store path)"
-        elif "full" in text:
-            hint = " (the disk is full; free space and run again: committed batches are kept)"
-        elif "unable to open" in text:
-            hint = " (the folder does not exist or is not writable)"
-        elif "not a database" in text:
-            hint = " (the file is not an SQLite database)"
-        elif "locked" in text or "busy" in text:
-            hint = " (another process holds the store; is a second campaign writing it?)"
-        else:
-            hint = ""
-        raise StoreError(f"cannot {action} store {path}: {exc}{hint}") from exc
+        raise sqlite_store_error(path, action, exc) from exc
 
 
 def store_file(path: str | Path) -> Path:
@@ -125,19 +113,25 @@ class Store:
         self._lock: Any = None
 
     def _take_writer_lock(self) -> None:
-        """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store."""
+        """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store.
+
+        The lock sits next to the resolved file (symlinks followed, ``..`` removed), so two paths that name the
+        same store take the same lock.
+        """
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
-        lock = (self.path.parent / (self.path.name + ".lock")).open("a")
+        real = Path(os.path.realpath(self.path))
+        lock = (real.parent / (real.name + ".lock")).open("a")
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             lock.close()
+            same = "" if real == self.path.absolute() else f" (the file {real})"
             raise StoreError(
-                f"store {self.path} is being written by another process (a second `pixelspace run` of the same "
-                "campaign?); wait for it or stop it first"
+                f"store {self.path}{same} is being written by another process (a second `pixelspace run` of the "
+                "same campaign?); wait for it or stop it first"
             ) from None
         self._lock = lock
 
@@ -335,18 +329,35 @@ class Store:
         """One stored attack as a dict of its columns (``record`` parsed).
 
         Raises:
-            StoreError: no attack has this key (a unique prefix of at least 6 characters is accepted).
+            StoreError: no attack has this key, or ``key`` is a prefix of several keys (any prefix that
+                names one attack is accepted, however short).
         """
-        rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key = ?", (key,))
-        if not rows and len(key) >= 6:
-            rows = self.query(f"SELECT {', '.join(ATTACK_COLUMNS)} FROM attacks WHERE key LIKE ? LIMIT 2", (key + "%",))
+        columns = ", ".join(ATTACK_COLUMNS)
+        rows = self.query(f"SELECT {columns} FROM attacks WHERE key = ?", (key,)) if key else []
+        if not rows and key:  # an exact prefix match (LIKE would read % and _ as wildcards and ignore case)
+            rows = self.query(f"SELECT {columns} FROM attacks WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT 2",
+                              (len(key), key))
             if len(rows) > 1:
-                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path}; give more characters")
+                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
+                                 f"{rows[1][0]}); give more characters")
         if not rows:
-            raise StoreError(f"store {self.path} has no attack with key {key!r}")
+            raise StoreError(f"store {self.path} has no attack with key {key!r} (nor one whose key starts with it); "
+                             "`pixelspace status STORE --keys N` lists the stored keys")
         out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
         out["record"] = json.loads(out["record"])
         return out
+
+    def discard(self) -> None:
+        """Close the store and delete its file (and SQLite's ``-wal``/``-shm`` files) while still holding the
+        writer's lock: for a store this process has just made whose setup failed. The ``.lock`` file stays."""
+        if self.readonly:
+            raise StoreError(f"store {self.path} was opened read-only; it cannot be discarded")
+        self.conn.close()
+        real = Path(os.path.realpath(self.path))  # a symlink's target (the link itself stays)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                (real.parent / (real.name + suffix)).unlink()
+        self.close()
 
     def close(self) -> None:
         """Close the connection (and release the writer's lock)."""

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from pixelspace.errors import ConfigError, ModelOutputError
+from pixelspace.models.precision import Precision, check_precision, inference_precision
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +27,6 @@ Layout = Literal["NCHW", "NHWC"]
 InputDType = Literal["uint8", "float"]
 OutputKind = Literal["logits", "probabilities"]
 ArrayKind = Literal["torch", "numpy"]
-
-AUTO_BATCH_CANDIDATES = (32, 64, 128, 256, 512, 1024)
-
 
 class Classifier:
     """Wraps a model for black-box querying.
@@ -40,7 +38,11 @@ class Classifier:
         output: ``"logits"`` (softmax applied here) or ``"probabilities"`` (checked to sum to one).
         array: ``"torch"`` passes tensors to ``fn``; ``"numpy"`` passes NumPy arrays (ONNX, Keras, services).
         device: where inputs are built; default: the module's parameter device, else CPU.
-        batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once and keep the fastest.
+        batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once per model, device and
+            image size and keep the largest of the fastest (:mod:`pixelspace.models.autobatch`).
+        precision: the arithmetic of a torch module's forward pass (:mod:`pixelspace.models.precision`):
+            ``"fp32"`` (default), ``"tf32"``, ``"bf16"`` or ``"fp16"``; other black boxes take ``"fp32"`` only.
+            :meth:`probabilities` can override it per call.
 
     Attributes:
         queries: total images passed to ``fn`` (batch-size probing excluded).
@@ -55,6 +57,7 @@ class Classifier:
         array: ArrayKind | None = None,
         device: str | torch.device | None = None,
         batch_size: int | Literal["auto"] = "auto",
+        precision: Precision = "fp32",
     ) -> None:
         if input_layout not in ("NCHW", "NHWC"):
             raise ConfigError(f"input_layout must be 'NCHW' or 'NHWC', got {input_layout!r}")
@@ -64,6 +67,10 @@ class Classifier:
             raise ConfigError(f"output must be 'logits' or 'probabilities', got {output!r}")
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}")
+        check_precision(precision)
+        if precision != "fp32" and not isinstance(fn, nn.Module):
+            raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
+        self.precision: Precision = precision
         self.fn = fn
         self.input_layout: Layout = input_layout
         self.input_dtype: InputDType = input_dtype
@@ -110,8 +117,12 @@ class Classifier:
             return x.cpu().numpy()
         return x
 
-    def _call(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.fn(self._prepare(images))
+    def _call(self, images: torch.Tensor, precision: Precision | None = None) -> torch.Tensor:
+        if isinstance(self.fn, nn.Module):
+            with inference_precision(precision or self.precision, self.device):
+                out = self.fn(self._prepare(images))
+        else:
+            out = self.fn(self._prepare(images))
         out_t = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
         out_t = out_t.to(device=self.device, dtype=torch.float32)
         n = images.shape[0]
@@ -130,13 +141,19 @@ class Classifier:
         return out_t
 
     # -- public -----------------------------------------------------------------------------------------
-    def probabilities(self, images: torch.Tensor, count: bool = True) -> torch.Tensor:
+    def probabilities(self, images: torch.Tensor, count: bool = True, precision: Precision | None = None) -> torch.Tensor:
         """Class probabilities of uint8 images (B, 3, H, W), float32 (B, K), evaluated in chunks.
 
         Args:
             images: uint8 NCHW on any device (moved to the classifier's device).
             count: add B to :attr:`queries`.
+            precision: this call's arithmetic (default :attr:`precision`); a black-box callable takes
+                ``"fp32"`` only.
         """
+        if precision is not None and precision != "fp32":
+            check_precision(precision)
+            if not isinstance(self.fn, nn.Module):
+                raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
         images = images.to(self.device)
         n = images.shape[0]
         if n == 0:
@@ -152,7 +169,7 @@ class Classifier:
             module.eval()
         try:
             with torch.inference_mode():
-                parts = [self._call(images[i : i + bs]) for i in range(0, n, bs)]
+                parts = [self._call(images[i : i + bs], precision) for i in range(0, n, bs)]
         finally:
             if was_training and module is not None:
                 module.train()
@@ -161,40 +178,51 @@ class Classifier:
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
     def resolve_batch_size(self, height: int, width: int) -> int:
-        """The chunk size for images of this size: the explicit int, or the measured fastest (cached)."""
+        """The chunk size for images of this size: the explicit int, or the measured one (``"auto"``).
+
+        A measured size is remembered per model object, device, image size, input handling and torch thread
+        count (:mod:`pixelspace.models.autobatch`), so a new Classifier around the same model (each
+        ``PixelAttack`` call on a plain ``nn.Module`` makes one) measures nothing again.
+        """
+        from pixelspace.models import autobatch
+
         if isinstance(self.batch_size, int):
             return self.batch_size
         key = (height, width)
         if key not in self._tuned:
-            self._tuned[key] = self._measure_batch_size(height, width)
+            where = (str(self.device), height, width, self.input_layout, self.input_dtype, self.array,
+                     self._channels_last, torch.get_num_threads())
+            size = autobatch.remembered(self.fn, where)
+            if size is None:
+                size = self._measure_batch_size(height, width)
+                autobatch.remember(self.fn, where, size)
+            self._tuned[key] = size
         return self._tuned[key]
 
     def _measure_batch_size(self, height: int, width: int) -> int:
-        """Time each candidate chunk size on random images and keep the fastest per image (not queries)."""
+        """Time chunk sizes on random images (:func:`~pixelspace.models.autobatch.choose_batch_size`)."""
+        from pixelspace.models import autobatch
+
         gen = torch.Generator().manual_seed(0)
-        best, best_rate = AUTO_BATCH_CANDIDATES[0], 0.0
-        for bs in AUTO_BATCH_CANDIDATES:
-            x = torch.randint(0, 256, (bs, 3, height, width), generator=gen, dtype=torch.uint8).to(self.device)
-            try:
-                with torch.inference_mode():
-                    self._call(x)  # warm-up
-                    self._sync()
-                    t0 = time.perf_counter()
-                    reps = 0
-                    while True:
-                        self._call(x)
-                        reps += 1
-                        self._sync()
-                        if time.perf_counter() - t0 > 0.15 or reps >= 3:
-                            break
-                    rate = bs * reps / (time.perf_counter() - t0)
-            except (RuntimeError, MemoryError):  # out of memory: larger sizes will not fit either
-                break
-            if rate > best_rate * 1.03:
-                best, best_rate = bs, rate
-            elif rate < best_rate * 0.9:
-                break
-        log.info("auto batch size for %dx%d images on %s: %d (%.0f images/s)", height, width, self.device, best, best_rate)
+        inputs: dict[int, torch.Tensor] = {}
+
+        def seconds_per_call(bs: int) -> float:
+            with torch.inference_mode():
+                if bs not in inputs:
+                    inputs[bs] = torch.randint(0, 256, (bs, 3, height, width), generator=gen,
+                                               dtype=torch.uint8).to(self.device)
+                    if len(inputs) == 1:
+                        self._call(inputs[bs])  # warm-up: the model's first call does one-off set-up
+                self._sync()
+                t0 = time.perf_counter()
+                self._call(inputs[bs])
+                self._sync()
+                return time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        best, rates = autobatch.choose_batch_size(seconds_per_call)
+        log.info("auto batch size for %dx%d images on %s: %d (%s images/s; measured in %.1f s)", height, width,
+                 self.device, best, ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()), time.perf_counter() - t0)
         return best
 
     def _sync(self) -> None:

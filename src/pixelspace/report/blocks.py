@@ -83,10 +83,15 @@ def rate_cell(r: Rate, unit: str = "") -> Cell:
     return [f"{pct(r.value)} ({r.successes}/{r.total}{unit}{extra})", interval(r.low, r.high)]
 
 
+MIN_MEAN_COUNT = 5  # below this many values a bootstrap interval of a mean is degenerate: shown as "n < 5"
+
+
 def mean_cell(m: MeanValue) -> Cell:
-    """A mean percentage with its count and interval."""
+    """A mean percentage with its count and interval ("n < 5" instead of an interval from fewer than 5 values)."""
     if m.count == 0:
         return "—"
+    if m.count < MIN_MEAN_COUNT:
+        return [f"{pct(m.value)} (n={m.count})", f"n < {MIN_MEAN_COUNT}: no interval"]
     return [f"{pct(m.value)} (n={m.count})", interval(m.low, m.high)]
 
 

@@ -216,11 +216,18 @@ def figure_class_pairs(rows: Sequence[AttackRow], class_names: Sequence[str], mo
     return fig
 
 
+def _curve_style(curve: np.ndarray, size: float) -> dict[str, object]:
+    """Plot options that keep a curve visible: a one-point curve (a success at generation 0) gets a marker."""
+    return {"marker": "o", "markersize": size} if len(curve) == 1 else {}
+
+
 def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figure | None:
     """Fig. 6: best fitness per generation of 1-pixel untargeted attacks on ``image_ids``.
 
     Networks in rows; one column per region (grey: each image; red dotted: the mean, each curve carried
-    forward at its last value after an early stop) and a last column overlaying the regions' means.
+    forward at its last value after an early stop) and a last column overlaying the regions' means. A curve of
+    one generation (a success at generation 0) is drawn as a marker, and a panel whose curves are all such
+    points says so.
     """
     ids = set(image_ids)
     rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1 and r.image_id in ids
@@ -237,10 +244,17 @@ def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figu
             ax = axes[i, j]
             curves = metrics.fitness_curves(metrics.select(rel, model=model, region=region))
             for c in curves:
-                ax.plot(np.arange(len(c)), c, color="0.6", linewidth=0.9)
+                ax.plot(np.arange(len(c)), c, color="0.6", linewidth=0.9, **_curve_style(c, 3))
             if curves:
                 means[region] = metrics.mean_curve(curves)
-                ax.plot(np.arange(len(means[region])), means[region], color="red", linestyle=":", linewidth=2.2)
+                ax.plot(np.arange(len(means[region])), means[region], color="red", linestyle=":", linewidth=2.2,
+                        **_curve_style(means[region], 6))
+            if curves and max(len(c) for c in curves) == 1:
+                ax.text(0.5, 0.95, "every attack succeeded at generation 0:\none point each", transform=ax.transAxes,
+                        ha="center", va="top", fontsize=7)
+            elif not curves:
+                ax.text(0.5, 0.5, "no attack here recorded its fitness", transform=ax.transAxes, ha="center",
+                        va="center", fontsize=7)
             ax.set_title(f"{model}: {region} (n={len(curves)})", fontsize=9)
             if j == 0:
                 ax.set_ylabel("best fitness (p of clean class)", fontsize=8)
@@ -248,9 +262,11 @@ def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figu
                 ax.set_xlabel("generation")
         ax = axes[i, len(regions)]
         for region, mc in means.items():
-            ax.plot(np.arange(len(mc)), mc, color=REGION_COLOURS.get(region), linewidth=1.8, label=region)
+            ax.plot(np.arange(len(mc)), mc, color=REGION_COLOURS.get(region), linewidth=1.8, label=region,
+                    **_curve_style(mc, 5))
         ax.set_title(f"{model}: means", fontsize=9)
-        ax.legend(fontsize=7)
+        if means:
+            ax.legend(fontsize=7)
         if i == len(models) - 1:
             ax.set_xlabel("generation")
     return fig
@@ -369,4 +385,55 @@ def figure_reachable_classes(distributions: Mapping[str, Mapping[str, np.ndarray
         ax.set_xlabel("other classes reachable (scan)")
     axes[0].set_ylabel("% of images")
     axes[0].legend(fontsize=8)
+    return fig
+
+
+def figure_at_a_glance(
+    rates: Mapping[str, Sequence[tuple[str, float, float, float, int]]],
+    differences: Mapping[str, Sequence[tuple[str, float, float, float]]],
+    title: str,
+) -> Figure | None:
+    """The answer at a glance: per network, each region's success rate with its 95 % interval (top) and the
+    paired differences with theirs (bottom).
+
+    Args:
+        rates: network -> (region, rate, low, high, images) per region; fractions.
+        differences: network -> (label such as 'foreground − background', value, low, high); fractions.
+        title: the figure's title (what the rows are: DE or the scan, pixels).
+    """
+    models = [m for m in rates if rates[m]]
+    if not models:
+        return None
+    fig = Figure(figsize=(3.6 * len(models) + 0.8, 4.6), layout="constrained")
+    axes = fig.subplots(2, len(models), squeeze=False, height_ratios=[3, 2])
+    ends = [abs(x) for m in models for d in differences.get(m, ()) for x in d[1:] if math.isfinite(x)]
+    reach = 100 * max(ends, default=0.1) * 1.1  # one symmetric scale for every network's differences
+    for j, model in enumerate(models):
+        ax = axes[0, j]
+        rows = list(rates[model])
+        for y, (region, v, lo, hi, _) in enumerate(rows):
+            colour = REGION_COLOURS.get(region, "#333333")
+            if math.isfinite(lo):
+                ax.plot([100 * lo, 100 * hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([100 * v], [y], "o", color=colour, ms=6)
+        ax.set_yticks(range(len(rows)), [f"{r[0]} (n={r[4]})" for r in rows], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 100)
+        ax.set_xlabel("success rate, % (95 % interval)", fontsize=8)
+        ax.set_title(model, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax = axes[1, j]
+        diffs = list(differences.get(model, ()))
+        for y, (_, v, lo, hi) in enumerate(diffs):
+            if math.isfinite(lo):
+                ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2.2, solid_capstyle="butt")
+            ax.plot([100 * v], [y], "o", color="black", ms=6)
+        ax.axvline(0, color="#999999", lw=1, ls="--")
+        ax.set_xlim(-reach, reach)
+        ax.set_yticks(range(len(diffs)), [d[0] for d in diffs], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_ylim(len(diffs) - 0.5, -0.5)
+        ax.set_xlabel("paired difference, pp (95 % interval)", fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
     return fig

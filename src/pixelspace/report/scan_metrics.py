@@ -149,7 +149,7 @@ class BoundaryShift:
     Attributes:
         shift: pixels of dilation (> 0) or erosion (< 0); images: maps counted (a shift that empties a region
             leaves that image out of both rates); foreground, background: success rates; difference: fg − bg
-            with a paired bootstrap interval; fg_only, bg_only: discordant images; p_value: exact McNemar.
+            with Newcombe's paired score interval; fg_only, bg_only: discordant images; p_value: exact McNemar.
     """
 
     shift: int
@@ -180,8 +180,8 @@ def boundary_shift(
             bg_ok.append(bool((flips & b).any()))
         a, b_arr = np.array(fg_ok, dtype=bool), np.array(bg_ok, dtype=bool)
         n1, n2 = stats.discordant_pairs(a, b_arr) if a.size else (0, 0)
-        diff = (stats.bootstrap_paired_difference(a.astype(float), b_arr.astype(float), seed=seed) if a.size
-                else stats.Interval(float("nan"), float("nan"), float("nan"), "none"))
+        both = int(np.sum(a & b_arr))
+        diff = stats.paired_difference_newcombe(both, n1, n2, int(a.size) - both - n1 - n2)
         out.append(BoundaryShift(int(s), int(a.size), _wilson_rate(int(a.sum()), int(a.size)),
                                  _wilson_rate(int(b_arr.sum()), int(b_arr.size)), diff, n1, n2,
                                  stats.mcnemar_exact(n1, n2) if a.size else None))
@@ -194,3 +194,84 @@ def maps_with_foregrounds(
     """The maps of one network whose images have a foreground mask, and those masks, in image order."""
     ids = sorted(i for (m, i) in scans if m == model and i in foregrounds)
     return [scans[(model, i)] for i in ids], [foregrounds[i] for i in ids]
+
+
+@dataclass(frozen=True)
+class ScanCell:
+    """Table II from the scan for one network × region.
+
+    Attributes:
+        untargeted1: images with a flipping pixel in the region / images scanned (Wilson).
+        per_target: (n_classes,) images whose region holds a pixel (and corner colour) that sends the image to
+            that class; eligible: (n_classes,) images whose clean class is another class (the denominators).
+    """
+
+    model: str
+    region: str
+    untargeted1: Rate
+    per_target: np.ndarray
+    eligible: np.ndarray
+
+
+def scan_table2(rows: Sequence[AttackRow], n_classes: int) -> list[ScanCell]:
+    """:class:`ScanCell` per network × region of scan rows (each row's ``reachable_classes`` and ``label``)."""
+    order = {g: i for i, g in enumerate(region_order(r.region for r in rows))}
+    cells: dict[tuple[str, str], list[AttackRow]] = {}
+    for r in rows:
+        cells.setdefault((r.model, r.region), []).append(r)
+    out = []
+    for (model, region), rs in sorted(cells.items(), key=lambda kv: (kv[0][0], order[kv[0][1]])):
+        reached = np.zeros(n_classes, dtype=np.int64)
+        eligible = np.zeros(n_classes, dtype=np.int64)
+        for r in rs:
+            label = int(r.record.get("label", -1))
+            eligible += np.arange(n_classes) != label
+            for c in r.record.get("reachable_classes", []):
+                if 0 <= int(c) < n_classes and int(c) != label:
+                    reached[int(c)] += 1
+        out.append(ScanCell(model, region, _wilson_rate(sum(bool(r.success) for r in rs), len(rs)), reached,
+                            eligible))
+    return out
+
+
+@dataclass(frozen=True)
+class FlipDensity:
+    """Per-pixel flip density of one network: the share of a region's pixels with a flipping colour.
+
+    Attributes:
+        by_region: region -> mean over images of that image's flipping share, with a bootstrap-over-images
+            interval.
+        paired: (region A, region B) -> mean over images of share_A − share_B, paired bootstrap over images.
+        images: images with every region in ``by_region`` (the paired sample).
+    """
+
+    model: str
+    images: int
+    by_region: dict[str, stats.Interval]
+    paired: dict[tuple[str, str], stats.Interval]
+
+
+DENSITY_PAIRS = (("foreground", "background"), ("foreground", "centre"), ("background", "border"),
+                 ("foreground", "random"))
+
+
+def flip_density(rows: Sequence[AttackRow], *, seed: int = stats.DEFAULT_SEED) -> list[FlipDensity]:
+    """:class:`FlipDensity` per network from scan rows (``flipping_pixels`` / ``region_size`` of each row).
+
+    Only images with a row in every region the network was scanned in count, so regions share one sample.
+    """
+    out = []
+    for model in sorted({r.model for r in rows}):
+        share: dict[str, dict[str, float]] = {}
+        for r in rows:
+            if r.model == model and int(r.record.get("region_size", 0)) > 0:
+                share.setdefault(r.region, {})[r.image_id] = (
+                    float(r.record.get("flipping_pixels", 0)) / float(r.record["region_size"]))
+        regions = region_order(share)
+        ids = sorted(set.intersection(*(set(share[g]) for g in regions))) if regions else []
+        by_region = {g: stats.bootstrap_mean([share[g][i] for i in ids], seed=seed) for g in regions}
+        paired = {(a, b): stats.bootstrap_paired_difference([share[a][i] for i in ids], [share[b][i] for i in ids],
+                                                            seed=seed)
+                  for a, b in DENSITY_PAIRS if a in share and b in share}
+        out.append(FlipDensity(model, len(ids), by_region, paired))
+    return out

@@ -11,8 +11,20 @@ import numpy as np
 from pixelspace.report import figures as figs
 from pixelspace.report import metrics, stats
 from pixelspace.report import scan_metrics as sm
-from pixelspace.report.blocks import Cell, FigureBlock, Note, Section, Table, pct, pp, pvalue, rate_cell
+from pixelspace.report.blocks import (
+    Block,
+    Cell,
+    FigureBlock,
+    Note,
+    Section,
+    Table,
+    pct,
+    pp,
+    pvalue,
+    rate_cell,
+)
 from pixelspace.report.metrics import Store
+from pixelspace.report.verdict_section import verdict_blocks
 from pixelspace.store_types import VulnerabilityMap
 
 MAP_IMAGES = 4  # images per network in the maps figure
@@ -38,6 +50,25 @@ def _num(x: float, digits: int = 1) -> str:
     return "—" if not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
+def scan_coverage(store: Store) -> str:
+    """'Images scanned, per network: allconv-cifar10 120 of 500, …' (what an unfinished scan covers)."""
+    rows = store.scan_rows
+    hashes = {r.search_hash for r in rows}
+    counts = []
+    for model in sorted({r.model for r in rows}):
+        done = len({r.image_id for r in rows if r.model == model})
+        planned = max((g[6] for g in store.planned if g[0] == model and g[5] in hashes), default=0)
+        counts.append((model, done, planned))
+    if not counts:
+        return ""
+    text = "Images scanned, per network: " + ", ".join(
+        f"{m} {d} of {p}" if p else f"{m} {d}" for m, d, p in counts) + "."
+    if any(d < p for _, d, p in counts):
+        text += (" The scan is unfinished: every number below covers only the images scanned so far, and a paired "
+                 "test only the images scanned in both regions.")
+    return text
+
+
 def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
     """The section, or None when the store has no scan rows; and its figures."""
     rows, first = store.scan_rows, store.scan_first_rows
@@ -56,6 +87,16 @@ def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
     )
     figures: list[FigureBlock] = []
     if rows:
+        coverage = scan_coverage(store)
+        if coverage:
+            sec.blocks.append(coverage)
+        sec.blocks.append(_scan_table2(rows, store.class_names))
+        if store.results:
+            sec.blocks += verdict_blocks(rows, "the scan")
+        else:
+            sec.blocks.append("The paired tests of the scan's regions (foreground − background, foreground − "
+                              "centre, background − border, with the power line) are in 'What this run shows'.")
+        sec.blocks += _density_tables(rows)
         sec.blocks.append(_versus_de(rows, store.results))
         maps, fgs = _maps(store), _foregrounds(store)
         models = sorted({m for m, _ in maps})
@@ -82,6 +123,43 @@ def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
         sec.blocks.append(_scan_first_table(first, rows, store.results))
     sec.blocks = [*sec.blocks, *figures]
     return sec, figures
+
+
+def _scan_table2(rows: list[metrics.AttackRow], names: list[str]) -> Table:
+    body: list[list[Cell]] = []
+    for c in sm.scan_table2(rows, len(names)):
+        body.append([c.model, c.region, rate_cell(c.untargeted1),
+                     *(f"{k}/{n}" for k, n in zip(c.per_target.tolist(), c.eligible.tolist(), strict=True))])
+    return Table(
+        "Table II from the scan (1 pixel, the 8 corner colours; exact for that colour set): Untargeted1 = images "
+        "with a flipping pixel in the region / images scanned (Wilson 95 %), and per target class the images whose "
+        "region holds a pixel that sends the image to that class / the images of another clean class (the scan "
+        "answers all nine targets at once).",
+        ["network", "region", "Untargeted1", *names], body)
+
+
+def _density_tables(rows: list[metrics.AttackRow]) -> list[Block]:
+    dens = sm.flip_density(rows)
+    if not dens:
+        return []
+    regions = metrics.region_order(g for d in dens for g in d.by_region)
+    pairs = [p for p in sm.DENSITY_PAIRS if any(p in d.paired for d in dens)]
+    body: list[list[Cell]] = []
+    for d in dens:
+        line: list[Cell] = [d.model, str(d.images)]
+        for g in regions:
+            iv = d.by_region.get(g)
+            line.append("—" if iv is None else [pct(iv.value, 2), f"[{100 * iv.low:.2f}, {100 * iv.high:.2f}]"])
+        for p in pairs:
+            iv = d.paired.get(p)
+            line.append("—" if iv is None else
+                        [f"{100 * iv.value:+.2f} pp", f"[{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"])
+        body.append(line)
+    return [Table(
+        "Per-pixel flip density: the share of a region's pixels that flip the class with some corner colour, "
+        "averaged over images (each image weighs the same), with 95 % bootstrap-over-images intervals; the paired "
+        "differences resample the same images for both regions. Images scanned in every region only.",
+        ["network", "images", *regions, *(f"{a} − {b}" for a, b in pairs)], body)]
 
 
 def _versus_de(rows: list[metrics.AttackRow], de_rows: list[metrics.AttackRow]) -> Table:
@@ -133,7 +211,7 @@ def _shift_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarray]
                      f"{pvalue(s.p_value)} ({s.fg_only}/{s.bg_only})"])
     return Table(
         f"{model}: scan success in the foreground and in the rest of the image with the outline moved by 1–2 "
-        "pixels (3×3 erosion or dilation). Paired fg − bg with a bootstrap 95 % interval and the exact McNemar "
+        "pixels (3×3 erosion or dilation). Paired fg − bg with a Newcombe 95 % interval and the exact McNemar "
         "p-value (only-fg / only-bg images). How much the foreground/background conclusion depends on where "
         "the outline is drawn.",
         ["foreground", "images", "fg success", "bg success", "fg − bg", "McNemar p"], body)

@@ -73,15 +73,29 @@ def make_segmenter(method: str, *, seed: int | None = None, weights: str | Path 
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 RGB (H, W, 3); grayscale files are expanded to three channels.
+    """Read an image file as uint8 RGB (H, W, 3).
+
+    A grayscale file is expanded to three equal channels and an alpha channel is dropped (the colour values
+    are kept as stored, not blended with any background); either logs a one-line warning naming the file and
+    what was done. Other bit depths are scaled to 8 bits by OpenCV.
 
     Raises:
         DataError: missing or unreadable file.
     """
     p = Path(path)
-    img = cv2.imread(str(p), cv2.IMREAD_COLOR) if p.is_file() else None
-    if img is None:
+    raw = cv2.imread(str(p), cv2.IMREAD_UNCHANGED) if p.is_file() else None
+    img = cv2.imread(str(p), cv2.IMREAD_COLOR) if raw is not None else None
+    if raw is None or img is None:
         raise DataError(f"path: cannot read image {p} (missing or not an image)")
+    channels = 1 if raw.ndim == 2 else int(raw.shape[2])
+    if channels in (1, 2):
+        log.warning("%s is a grayscale image; its grey values are copied to R, G and B%s", p,
+                    " and its alpha channel is dropped" if channels == 2 else "")
+    elif channels == 4:
+        full = float(np.iinfo(raw.dtype).max) if np.issubdtype(raw.dtype, np.integer) else 1.0  # type: ignore[type-var]
+        see_through = int((raw[..., 3] < full).sum())
+        log.warning("%s has an alpha channel (%s); it is dropped and the RGB values are used as stored", p,
+                    f"{see_through} pixels not fully opaque" if see_through else "every pixel opaque")
     return np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
 
 
@@ -144,7 +158,13 @@ def segment_files(
         hints: GrabCut only: a folder of hint PNGs named like masks; images without one get none.
         min_pixels: quality guard minimum for both foreground and background.
         progress: show a tqdm progress bar.
+
+    Raises:
+        OutputError: ``out`` cannot hold the outputs (checked before any image is segmented).
     """
+    from pixelspace.outputs import check_output_dir
+
+    check_output_dir(out, files=["quality.csv"], folders=["masks", "overlays"])
     files = expand_images(images)
     ids = image_ids(files, root)
     if hints is not None and not isinstance(segmenter, GrabCut):

@@ -34,6 +34,7 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
     attack = PixelAttack(
         pixels=batch.pixels, region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
         de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
+        precision=cfg.attack.precision,
     )
     specs = batch.attacks
     images = np.stack([job.images[s.image_id] for s in specs])

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# One lent-GPU session, sized for the device tool's 10-minute command limit (issue 18):
+#   1. engine vs raw inference for AllConv, NiN and VGG-16 at fp32 and bf16 (256 attacks per call), with how
+#      often bf16's success and chosen pixel agree with fp32 on the same images and seeds;
+#   2. the rest of the time advances campaigns/paper-cifar10.toml with --time-limit, resuming from the
+#      committed results/cifar10/store.sqlite when there is one;
+#   3. the checkpointed store and the logs land in $OUT (commit the store under results/cifar10/ and run
+#      `pixelspace report` on it here).
+# Usage on the device machine, from the repository root:  BUDGET=540 bash benchmarks/gpu_session.sh
+set -euo pipefail
+OUT=${OUT:-/tmp/gpu-session}
+BUDGET=${BUDGET:-540}          # seconds this script may take in all
+MARGIN=${MARGIN:-40}           # kept back for the checkpoint and the copy
+IMAGES=${IMAGES:-256}
+GENERATIONS=${GENERATIONS:-5}
+DEVICE=${DEVICE:-cuda}         # DEVICE=cpu for a dry run of the script on a CPU machine
+MODELS=${MODELS:-allconv-cifar10,nin-cifar10,vgg16-cifar10}
+PY=${PY:-python3}
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+mkdir -p "$OUT" stores
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt" || true
+$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+
+$PY benchmarks/engine_device.py --device "$DEVICE" --models "$MODELS" \
+    --images "$IMAGES" --generations "$GENERATIONS" --precisions fp32,bf16 2>&1 | tee "$OUT/engine_device.txt"
+
+store=stores/paper-cifar10.sqlite
+if [ -f results/cifar10/store.sqlite ] && [ ! -f "$store" ]; then
+  cp results/cifar10/store.sqlite "$store"
+fi
+left=$(( BUDGET - MARGIN - ($(date +%s) - start) ))
+if [ "$left" -gt 60 ]; then
+  $PY -m pixelspace run campaigns/paper-cifar10.toml --no-progress --time-limit "${left}s" 2>&1 | tee "$OUT/run.txt"
+else
+  echo "only ${left}s left: the campaign did not run" | tee "$OUT/run.txt"
+fi
+if [ -f "$store" ]; then
+  $PY - "$store" "$OUT/store.sqlite" <<'PYEOF'
+import sqlite3, sys
+src = sqlite3.connect(sys.argv[1])
+src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+dst = sqlite3.connect(sys.argv[2])
+src.backup(dst)
+dst.execute("PRAGMA journal_mode = DELETE")
+dst.close()
+src.close()
+PYEOF
+  $PY -m pixelspace status "$OUT/store.sqlite" | head -3 | tee "$OUT/status.txt"
+fi
+echo "done in $(( $(date +%s) - start )) s"

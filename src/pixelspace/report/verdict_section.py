@@ -1,0 +1,167 @@
+"""The verdict's text and tables (``docs/report.md``, "The verdict's rules"), from :mod:`pixelspace.report.verdict`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pixelspace.report import figures as figs
+from pixelspace.report import metrics
+from pixelspace.report import verdict as vd
+from pixelspace.report.blocks import Block, Cell, FigureBlock, Note, Table, pct, pp, pvalue
+from pixelspace.report.metrics import AttackRow
+from pixelspace.report.verdict import Comparison, NetworkVerdict
+
+
+def interval_pp(c: Comparison) -> str:
+    """'+7.5 pp [−1.2, +15.0]' (the paired difference and its 95 % interval in percentage points)."""
+    iv = c.diff.difference
+    ci = f" [{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""
+    return f"{pp(iv.value)}{ci}"
+
+
+def _test_text(c: Comparison) -> str:
+    return (f"{c.diff.region_a} − {c.diff.region_b} {interval_pp(c)}, p = {pvalue(c.diff.p_value)} "
+            f"(Holm {pvalue(c.p_holm)}; {c.diff.b}/{c.diff.c} discordant)")
+
+
+def _network_line(v: NetworkVerdict, what: str) -> str:
+    d = v.whole_fg.diff
+    close = (f"**yes**: whole − foreground {interval_pp(v.whole_fg)} lies inside ±{100 * v.margin:.1f} pp" if v.close
+             else "— (no whole-image success)" if v.margin == 0 else
+             f"not shown: whole − foreground {interval_pp(v.whole_fg)} is not inside ±{100 * v.margin:.1f} pp")
+    lower = ("**yes**" if v.lower else vd.reading(v.fg_bg) if not v.fg_bg.lower else
+             "not shown (whole − background is not significant)")
+    return (f"**{v.model}, {v.pixels} px** ({what}, n = {v.images} images): whole {pct(d.rate_a)}, foreground "
+            f"{pct(d.rate_b)}, background {pct(v.fg_bg.diff.rate_b)}. Foreground close to whole: {close}. "
+            f"Background clearly lower: {lower} ({_test_text(v.whole_bg)}; {_test_text(v.fg_bg)}). "
+            f"Power of foreground − background: {vd.power_text(v.fg_bg)}.")
+
+
+def verdict_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
+    """The verdict paragraph, one line per network × pixels, the tests table, the position controls and the rules.
+
+    Args:
+        rows: 1-pixel (or k-pixel) untargeted rows of one search (DE attacks or scan rows).
+        what: how these rows were made, e.g. 'DE' or 'the scan'.
+    """
+    vs = vd.verdicts(rows)
+    out: list[Block] = []
+    if not vs:
+        out.append("The paper's pattern (foreground close to whole, background clearly lower): **not shown**; the "
+                   "store holds no untargeted attacks on the whole image, foreground and background of the same "
+                   "images.")
+        return out
+
+    def who(sel: Sequence[NetworkVerdict]) -> str:
+        return ", ".join(f"{v.model} ({v.pixels} px)" for v in sel)
+
+    both = [v for v in vs if v.close and v.lower]
+    verdict = ("**shown** for every network and pixel count tested" if len(both) == len(vs) else
+               f"**shown only in part** (for {who(both)})" if both else "**not shown**")
+    text = (f"The paper's pattern, foreground success close to whole-image success and background clearly lower, is "
+            f"{verdict} by the paired tests of Untargeted1 ({what}).")
+    close = [v for v in vs if v.close]
+    lower = [v for v in vs if v.lower]
+    text += (f" Foreground close to whole: {'shown for ' + who(close) if close else 'not shown'}"
+             f"{'; not shown for ' + who([v for v in vs if not v.close]) if close and len(close) < len(vs) else ''}.")
+    text += (f" Background clearly lower than both: {'shown for ' + who(lower) if lower else 'not shown'}"
+             f"{'; not shown for ' + who([v for v in vs if not v.lower]) if lower and len(lower) < len(vs) else ''}.")
+    out.append(text)
+    out += [_network_line(v, what) for v in vs]
+    table: list[list[Cell]] = []
+    for v in vs:
+        d = v.whole_fg.diff
+        table.append([v.model, str(v.pixels), str(v.images),
+                      f"{pct(d.rate_a)} / {pct(d.rate_b)} / {pct(v.fg_bg.diff.rate_b)}", interval_pp(v.whole_fg),
+                      f"{'yes' if v.close else 'no'} (±{100 * v.margin:.1f} pp)" if v.margin > 0 else
+                      "— (no whole-image success)",
+                      [interval_pp(v.whole_bg), f"p = {pvalue(v.whole_bg.diff.p_value)}, Holm {pvalue(v.whole_bg.p_holm)}"],
+                      [interval_pp(v.fg_bg), f"p = {pvalue(v.fg_bg.diff.p_value)}, Holm {pvalue(v.fg_bg.p_holm)}"],
+                      "yes" if v.lower else "no", f"{100 * v.fg_bg.detectable:.1f} pp"
+                      if math.isfinite(v.fg_bg.detectable) else "none"])
+    out.append(Table(
+        f"The paired tests behind this verdict (Untargeted1, {what}; images attacked in all three regions): rates, "
+        "paired differences with Newcombe 95 % intervals, exact McNemar p (raw) and Holm-corrected over the "
+        f"{2 * len(vs)} 'lower' tests, and the smallest foreground − background difference this n detects with "
+        "80 % power.",
+        ["network", "pixels", "images", "whole / fg / bg", "whole − fg [95 %]", "fg close to whole?",
+         "whole − bg", "fg − bg", "bg clearly lower?", "detectable fg − bg"], table))
+    out += control_blocks(rows, what)
+    out.append(Note(
+        f"Rules: 'clearly lower' needs whole − background and foreground − background both positive with an exact "
+        f"McNemar p < {vd.ALPHA} after a Holm correction over the verdict's {2 * len(vs)} such tests (raw p beside "
+        f"it). 'Close' needs Newcombe's paired 95 % score interval of whole − foreground inside "
+        f"±{vd.CLOSE_MARGIN:.0%} of the whole-image rate (the paper's foreground lost 6.8 % relative, its background "
+        "54 %). 'Detects' is the smallest paired difference the exact McNemar test finds with 80 % power on these "
+        "n images at the strictest Holm step (α / number of tests), with the observed share of discordant images; "
+        "an observed difference below it is reported as 'not shown (underpowered)'."))
+    return out
+
+
+def control_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
+    """Foreground − centre, background − border and foreground − random: sentences and a table (empty without
+    control regions)."""
+    comps = vd.controls(rows)
+    if not comps:
+        return []
+    body: list[list[Cell]] = []
+    for c in comps:
+        d = c.diff
+        body.append([d.model, str(d.pixels), f"{d.region_a} − {d.region_b}", str(d.images),
+                     f"{pct(d.rate_a)} vs {pct(d.rate_b)}", interval_pp(c),
+                     f"{pvalue(d.p_value)} / {pvalue(c.p_holm)}",
+                     f"{100 * c.detectable:.1f} pp" if math.isfinite(c.detectable) else "none", vd.reading(c)])
+    out: list[Block] = []
+    questions = (("foreground", "centre", "Does the foreground beat a centred region of the same size?", "lower"),
+                 ("background", "border", "Does the background lose to a border frame of the same size?", "higher"))
+    for a, b, q, direction in questions:
+        sel = [c for c in comps if (c.diff.region_a, c.diff.region_b) == (a, b)]
+        if not sel:
+            continue
+        parts = []
+        for c in sel:
+            hit = c.lower if direction == "lower" else c.higher
+            ans = "yes" if hit else ("the opposite" if (c.higher if direction == "lower" else c.lower) else
+                                     "not shown" + (" (underpowered)" if "underpowered" in vd.reading(c) else ""))
+            parts.append(f"{c.diff.model} {c.diff.pixels} px: {ans} ({interval_pp(c)}, n = {c.diff.images})")
+        out.append(f"{q} " + "; ".join(parts) + ".")
+    out.append(Table(
+        f"Position and area controls (Untargeted1, {what}, paired): `centre` is a centred region with the "
+        "foreground's pixel count, `border` a frame at the image border with the background's, `random` a seeded "
+        "random mask with the foreground's. Newcombe 95 % intervals; exact McNemar p raw / Holm-corrected over the "
+        f"{len(comps)} control tests; the smallest difference detectable with 80 % power.",
+        ["network", "pixels", "A − B", "images", "A vs B", "difference [95 %]", "p / Holm p", "detectable",
+         "A above B?"], body))
+    return out
+
+
+GLANCE_DIFFERENCES = (("foreground", "background"), ("foreground", "centre"), ("background", "border"))
+
+
+def at_a_glance(rows: Sequence[AttackRow], what: str) -> FigureBlock | None:
+    """The report's opening figure from 1-pixel untargeted ``rows`` (None when they hold no such rows)."""
+    rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1]
+    if not rel:
+        return None
+    rates: dict[str, list[tuple[str, float, float, float, int]]] = {}
+    diffs: dict[str, list[tuple[str, float, float, float]]] = {}
+    for model in sorted({r.model for r in rel}):
+        mine = [r for r in rel if r.model == model]
+        for g in metrics.region_order(r.region for r in mine):
+            rate = metrics.untargeted1(metrics.select(mine, region=g))
+            rates.setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
+        for a, b in GLANCE_DIFFERENCES:
+            d = metrics.region_difference(mine, model=model, pixels=1, region_a=a, region_b=b)
+            if d is not None:
+                iv = d.difference
+                diffs.setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low, iv.high))
+    fig = figs.figure_at_a_glance(rates, diffs, f"1-pixel untargeted success ({what})")
+    if fig is None:
+        return None
+    return FigureBlock(
+        "fig0_at_a_glance", figs.figure_png(fig),
+        f"The answer at a glance ({what}, 1 pixel, untargeted): per network, the success rate of every region and "
+        "control with its Wilson 95 % interval (top), and the paired differences foreground − background, "
+        "foreground − centre and background − border with Newcombe 95 % intervals (bottom; an interval clear of "
+        "the dashed zero line is a difference these images resolve).")

@@ -1,0 +1,101 @@
+"""batch_size="auto": a robust choice from timings, remembered per model across calls (issue 21)."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
+from pixelspace.models import autobatch
+from pixelspace.models.autobatch import choose_batch_size
+from tests.helpers import gray_images, predict, tiny_cnn
+
+
+def _timer(rates: dict[int, float], slow_once: dict[int, float] | None = None) -> tuple[Callable[[int], float],
+                                                                                          list[int]]:
+    """A fake ``seconds_per_call``: ``b / rates[b]`` seconds, ``slow_once[b]`` times slower on b's first call."""
+    calls: list[int] = []
+    spikes = dict(slow_once or {})
+
+    def seconds(b: int) -> float:
+        calls.append(b)
+        return b / rates[b] * spikes.pop(b, 1.0)
+
+    return seconds, calls
+
+
+def test_the_largest_of_the_near_fastest_sizes_wins() -> None:
+    rates = {32: 1000.0, 64: 2000.0, 128: 3900.0, 256: 4000.0, 512: 3960.0, 1024: 3000.0}
+    chosen, measured = choose_batch_size(_timer(rates)[0])
+    assert chosen == 512  # within 5 % of 256's rate, and larger
+    assert measured[256] == pytest.approx(4000.0)
+    rates[512] = 3600.0  # 10 % slower: no longer counts as equal
+    assert choose_batch_size(_timer(rates)[0])[0] == 256
+
+
+def test_one_slow_timing_does_not_decide() -> None:
+    # another process takes the cores while 256 is first timed: the repeated timings recover its rate
+    rates = {32: 1000.0, 64: 2000.0, 128: 3000.0, 256: 4000.0, 512: 4050.0, 1024: 2500.0}
+    seconds, calls = _timer(rates, slow_once={256: 2.0})
+    chosen, measured = choose_batch_size(seconds)
+    assert chosen == 512 and measured[256] == pytest.approx(4000.0)
+    assert calls.count(256) == autobatch.ROUNDS  # timed again, interleaved with the other contenders
+
+
+def test_growth_stops_at_a_plateau_or_out_of_memory_not_before() -> None:
+    rates = {32: 4000.0, 64: 4010.0, 128: 4020.0, 256: 4030.0, 512: 4040.0, 1024: 4050.0}
+    seconds, calls = _timer(rates)
+    assert choose_batch_size(seconds)[0] == 128
+    assert max(calls) == 128  # two sizes in a row without a gain: 256 and up are never run
+
+    def oom(b: int) -> float:
+        if b >= 256:
+            raise RuntimeError("CUDA out of memory")
+        return b / 1000
+
+    assert choose_batch_size(oom)[0] == 128
+    # a per-call cost that dominates (2 threads on an oversubscribed CPU): every doubling gains, so it grows on
+    overhead = {b: b / (0.5 + b / 4000.0) for b in autobatch.CANDIDATES}
+    assert choose_batch_size(_timer(overhead)[0])[0] == 1024
+
+
+def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # each PixelAttack call wraps a plain nn.Module in a new Classifier; the measurement used to run every time
+    measured: list[tuple[int, int]] = []
+    real = Classifier._measure_batch_size
+
+    def counting(self: Classifier, height: int, width: int) -> int:
+        measured.append((height, width))
+        return real(self, height, width)
+
+    monkeypatch.setattr(Classifier, "_measure_batch_size", counting)
+    autobatch.forget_batch_sizes()
+    model = tiny_cnn(0)
+    images = gray_images(2, 16)
+    labels = predict(model, images)
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))
+    first = attack(model, images, Untargeted(labels), seed=0)
+    again = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))(model, images,
+                                                                                     Untargeted(labels), seed=0)
+    assert measured == [(16, 16)]
+    assert np.array_equal(first.adversarial, again.adversarial)
+    assert Classifier(model).resolve_batch_size(16, 16) == Classifier(model).resolve_batch_size(16, 16)
+    assert measured == [(16, 16)]
+    Classifier(model).resolve_batch_size(8, 8)  # another image size: measured once more
+    other = tiny_cnn(1)
+    Classifier(other).resolve_batch_size(16, 16)  # another model object
+    assert measured == [(16, 16), (8, 8), (16, 16)]
+    with torch.inference_mode():
+        Classifier(model, batch_size=64).probabilities(torch.zeros((1, 3, 16, 16), dtype=torch.uint8))
+    assert len(measured) == 3  # an explicit int is never measured
+    before = len(autobatch._SIZES)
+    del other
+    gc.collect()
+    assert len(autobatch._SIZES) == before - 1  # held weakly: the entry goes with the model
+    autobatch.forget_batch_sizes()
+    Classifier(model).resolve_batch_size(16, 16)
+    assert len(measured) == 4
