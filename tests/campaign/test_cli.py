@@ -78,9 +78,13 @@ def test_report_of_an_unfinished_store_says_so(campaign_file: Path, tmp_path: Pa
     md = write_report(tmp_path / "store.sqlite", tmp_path / "partial").markdown.read_text()
     assert "**UNFINISHED CAMPAIGN:** 2 of the 15 planned attacks are stored (13.3 %)" in md
     assert "planned groups have no attack yet" in md
+    # Table II marks each cell with its stored / planned attacks (4 images per region; one batch of 2 stored)
+    table2 = md.split("Table II")[1].split("Region differences")[0]
+    assert table2.count("1/4<br>in progress") == 2, table2
+    assert "planned network × region × pixels cells have no attack yet" in table2
     run_campaign(CampaignConfig.load(campaign_file), progress=False)
     md = write_report(tmp_path / "store.sqlite", tmp_path / "complete").markdown.read_text()
-    assert "UNFINISHED" not in md
+    assert "UNFINISHED" not in md and "in progress" not in md
 
 
 def test_cli_errors_are_messages_not_tracebacks(campaign_file: Path, tmp_path: Path) -> None:

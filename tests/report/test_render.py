@@ -45,8 +45,8 @@ def test_report_files_tables_and_figures(report: ReportPaths) -> None:
     for title in TABLE_TITLES:
         assert title in html and title in md, title
     names = sorted(p.stem for p in report.figures)
-    assert names == ["fig1_examples", "fig3_targets_reached", "fig4_untargeted_pairs", "fig5_targeted_pairs",
-                     "fig6_fitness"]
+    assert names == ["fig0_at_a_glance", "fig1_examples", "fig3_targets_reached", "fig4_untargeted_pairs",
+                     "fig5_targeted_pairs", "fig6_fitness"]
     sources = _img_sources(html)
     assert len(sources) == len(names)  # one <img> per figure
     for src in sources:  # self-contained: every figure is an embedded PNG
@@ -68,10 +68,11 @@ def test_report_without_targeted_attacks_omits_those_parts(tmp_path: Path) -> No
     store = make_store(tmp_path / "s.sqlite", models=("vgg16-cifar10",), n_images=4, targeted_images=0)
     paths = write_report(store, tmp_path / "out")
     html = paths.html.read_text(encoding="utf-8")
-    assert sorted(p.stem for p in paths.figures) == ["fig1_examples", "fig4_untargeted_pairs", "fig6_fitness"]
+    assert sorted(p.stem for p in paths.figures) == ["fig0_at_a_glance", "fig1_examples", "fig4_untargeted_pairs",
+                                                     "fig6_fitness"]
     assert "No targeted attacks in this store" in html and "Fig. 3 and Fig. 5 omitted" in html
     assert "Untargeted2" not in html.split("Table II")[1].split("</thead>")[0]
-    assert len(_img_sources(html)) == 3
+    assert len(_img_sources(html)) == 4
 
 
 def test_report_of_an_empty_store_does_not_crash(tmp_path: Path) -> None:

@@ -432,7 +432,11 @@ def figure_at_a_glance(
         ax.set_xlim(-reach, reach)
         ax.set_yticks(range(len(diffs)), [d[0] for d in diffs], fontsize=8)
         ax.invert_yaxis()
-        ax.set_ylim(len(diffs) - 0.5, -0.5)
+        if diffs:
+            ax.set_ylim(len(diffs) - 0.5, -0.5)
+        else:
+            ax.text(0, 0.5, "no two regions share images yet:\nno paired difference", ha="center", va="center",
+                    fontsize=8, color="#666666", transform=ax.get_yaxis_transform())
         ax.set_xlabel("paired difference, pp (95 % interval)", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=10)

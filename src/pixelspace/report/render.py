@@ -9,7 +9,7 @@ import html
 import json
 import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,6 +221,18 @@ def _table1(store: Store) -> Section:
     return sec
 
 
+def _cell_progress(store: Store) -> dict[tuple[str, str, int], tuple[int, int]]:
+    """(done, planned) attacks per Table II cell (network, region, pixels) that the campaign has not finished;
+    {} when every cell is complete or the store records no plan."""
+    hashes = {r.search_hash for r in store.results}
+    planned: dict[tuple[str, str, int], int] = defaultdict(int)
+    for model, region, pixels, _mode, early_stop, s_hash, count in store.planned:
+        if early_stop == store.early_stop and (s_hash in hashes or (not s_hash and hashes)):
+            planned[(model, region, pixels)] += count
+    done = Counter((r.model, r.region, r.pixels) for r in store.results)
+    return {cell: (done.get(cell, 0), n) for cell, n in planned.items() if done.get(cell, 0) < n}
+
+
 def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
     sec = Section("Table II: success rates and confidences")
     rows = store.results
@@ -238,9 +250,13 @@ def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
              "targeted": "Targeted", "confidence_t": "Confidence_t"}
     body: list[list[Cell]] = []
     any_paper = False
+    progress = _cell_progress(store)
     for c in cells:
         net = metrics.paper_network(c.model, dataset)
         line: list[Cell] = [c.model, c.region, str(c.pixels)]
+        if progress:
+            done, planned = progress.get((c.model, c.region, c.pixels), (0, 0))
+            line.append([f"{done:,}/{planned:,}", "in progress"] if planned else "complete")
         for col in cols:
             v = getattr(c, col)
             cell = _rate(v, " attacks" if col == "targeted" else "") if isinstance(v, Rate) else _mean(v)
@@ -255,7 +271,16 @@ def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
         "Per network × region × pixels. Rates with counts and 95 % intervals in brackets (Wilson for per-image "
         "rates; a bootstrap over images for Targeted and for the confidences)"
         + ("; the paper's value (500 images, full budget) below ours where the paper has that row." if any_paper
-           else "."), ["network", "region", "pixels", *(names[c] for c in cols)], body))
+           else ".")
+        + (" The campaign is unfinished: 'attacks' gives each cell's stored / planned attacks, and a cell in "
+           "progress covers only the images and targets stored so far (not yet the campaign's sample)."
+           if progress else ""),
+        ["network", "region", "pixels", *(["attacks"] if progress else []), *(names[c] for c in cols)], body))
+    unstarted = sorted(set(progress) - {(c.model, c.region, c.pixels) for c in cells})
+    if unstarted:
+        sec.blocks.append(Note(f"{len(unstarted)} planned network × region × pixels cells have no attack yet (e.g. "
+                               f"{unstarted[0][0]}, {unstarted[0][1]}, {unstarted[0][2]} pixel(s)); they are not in "
+                               "the table."))
     if not has_targeted:
         sec.blocks.append(Note("No targeted attacks in this store: Untargeted2, Targeted and Confidence_t omitted."))
     if not has_untargeted:
