@@ -99,3 +99,14 @@ def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pyt
     autobatch.forget_batch_sizes()
     Classifier(model).resolve_batch_size(16, 16)
     assert len(measured) == 4
+
+
+def test_the_measurement_leaves_a_training_mode_model_unchanged() -> None:
+    # the timing calls ran before the switch to eval mode, so they updated BatchNorm's running statistics
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.Flatten(),
+                              torch.nn.Linear(4 * 6 * 6, 3)).train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.warns(UserWarning, match="training mode"):
+        Classifier(net).probabilities(torch.zeros((2, 3, 8, 8), dtype=torch.uint8))
+    assert net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())

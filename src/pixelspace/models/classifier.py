@@ -28,6 +28,7 @@ InputDType = Literal["uint8", "float"]
 OutputKind = Literal["logits", "probabilities"]
 ArrayKind = Literal["torch", "numpy"]
 
+
 class Classifier:
     """Wraps a model for black-box querying.
 
@@ -158,7 +159,6 @@ class Classifier:
         n = images.shape[0]
         if n == 0:
             raise ValueError("no images to evaluate")
-        bs = self.resolve_batch_size(images.shape[2], images.shape[3])
         module = self.fn if isinstance(self.fn, nn.Module) else None
         was_training = module.training if module is not None else False
         if was_training:
@@ -168,6 +168,7 @@ class Classifier:
             assert module is not None
             module.eval()
         try:
+            bs = self.resolve_batch_size(images.shape[2], images.shape[3])  # measured in eval mode too
             with torch.inference_mode():
                 parts = [self._call(images[i : i + bs], precision) for i in range(0, n, bs)]
         finally:
