@@ -200,6 +200,14 @@ class Classifier:
         if engine is None or rows.shape[0] == 0:
             return None
         clean = clean.to(self.device)
+        if self.incremental == "auto":
+            from pixelspace.models.incremental import MAX_COST_SHARE
+
+            with self._eval_mode():
+                share = engine.cost_share(clean.shape[1], clean.shape[2], clean.shape[3], positions.shape[1],
+                                          self.device)
+            if share > MAX_COST_SHARE:
+                return None
         bs = self.resolve_batch_size(clean.shape[2], clean.shape[3])
         with self._eval_mode():
             x = clean.to(torch.float32).div_(255.0)

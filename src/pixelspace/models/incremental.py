@@ -44,6 +44,10 @@ Tensor = torch.Tensor
 FULL_SHARE = 0.5
 # clean activations are held for at most this many images at a time
 MAX_IMAGES = 64
+# the incremental pass is used only when its estimated cost is at most this share of a full forward pass
+MAX_COST_SHARE = 0.7
+# estimated cost of gathering one crop element, in multiply-adds
+GATHER_COST = 4.0
 
 _POINTWISE_MODULES: tuple[type[nn.Module], ...] = (
     nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
@@ -332,6 +336,7 @@ class IncrementalModel:
         self.head = head
         self.full_share = full_share
         self.max_images = max_images
+        self._shapes: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
 
     @classmethod
     def of(cls, module: nn.Module) -> IncrementalModel:
@@ -344,6 +349,49 @@ class IncrementalModel:
         for step in self.steps:
             x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
         return self.head(x)  # type: ignore[no-any-return]
+
+    def cost_share(self, channels: int, height: int, width: int, pixels: int, device: torch.device) -> float:
+        """Estimated multiply-adds (gathers included) of the incremental pass for candidates with ``pixels``
+        changed pixels, as a share of the full forward pass through the chain (the head is the same in both)."""
+        key = (channels, height, width)
+        if key not in self._shapes:
+            x = torch.zeros(1, channels, height, width, device=device)
+            shapes = [(channels, height, width)]
+            for step in self.steps:
+                x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
+                shapes.append((int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
+            self._shapes[key] = shapes
+        shapes = self._shapes[key]
+        m, size, windowed = pixels, (1, 1), True
+        full = part = 0.0
+        for i, step in enumerate(self.steps):
+            (cin, hin, win), (cout, hout, wout) = shapes[i], shapes[i + 1]
+            weight = getattr(step.full_fn if isinstance(step, Spatial) else step.fn, "weight", None)
+            if isinstance(weight, Tensor) and weight.ndim == 4:
+                per_position = float(weight.numel())
+            elif isinstance(step, Spatial):
+                per_position = float(cout * step.extent[0] * step.extent[1])
+            else:
+                per_position = float(cout)
+            full += per_position * hout * wout
+            if not windowed:
+                part += per_position * hout * wout
+            elif isinstance(step, Pointwise):
+                part += per_position * m * size[0] * size[1]
+            else:
+                (eh, ew), (sh, sw), (ph, pw) = step.extent, step.stride, step.padding
+                so = (_window_size(size[0], eh, sh, ph, hout), _window_size(size[1], ew, sw, pw, wout))
+                if m * so[0] * so[1] >= self.full_share * hout * wout:
+                    part += per_position * hout * wout + GATHER_COST * (hin + 2 * ph) * (win + 2 * pw) * cin
+                    windowed = False
+                else:
+                    crop = ((so[0] - 1) * sh + eh) * ((so[1] - 1) * sw + ew)
+                    part += per_position * m * so[0] * so[1] + GATHER_COST * m * crop * cin * (1 + m / 4)
+                    size = so
+        if windowed:
+            c, h, w = shapes[-1]
+            part += GATHER_COST * c * h * w
+        return part / full
 
     def clean_activations(self, x: Tensor) -> list[Tensor]:
         """Per spatial step its padded input, then the chain's output; all channels last (U, H, W, C)."""
