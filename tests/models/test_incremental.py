@@ -23,6 +23,9 @@ class RandomChain(nn.Module):
     """A seeded chain of every supported layer type with odd kernels, strides, paddings and dilations,
     normalisation written as arithmetic in ``forward``, then a pooled linear head."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, seed: int) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
@@ -52,8 +55,8 @@ class RandomChain(nn.Module):
                 conv = nn.Conv2d(c, out, k, stride=s, padding=p, dilation=d, groups=groups,
                                  bias=bool(rng.random() < 0.5))
                 bn = nn.BatchNorm2d(out)
-                bn.running_mean.copy_(torch.randn(out, generator=g) * 0.1)
-                bn.running_var.copy_(0.5 + torch.rand(out, generator=g))
+                bn.running_mean = torch.randn(out, generator=g) * 0.1
+                bn.running_var = 0.5 + torch.rand(out, generator=g)
                 bn.weight.data.copy_(0.5 + torch.rand(out, generator=g))
                 act = (nn.ReLU(inplace=True), nn.LeakyReLU(0.1), nn.ReLU6(), nn.Tanh())[int(rng.integers(0, 4))]
                 layers += [conv, bn, act, nn.Dropout(0.3)]
