@@ -3,8 +3,9 @@
 For each network, in one run: raw full-forward inference (images/s, the batch size the Classifier uses), then
 ``PixelAttack`` on shipped sample images with the incremental pass off and on, for each pixel count and region
 (whole image, a seeded 30 % region), and a full corner-colour ``PixelScan`` of one image off and on. Engine rates
-are queries / wall-clock seconds of the whole call. Ratios compare numbers measured back to back in this run;
-on a shared machine repeat the run to see the noise.
+are queries / seconds of the whole call, both wall-clock and this process's CPU time (on a machine shared with
+other jobs the CPU-time rates are the steadier ones; with ``--threads 1`` they measure work, not waiting).
+Ratios compare numbers measured back to back in this run; repeat the run to see the noise.
 
     python benchmarks/incremental.py --models allconv-cifar10,nin-cifar10 --pixels 1,3,5 --save out.json
 """
@@ -40,27 +41,40 @@ def region_30(rng: np.random.Generator, n: int, h: int = 32, w: int = 32) -> np.
     return masks
 
 
-def raw_rate(clf: Classifier, images: torch.Tensor, seconds: float) -> float:
-    """Images/s of full forward passes (uint8 -> probabilities) at the classifier's batch size."""
+class Timer:
+    """Wall-clock and process CPU seconds of a ``with`` block."""
+
+    def __enter__(self) -> Timer:
+        self.w0, self.c0 = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.w0, time.process_time() - self.c0
+
+
+def raw_rate(clf: Classifier, images: torch.Tensor, seconds: float) -> tuple[float, float]:
+    """(wall, CPU) images/s of full forward passes (uint8 -> probabilities) at the classifier's batch size."""
     bs = clf.resolve_batch_size(images.shape[2], images.shape[3])
     x = images[torch.arange(bs) % images.shape[0]]
     clf.probabilities(x, count=False)
-    done, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        clf.probabilities(x, count=False)
-        done += bs
-    return done / (time.perf_counter() - t0)
+    done = 0
+    with Timer() as t:
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            clf.probabilities(x, count=False)
+            done += bs
+    return done / t.wall, done / t.cpu
 
 
 def engine_rate(module: torch.nn.Module, incremental: bool, batch_size: int, images: np.ndarray, labels: np.ndarray,
-                pixels: int, regions: np.ndarray | None, de: DEConfig) -> tuple[float, int]:
-    """(queries/s, successes) of one PixelAttack call."""
+                pixels: int, regions: np.ndarray | None, de: DEConfig) -> tuple[float, float, int]:
+    """(wall queries/s, CPU queries/s, successes) of one PixelAttack call."""
     clf = Classifier(module, batch_size=batch_size, incremental=incremental)
     attack = PixelAttack(pixels=pixels, de=de, batch_size=batch_size)
-    t0 = time.perf_counter()
-    res = attack(clf, images, Untargeted(labels), regions=regions, seed=0)
-    dt = time.perf_counter() - t0
-    return float(res.queries.sum()) / dt, int(res.success.sum())
+    with Timer() as t:
+        res = attack(clf, images, Untargeted(labels), regions=regions, seed=0)
+    q = float(res.queries.sum())
+    return q / t.wall, q / t.cpu, int(res.success.sum())
 
 
 def main() -> None:
@@ -93,29 +107,31 @@ def main() -> None:
         bs = clf.resolve_batch_size(32, 32)
         clean = torch.from_numpy(imgs.transpose(0, 3, 1, 2).copy())
         labs = clf.probabilities(clean, count=False).argmax(1).numpy()  # attack the clean predictions
-        raw = raw_rate(clf, clean, args.seconds)
-        print(f"{name}: raw {raw:.0f} images/s (batch {bs})")
+        raw, raw_cpu = raw_rate(clf, clean, args.seconds)
+        print(f"{name}: raw {raw:.0f} images/s wall, {raw_cpu:.0f} per CPU-second (batch {bs})")
         for k in (int(v) for v in args.pixels.split(",")):
             for rname, reg in regions.items():
-                off, s_off = engine_rate(module, False, bs, imgs, labs, k, reg, de)
-                on, s_on = engine_rate(module, True, bs, imgs, labs, k, reg, de)
+                off, off_cpu, s_off = engine_rate(module, False, bs, imgs, labs, k, reg, de)
+                on, on_cpu, s_on = engine_rate(module, True, bs, imgs, labs, k, reg, de)
                 row = {"model": name, "pixels": k, "region": rname, "raw": raw, "off": off, "on": on,
-                       "on_vs_off": on / off, "on_vs_raw": on / raw, "batch_size": bs,
+                       "raw_cpu": raw_cpu, "off_cpu": off_cpu, "on_cpu": on_cpu, "batch_size": bs,
                        "successes_off": s_off, "successes_on": s_on}
                 rows.append(row)
-                print(f"  k={k} {rname:5s}: off {off:6.0f} q/s ({off / raw:.2f}x raw), on {on:6.0f} q/s "
-                      f"({on / raw:.2f}x raw, {on / off:.2f}x off); successes {s_off}/{s_on}")
+                print(f"  k={k} {rname:5s}  wall: off {off:5.0f} q/s ({off / raw:.2f}x raw), on {on:5.0f} q/s "
+                      f"({on / raw:.2f}x raw, {on / off:.2f}x off) | CPU time: off {off_cpu / raw_cpu:.2f}x raw, "
+                      f"on {on_cpu / raw_cpu:.2f}x raw, {on_cpu / off_cpu:.2f}x off; successes {s_off}/{s_on}")
         if name in args.scan_models.split(","):
-            times = {}
+            timers = {}
             for inc in (False, True):
                 scan_clf = Classifier(module, batch_size=bs, incremental=inc)
-                t0 = time.perf_counter()
-                vmap = PixelScan(batch_size=bs)(scan_clf, imgs[:1], labs[:1])[0]
-                times[inc] = time.perf_counter() - t0
-            scans.append({"model": name, "off_s": times[False], "on_s": times[True],
-                          "speedup": times[False] / times[True], "queries": int(vmap.queries)})
-            print(f"  corner scan of one image ({vmap.queries} queries): off {times[False]:.1f} s, on "
-                  f"{times[True]:.1f} s ({times[False] / times[True]:.2f}x)")
+                with Timer() as timers[inc]:
+                    vmap = PixelScan(batch_size=bs)(scan_clf, imgs[:1], labs[:1])[0]
+            off_t, on_t = timers[False], timers[True]
+            scans.append({"model": name, "off_s": off_t.wall, "on_s": on_t.wall, "off_cpu_s": off_t.cpu,
+                          "on_cpu_s": on_t.cpu, "queries": int(vmap.queries)})
+            print(f"  corner scan of one image ({vmap.queries} queries): off {off_t.wall:.1f} s, on {on_t.wall:.1f} s "
+                  f"({off_t.wall / on_t.wall:.2f}x wall); CPU {off_t.cpu:.1f} s vs {on_t.cpu:.1f} s "
+                  f"({off_t.cpu / on_t.cpu:.2f}x)")
     if args.save is not None:
         args.save.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "attacks": rows,
                                          "scans": scans, "threads": torch.get_num_threads()}, indent=1))

@@ -17,8 +17,8 @@ each consuming only the previous one, made of ``Conv2d`` (zero padding), ``MaxPo
 in ``forward``). Anything else ends the chain; a model it cannot trace or whose chain holds no spatial layer gets
 ``None`` (the caller then runs full forward passes).
 
-Memory: the clean activations of at most ``max_images`` images at a time (about 2.5 MB per 32x32 image for
-AllConv, 1.6 MB for VGG-16, 1 MB for NiN) plus, per batch of B candidates, B windows per layer (or B full maps
+Memory: the clean activations of at most ``max_images`` images and ``max_bytes`` at a time (per 32x32 image
+1.6 MB for AllConv and VGG-16, 0.9 MB for NiN, 0.6 MB for CNN-8) plus, per batch of B candidates, B windows per layer (or B full maps
 after the switch, as a full forward pass of B images would hold).
 """
 
@@ -42,8 +42,9 @@ Tensor = torch.Tensor
 
 # candidates switch from windows to full maps once their windows cover this share of an output map
 FULL_SHARE = 0.5
-# clean activations are held for at most this many images at a time
+# clean activations are held for at most this many images, and this many bytes, at a time
 MAX_IMAGES = 64
+MAX_CLEAN_BYTES = 256 * 2**20
 # the incremental pass is used only when its estimated cost is at most this share of a full forward pass
 MAX_COST_SHARE = 0.7
 # estimated cost of gathering one crop element, in multiply-adds
@@ -327,15 +328,16 @@ class IncrementalModel:
     Args:
         steps, head: from :func:`analyse`.
         full_share: switch a layer to full maps once the windows cover this share of its output.
-        max_images: clean images whose activations are held at a time.
+        max_images, max_bytes: clean images, and bytes of their activations, held at a time (at least one image).
     """
 
     def __init__(self, steps: list[Step], head: nn.Module, full_share: float = FULL_SHARE,
-                 max_images: int = MAX_IMAGES) -> None:
+                 max_images: int = MAX_IMAGES, max_bytes: int = MAX_CLEAN_BYTES) -> None:
         self.steps = steps
         self.head = head
         self.full_share = full_share
         self.max_images = max_images
+        self.max_bytes = max_bytes
         self._shapes: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
 
     @classmethod
@@ -350,9 +352,8 @@ class IncrementalModel:
             x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
         return self.head(x)  # type: ignore[no-any-return]
 
-    def cost_share(self, channels: int, height: int, width: int, pixels: int, device: torch.device) -> float:
-        """Estimated multiply-adds (gathers included) of the incremental pass for candidates with ``pixels``
-        changed pixels, as a share of the full forward pass through the chain (the head is the same in both)."""
+    def shapes(self, channels: int, height: int, width: int, device: torch.device) -> list[tuple[int, int, int]]:
+        """(C, H, W) of the input and of every step's output (one zero image through the chain, cached)."""
         key = (channels, height, width)
         if key not in self._shapes:
             x = torch.zeros(1, channels, height, width, device=device)
@@ -361,7 +362,22 @@ class IncrementalModel:
                 x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
                 shapes.append((int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
             self._shapes[key] = shapes
-        shapes = self._shapes[key]
+        return self._shapes[key]
+
+    def clean_bytes(self, channels: int, height: int, width: int, device: torch.device) -> int:
+        """Bytes of one image's clean activations (float32), as :meth:`clean_activations` keeps them."""
+        shapes = self.shapes(channels, height, width, device)
+        total = shapes[-1][0] * shapes[-1][1] * shapes[-1][2]
+        for i, step in enumerate(self.steps):
+            if isinstance(step, Spatial):
+                c, h, w = shapes[i]
+                total += c * (h + 2 * step.padding[0]) * (w + 2 * step.padding[1])
+        return 4 * total
+
+    def cost_share(self, channels: int, height: int, width: int, pixels: int, device: torch.device) -> float:
+        """Estimated multiply-adds (gathers included) of the incremental pass for candidates with ``pixels``
+        changed pixels, as a share of the full forward pass through the chain (the head is the same in both)."""
+        shapes = self.shapes(channels, height, width, device)
         m, size, windowed = pixels, (1, 1), True
         full = part = 0.0
         for i, step in enumerate(self.steps):
@@ -423,8 +439,10 @@ class IncrementalModel:
         parts: list[tuple[np.ndarray, Tensor]] = []
         sorted_rows = rows[order]
         images = np.unique(sorted_rows)
-        for g in range(0, images.size, self.max_images):
-            group = images[g : g + self.max_images]
+        per_image = self.clean_bytes(clean.shape[1], clean.shape[2], clean.shape[3], clean.device)
+        group_size = max(1, min(self.max_images, self.max_bytes // per_image))
+        for g in range(0, images.size, group_size):
+            group = images[g : g + group_size]
             sel = order[(sorted_rows >= group[0]) & (sorted_rows <= group[-1])]
             acts = self.clean_activations(clean[torch.as_tensor(group, device=clean.device)])
             local = np.searchsorted(group, rows[sel])
