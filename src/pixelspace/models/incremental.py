@@ -46,7 +46,7 @@ FULL_SHARE = 0.5
 MAX_IMAGES = 64
 MAX_CLEAN_BYTES = 256 * 2**20
 # the incremental pass is used only when its estimated cost is at most this share of a full forward pass
-MAX_COST_SHARE = 0.7
+MAX_COST_SHARE = 0.8
 # estimated cost of gathering one crop element, in multiply-adds
 GATHER_COST = 4.0
 
