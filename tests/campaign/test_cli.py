@@ -267,3 +267,36 @@ def test_messages_name_the_fix(campaign_file: Path, tmp_path: Path) -> None:
         assert f"store {store}: database disk image is malformed (the file is damaged" in message, message
         assert f"`sqlite3 {store} .recover | sqlite3 recovered.sqlite`" in message
         assert "or run the campaign again into a new store path" in message
+
+
+def test_a_store_from_before_the_incremental_pass_replays_without_it(tiny_data: dict[str, Any],
+                                                                     tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from pixelspace.campaign import CampaignConfig
+
+    store = tmp_path / "old.sqlite"
+    old = config_dict(tiny_data, store, **{"attack.incremental": False})
+    toml = tmp_path / "old.toml"
+    toml.write_text(to_toml(old))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    # what a store written before the incremental pass existed records: no attack.incremental at all
+    with sqlite3.connect(store) as con:
+        cfg = json.loads(con.execute("SELECT value FROM meta WHERE key = 'config_json'").fetchone()[0])
+        assert cfg["attack"].pop("incremental") is False
+        con.execute("UPDATE meta SET value = ? WHERE key = 'config_json'", (json.dumps(cfg),))
+    assert CampaignConfig.from_stored(cfg).attack.incremental is False
+    assert CampaignConfig.from_dict(cfg).attack.incremental is True  # a user's file: the default
+    assert "incremental" not in CampaignConfig.from_stored(cfg).result_dict()["attack"]
+    assert "incremental" in CampaignConfig.from_dict(cfg).result_dict()["attack"]  # on: part of the hash
+    for row in attack_rows(store)[:2]:
+        r = replay_attack(store, row[0])
+        assert r.identical, (row[0], r.differences)
+    new_toml = tmp_path / "new.toml"
+    new_toml.write_text(to_toml(config_dict(tiny_data, store)))
+    out = CliRunner().invoke(cli, ["run", str(new_toml), "--no-progress"])
+    assert out.exit_code != 0 and "incremental = false" in out.output, out.output
+    assert "reuse_evaluations = false" not in out.output
+    # the same store resumes with the option set, and the incremental pass gives the same attack rows
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0

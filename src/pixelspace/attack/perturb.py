@@ -6,6 +6,8 @@ import numpy as np
 import torch
 
 from pixelspace.attack.encoding import Decoded
+from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision
 
 
 def perturb(clean: torch.Tensor, rows: np.ndarray, decoded: Decoded) -> torch.Tensor:
@@ -35,3 +37,17 @@ def perturb(clean: torch.Tensor, rows: np.ndarray, decoded: Decoded) -> torch.Te
         where = torch.as_tensor(base[:, None] + np.arange(ch) * (h * w), device=dev)
         flat[where.reshape(-1)] = torch.as_tensor(np.ascontiguousarray(decoded.colors[sel, j]), device=dev).reshape(-1)
     return x.view(-1, ch, h, w)
+
+
+def pixel_probabilities(clf: Classifier, clean: torch.Tensor, rows: np.ndarray, decoded: Decoded,
+                        precision: Precision | None = None) -> torch.Tensor:
+    """Probabilities (B, K) of the perturbed images :func:`perturb` would build, counted as B queries, at
+    ``precision`` (default: the classifier's).
+
+    The classifier answers from the clean images and the changed pixels when it can (the incremental forward
+    pass, :meth:`~pixelspace.models.classifier.Classifier.pixel_probabilities`, fp32 only); otherwise the images
+    are built and evaluated in full.
+    """
+    probs = clf.pixel_probabilities(clean, rows, decoded.positions, decoded.colors, decoded.applied,
+                                    precision=precision)
+    return probs if probs is not None else clf.probabilities(perturb(clean, rows, decoded), precision=precision)

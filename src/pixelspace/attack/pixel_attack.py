@@ -22,7 +22,7 @@ from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode, Reg
 from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
 from pixelspace.attack.memo import EvaluationMemo, candidate_keys, first_occurrences
 from pixelspace.attack.objectives import Objective
-from pixelspace.attack.perturb import perturb
+from pixelspace.attack.perturb import perturb, pixel_probabilities
 from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError
 from pixelspace.models.classifier import Classifier
@@ -208,8 +208,7 @@ class _Run:
         for s in range(0, rows.shape[0], step):
             sl = slice(s, s + step)
             sub = Decoded(dec.positions[sl], dec.colors[sl], dec.applied[sl])
-            probs = self.clf.probabilities(perturb(self.clean, rows[sl], sub),
-                                           precision=precision or self.attack.precision)
+            probs = pixel_probabilities(self.clf, self.clean, rows[sl], sub, precision or self.attack.precision)
             parts.append(self._summarise(probs, rows[sl]))
         return {key: np.concatenate([p[key] for p in parts]) for key in _SUMMARY_KEYS}
 

@@ -23,7 +23,7 @@ from torch import nn
 from pixelspace.attack.encoding import Decoded
 from pixelspace.attack.inputs import images_to_uint8_nchw, regions_to_masks
 from pixelspace.attack.objectives import _as_classes
-from pixelspace.attack.perturb import perturb
+from pixelspace.attack.perturb import perturb, pixel_probabilities
 from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
@@ -158,7 +158,7 @@ class PixelScan:
             sl = slice(s, s + step)
             rows = triples_img[sl]
             dec = Decoded(triples_pos[sl, None], colors[triples_col[sl]][:, None, :], np.ones((rows.size, 1), bool))
-            probs = clf.probabilities(perturb(clean, rows, dec), precision=self.precision)
+            probs = pixel_probabilities(clf, clean, rows, dec, self.precision)
             r_t = torch.as_tensor(rows, device=clf.device)
             prob[rows, triples_pos[sl], triples_col[sl]] = probs.gather(1, y_t[r_t][:, None])[:, 0].cpu().numpy()
             pred[rows, triples_pos[sl], triples_col[sl]] = probs.argmax(1).cpu().numpy()
@@ -276,7 +276,7 @@ def scan_first(
         rows = np.concatenate(rows_l)
         pairs = np.concatenate(pairs_l)
         dec = Decoded(pairs[:, :1], cols[pairs[:, 1]][:, None, :], np.ones((len(rows), 1), bool))
-        probs = clf.probabilities(perturb(clean, rows, dec)).cpu().numpy()
+        probs = pixel_probabilities(clf, clean, rows, dec).cpu().numpy()
         argmax = probs.argmax(1)
         hit = argmax == t[rows] if t is not None else argmax != y[rows]
         still = []

@@ -205,6 +205,10 @@ class AttackSection:
             ``"bf16"`` or ``"fp16"`` (``pixelspace.models.precision``). Successes are confirmed at fp32
             (DE), flips in a scan are evaluated again at fp32; ``scan-first`` always runs at fp32. Part of the
             attack keys when not ``"fp32"``.
+        incremental: let each model answer few-pixel candidates with the incremental forward pass where it
+            applies and is estimated faster (``Classifier(incremental="auto")``: CPU only; same answers, less
+            compute; ``docs/engine.md``). ``false``: full forward passes, the engine before it: stores made
+            then read as ``false``.
     """
 
     pixels: tuple[int, ...] = (1,)
@@ -213,11 +217,14 @@ class AttackSection:
     search: SearchName | tuple[SearchName, ...] = ("de",)
     reuse_evaluations: bool = True
     precision: Literal["fp32", "tf32", "bf16", "fp16"] = "fp32"
+    incremental: bool = True
 
     def __post_init__(self) -> None:
         from pixelspace.models.precision import check_precision
 
         check_precision(self.precision, "attack.precision")
+        if not isinstance(self.incremental, bool):
+            raise ConfigError(f"attack.incremental must be true or false, got {self.incremental!r}")
         if not self.pixels or any(p < 1 for p in self.pixels) or len(set(self.pixels)) != len(self.pixels):
             raise ConfigError(f"attack.pixels must be distinct ints >= 1, got {list(self.pixels)}")
         if not self.modes or len(set(self.modes)) != len(self.modes):
@@ -389,8 +396,8 @@ class CampaignConfig:
 
         Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name. A
         campaign that only runs DE also leaves out ``attack.search`` and ``[scan]``, so its hash is the one it
-        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` when false and
-        ``attack.precision`` when ``"fp32"``.
+        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` and
+        ``attack.incremental`` when false and ``attack.precision`` when ``"fp32"``.
         """
         d = self.to_dict()
         d.pop("execution")
@@ -402,6 +409,8 @@ class CampaignConfig:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         if self.attack.precision == "fp32":
             d["attack"].pop("precision")  # the hash stores had before the option existed
+        if not self.attack.incremental:
+            d["attack"].pop("incremental")  # the hash stores had before the incremental pass existed
         return d
 
     def config_hash(self) -> str:
@@ -451,9 +460,10 @@ class CampaignConfig:
     @classmethod
     def from_stored(cls, data: dict[str, Any], source: str = "config_json") -> CampaignConfig:
         """Build the config a store recorded (``meta.config_json``). A store written before the evaluation
-        memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false."""
+        memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false;
+        likewise ``attack.incremental`` for a store written before the incremental forward pass existed."""
         if isinstance(data, dict) and isinstance(data.get("attack"), dict):
-            data = {**data, "attack": {"reuse_evaluations": False, **data["attack"]}}
+            data = {**data, "attack": {"reuse_evaluations": False, "incremental": False, **data["attack"]}}
         return cls.from_dict(data, source)
 
     @classmethod

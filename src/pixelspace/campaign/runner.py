@@ -10,6 +10,7 @@ ends with exactly the rows of an uninterrupted run.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import logging
 import math
@@ -432,12 +433,9 @@ def run_campaign(
             _creation_meta(config, device),
         )
     except StoreError as exc:
-        memo_off = replace(config, attack=replace(config.attack, reuse_evaluations=False))
-        if config.attack.reuse_evaluations and memo_off.config_hash()[:12] in str(exc):
-            raise StoreError(
-                f"{exc}. This store was made without the evaluation memo: add `reuse_evaluations = false` "
-                "to [attack] to resume it (docs/engine.md)"
-            ) from None
+        hint = _older_engine_hint(config, str(exc))
+        if hint:
+            raise StoreError(f"{exc}. {hint}") from None
         if "another campaign config" in str(exc):
             differences = _differences_from_store(config)
             if differences:
@@ -552,3 +550,25 @@ def _execute(
         backend.close()
         bar.close()
     return committed, queries, time.perf_counter() - t0, stopped
+
+
+_ENGINE_OPTIONS = {"reuse_evaluations": "the evaluation memo", "incremental": "the incremental forward pass"}
+
+
+def _older_engine_hint(config: CampaignConfig, message: str) -> str:
+    """What to add to [attack] when a store refused ``config`` because it was made before the evaluation memo
+    and/or the incremental forward pass existed (its stored hash is that of the config with them off); else ''."""
+    options = [o for o in ("reuse_evaluations", "incremental") if getattr(config.attack, o)]
+    for n in range(1, len(options) + 1):
+        for off in itertools.combinations(options, n):
+            attack = config.attack
+            if "reuse_evaluations" in off:
+                attack = replace(attack, reuse_evaluations=False)
+            if "incremental" in off:
+                attack = replace(attack, incremental=False)
+            older = replace(config, attack=attack)
+            if older.config_hash()[:12] in message:
+                what = " and ".join(_ENGINE_OPTIONS[o] for o in off)
+                keys = " and ".join(f"`{o} = false`" for o in off)
+                return f"This store was made without {what}: add {keys} to [attack] to resume it (docs/engine.md)"
+    return ""

@@ -201,7 +201,9 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
                       tuple(s for s in batch.attacks if s.key == row["key"]), batch.search)
     dev = resolve_device(device or config.execution.device)
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
-    records = run_batch(job, Classifier(lm.module.to(dev), batch_size=inputs.batch_size), batch)
+    clf = Classifier(lm.module.to(dev), batch_size=inputs.batch_size,
+                     incremental="auto" if config.attack.incremental else False)
+    records = run_batch(job, clf, batch)
     new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
     rec = row["record"]
     if meta.get("record_format") == COMPACT:  # compare like with like; the seed lives in its column

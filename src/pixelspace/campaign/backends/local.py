@@ -73,7 +73,8 @@ class LocalBackend(Backend):
                 entry = next(m for m in self.job.config.models if m.name == model)
                 module = load_model(entry).module
             module = module.to(self.job.device)
-            self._classifiers[model] = Classifier(module, batch_size=self.job.batch_size)
+            self._classifiers[model] = Classifier(module, batch_size=self.job.batch_size,
+                                                  incremental="auto" if self.job.config.attack.incremental else False)
         return self._classifiers[model]
 
     def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:

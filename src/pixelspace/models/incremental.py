@@ -1,0 +1,525 @@
+"""Incremental forward pass: answer few-pixel candidates by recomputing only what the changed pixels can reach.
+
+A candidate differs from its clean image in at most a few pixels. In a chain of convolutions, poolings and
+pointwise layers only a small window of each feature map can change: a kxk layer with stride s grows a changed
+window by about k - 1 and divides it by s. :class:`IncrementalModel` keeps the clean image's activations (the
+padded input of every spatial layer, channels last) and, for a batch of candidates, computes each layer only over
+the window its changed input can reach: the window's receptive field is gathered from the clean activation with
+the candidate's already-changed windows written over it (one ``index_select``), and all candidates' windows go
+through one batched call of the layer with padding 0 (the padding was gathered with the crop). Once the windows
+cover most of a map the candidates switch to full maps for the rest of the chain; the head (whatever follows the
+chain) always runs on full maps.
+
+:func:`analyse` reads the module's graph with ``torch.fx``: the chain is the longest run of nodes from the input,
+each consuming only the previous one, made of ``Conv2d`` (zero padding), ``MaxPool2d`` / ``AvgPool2d`` (no
+``ceil_mode``), pointwise modules (``BatchNorm2d`` in eval, ReLU-like activations, ``Dropout`` in eval,
+``Identity``) and pointwise arithmetic with per-channel constants (an input normalisation written as a module or
+in ``forward``). Anything else ends the chain; a model it cannot trace or whose chain holds no spatial layer gets
+``None`` (the caller then runs full forward passes).
+
+Memory: the clean activations of at most ``max_images`` images and ``max_bytes`` at a time (per 32x32 image
+1.6 MB for AllConv and VGG-16, 0.9 MB for NiN, 0.6 MB for CNN-8) plus, per batch of B candidates, B windows per layer (or B full maps
+after the switch, as a full forward pass of B images would hold).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import fx, nn
+from torch.nn import functional as F
+
+log = logging.getLogger(__name__)
+
+Tensor = torch.Tensor
+
+# candidates switch from windows to full maps once their windows cover this share of an output map
+FULL_SHARE = 0.5
+# clean activations are held for at most this many images, and this many bytes, at a time
+MAX_IMAGES = 64
+MAX_CLEAN_BYTES = 256 * 2**20
+# the incremental pass is used only when its estimated cost is at most this share of a full forward pass
+MAX_COST_SHARE = 0.8
+# estimated cost of gathering one crop element, in multiply-adds
+GATHER_COST = 4.0
+
+_POINTWISE_MODULES: tuple[type[nn.Module], ...] = (
+    nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.Hardtanh,
+    nn.Hardswish, nn.Identity, nn.Dropout, nn.Dropout2d,
+)
+_POINTWISE_FUNCTIONS: set[Any] = {
+    torch.relu, F.relu, F.relu6, torch.sigmoid, torch.tanh, F.gelu, F.silu, F.leaky_relu,
+}
+_ARITHMETIC: set[Any] = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add, torch.sub, torch.mul,
+                         torch.div}
+_POINTWISE_METHODS = {"relu", "sigmoid", "tanh", "contiguous"}
+_ARITHMETIC_METHODS = {"add", "sub", "mul", "div"}
+
+
+class NotIncremental(Exception):
+    """The module's graph is outside what the incremental pass handles (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Pointwise:
+    """A layer that maps each position on its own (BN, activations, per-channel arithmetic, 1x1 stride-1 conv)."""
+
+    fn: Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Spatial:
+    """A convolution or pooling over (kh, kw) input positions (dilation included) with stride and padding.
+
+    ``crop_fn`` runs it with padding 0 on an already padded crop; ``full_fn`` is the layer as the model runs it.
+    """
+
+    crop_fn: Callable[[Tensor], Tensor]
+    full_fn: Callable[[Tensor], Tensor]
+    extent: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    pad_value: float
+
+
+Step = Pointwise | Spatial
+
+
+def _pair(v: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    t = tuple(int(x) for x in v)
+    if len(t) != 2:
+        raise NotIncremental(f"expected a pair, got {v!r}")
+    return (t[0], t[1])
+
+
+def _module_step(m: nn.Module) -> Step:
+    """The step of a ``call_module`` node, or :class:`NotIncremental`."""
+    if type(m) in _POINTWISE_MODULES:
+        return Pointwise(m)
+    if type(m) is nn.Conv2d:
+        if m.padding_mode != "zeros":
+            raise NotIncremental(f"Conv2d with padding_mode={m.padding_mode!r}")
+        if isinstance(m.padding, str):
+            if m.padding != "valid":
+                raise NotIncremental(f"Conv2d with padding={m.padding!r}")
+            pad = (0, 0)
+        else:
+            pad = _pair(m.padding)
+        k, s, d = _pair(m.kernel_size), _pair(m.stride), _pair(m.dilation)
+        if k == (1, 1) and s == (1, 1) and pad == (0, 0):
+            return Pointwise(m)
+        conv = m
+
+        def crop(x: Tensor) -> Tensor:
+            return F.conv2d(x, conv.weight, conv.bias, conv.stride, 0, conv.dilation, conv.groups)
+
+        extent = ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1)
+        return Spatial(crop, m, extent, s, pad, 0.0)
+    if type(m) is nn.MaxPool2d:
+        if m.ceil_mode or m.return_indices:
+            raise NotIncremental("MaxPool2d with ceil_mode or return_indices")
+        k, d = _pair(m.kernel_size), _pair(m.dilation)
+        s = _pair(m.stride if m.stride is not None else m.kernel_size)
+        pool = m
+
+        def crop_max(x: Tensor) -> Tensor:
+            return F.max_pool2d(x, pool.kernel_size, pool.stride, 0, pool.dilation)
+
+        extent = ((k[0] - 1) * d[0] + 1, (k[1] - 1) * d[1] + 1)
+        return Spatial(crop_max, m, extent, s, _pair(m.padding), -math.inf)
+    if type(m) is nn.AvgPool2d:
+        pad = _pair(m.padding)
+        if m.ceil_mode or (pad != (0, 0) and not m.count_include_pad):
+            raise NotIncremental("AvgPool2d with ceil_mode or count_include_pad=False")
+        k = _pair(m.kernel_size)
+        s = _pair(m.stride if m.stride is not None else m.kernel_size)
+        avg = m
+
+        def crop_avg(x: Tensor) -> Tensor:
+            return F.avg_pool2d(x, avg.kernel_size, avg.stride, 0, False, True, avg.divisor_override)
+
+        return Spatial(crop_avg, m, k, s, pad, 0.0)
+    raise NotIncremental(f"layer {type(m).__name__}")
+
+
+def _constant(arg: Any, root: nn.Module) -> Any:
+    """A number, or a per-channel tensor held by the module (a ``get_attr`` node); else NotIncremental."""
+    if isinstance(arg, (int, float)):
+        return arg
+    if isinstance(arg, fx.Node) and arg.op == "get_attr":
+        value: Any = root
+        for part in str(arg.target).split("."):
+            value = getattr(value, part)
+        if isinstance(value, Tensor):
+            shape = tuple(value.shape)
+            spatial_ok = value.numel() == 1 or (len(shape) >= 3 and shape[-1] == 1 and shape[-2] == 1)
+            if spatial_ok and len(shape) <= 4:
+                return value
+    raise NotIncremental(f"arithmetic with a non-constant or spatially varying operand {arg!r}")
+
+
+def _function_step(node: fx.Node, current: fx.Node, root: nn.Module) -> Step:
+    """The step of a ``call_function`` / ``call_method`` node that consumes ``current``, or NotIncremental."""
+    target = node.target
+    args = list(node.args)
+    if any(isinstance(v, fx.Node) for v in node.kwargs.values()):
+        raise NotIncremental("keyword argument from the graph")
+    kwargs = dict(node.kwargs)
+    pointwise = (node.op == "call_function" and target in _POINTWISE_FUNCTIONS) or (
+        node.op == "call_method" and target in _POINTWISE_METHODS)
+    arithmetic = (node.op == "call_function" and target in _ARITHMETIC) or (
+        node.op == "call_method" and target in _ARITHMETIC_METHODS)
+    if not (pointwise or arithmetic):
+        raise NotIncremental(f"operation {target!r}")
+    if args.count(current) != 1 or current in kwargs.values():
+        raise NotIncremental(f"operation {target!r} does not take the chain once")
+    where = args.index(current)
+    if pointwise and where != 0:
+        raise NotIncremental(f"operation {target!r}")
+    consts = [None if i == where else (_constant(a, root) if arithmetic else a) for i, a in enumerate(args)]
+    if pointwise and any(isinstance(a, fx.Node) for a in args[1:]):
+        raise NotIncremental(f"operation {target!r} with a graph argument")
+    method = str(target) if node.op == "call_method" else None
+    fn_target = target
+
+    def fn(x: Tensor) -> Tensor:
+        full = [x if i == where else c for i, c in enumerate(consts)]
+        if method is not None:
+            return getattr(full[0], method)(*full[1:], **kwargs)  # type: ignore[no-any-return]
+        return fn_target(*full, **kwargs)  # type: ignore[operator,no-any-return]
+
+    return Pointwise(fn)
+
+
+def analyse(module: nn.Module) -> tuple[list[Step], nn.Module]:
+    """Split ``module`` into its leading chain of steps and the head that runs on the chain's output.
+
+    Raises:
+        NotIncremental: it cannot be traced, the graph is not a single-input chain followed by a head that uses
+            only the chain's last output, or the chain holds no spatial layer.
+    """
+    try:
+        traced = fx.symbolic_trace(module)
+    except Exception as exc:  # noqa: BLE001 - any tracing failure means "not analysable"
+        raise NotIncremental(f"torch.fx cannot trace it ({type(exc).__name__}: {exc})") from exc
+    nodes = list(traced.graph.nodes)
+    inputs = [n for n in nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        raise NotIncremental(f"forward takes {len(inputs)} inputs")
+    modules = dict(traced.named_modules())
+    steps: list[Step] = []
+    chain: set[fx.Node] = {inputs[0]}
+    current = inputs[0]
+    for node in nodes:
+        if node.op in ("placeholder", "get_attr"):
+            continue
+        if len(current.users) != 1 or node not in current.users:
+            break
+        try:
+            if node.op == "call_module":
+                step = _module_step(modules[str(node.target)])
+                if any(a is not current for a in node.args) or node.kwargs:
+                    raise NotIncremental("module called with more than the chain")
+            elif node.op in ("call_function", "call_method"):
+                step = _function_step(node, current, traced)
+            else:
+                break
+        except NotIncremental:
+            break
+        steps.append(step)
+        chain.add(node)
+        current = node
+    if not any(isinstance(s, Spatial) for s in steps):
+        raise NotIncremental("no convolution or pooling at the start of the graph")
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {current: graph.placeholder("features")}
+    for node in nodes:
+        if node in chain:
+            continue
+
+        def lookup(n: fx.Node) -> fx.Node:
+            if n not in env:
+                raise NotIncremental(f"the rest of the graph uses {n.name}, not only the chain's output")
+            return env[n]
+
+        env[node] = graph.node_copy(node, lookup)
+    head = fx.GraphModule(traced, graph)
+    head.graph.eliminate_dead_code()
+    head.recompile()
+    return steps, head
+
+
+# -- geometry -----------------------------------------------------------------------------------------------------
+def _window_size(size: int, extent: int, stride: int, pad: int, out: int) -> int:
+    """Output positions a changed run of ``size`` input positions can reach, at most (any alignment)."""
+    best = 0
+    for y in range(stride):
+        lo = -((-(y + pad - extent + 1)) // stride)
+        hi = (y + size - 1 + pad) // stride
+        best = max(best, hi - lo + 1)
+    return max(1, min(out, best))
+
+
+def _window_origin(top: Tensor, extent: int, stride: int, pad: int, out: int, size_out: int) -> Tensor:
+    """First output position of each window (int64), so that the window holds every output the change reaches."""
+    lo = -torch.div(-(top + pad - extent + 1), stride, rounding_mode="floor")
+    return lo.clamp(min=0, max=out - size_out)
+
+
+def _gather(
+    table_clean: Tensor, padded_hw: tuple[int, int], image: Tensor, windows: Tensor, tops: Tensor, lefts: Tensor,
+    pad: tuple[int, int], owner: Tensor, origin_y: Tensor, origin_x: Tensor, crop_hw: tuple[int, int],
+) -> Tensor:
+    """Crops (n, Rh, Rw, C) of the candidates' current maps in padded coordinates.
+
+    Args:
+        table_clean: clean padded activations, channels last, flattened to (U * Hp * Wp, C).
+        padded_hw: (Hp, Wp).
+        image: local image index of each candidate (B,).
+        windows: the candidates' changed windows, channels last (B * m, Sh, Sw, C), window j of candidate b at
+            row b * m + j; where windows overlap the later one wins.
+        tops, lefts: window origins (B, m) in unpadded coordinates.
+        pad: the padding (ph, pw) of ``table_clean``.
+        owner: the candidate of each crop (n,); origin_y, origin_x: crop origins (n,) in padded coordinates.
+        crop_hw: (Rh, Rw).
+    """
+    hp, wp = padded_hw
+    rh, rw = crop_hw
+    bm, sh, sw, c = windows.shape
+    m = tops.shape[1]
+    dev = windows.device
+    ys = origin_y[:, None] + torch.arange(rh, device=dev)  # (n, Rh) padded rows
+    xs = origin_x[:, None] + torch.arange(rw, device=dev)
+    src = (image[owner] * (hp * wp))[:, None, None] + ys[:, :, None] * wp + xs[:, None, :]
+    base = table_clean.shape[0]
+    for j in range(m):
+        ry = ys - pad[0] - tops[owner, j][:, None]
+        rx = xs - pad[1] - lefts[owner, j][:, None]
+        inside = ((ry >= 0) & (ry < sh))[:, :, None] & ((rx >= 0) & (rx < sw))[:, None, :]
+        widx = (base + (owner * m + j)[:, None, None] * (sh * sw) + ry.clamp(0, sh - 1)[:, :, None] * sw
+                + rx.clamp(0, sw - 1)[:, None, :])
+        src = torch.where(inside, widx, src)
+    table = torch.cat([table_clean, windows.reshape(bm * sh * sw, c)])
+    return table.index_select(0, src.reshape(-1)).view(src.shape[0], rh, rw, c)
+
+
+def _channels_last(x: Tensor) -> Tensor:
+    """(n, H, W, C) channels-last data as an NCHW view (no copy)."""
+    return x.permute(0, 3, 1, 2)
+
+
+def _nhwc(x: Tensor) -> Tensor:
+    """An NCHW tensor as contiguous (n, H, W, C) (free when it is stored channels last)."""
+    return x.permute(0, 2, 3, 1).contiguous()
+
+
+class IncrementalModel:
+    """The incremental forward pass of one analysed module (see the module docstring).
+
+    Args:
+        steps, head: from :func:`analyse`.
+        full_share: switch a layer to full maps once the windows cover this share of its output.
+        max_images, max_bytes: clean images, and bytes of their activations, held at a time (at least one image).
+    """
+
+    def __init__(self, steps: list[Step], head: nn.Module, full_share: float = FULL_SHARE,
+                 max_images: int = MAX_IMAGES, max_bytes: int = MAX_CLEAN_BYTES) -> None:
+        self.steps = steps
+        self.head = head
+        self.full_share = full_share
+        self.max_images = max_images
+        self.max_bytes = max_bytes
+        self._shapes: dict[tuple[int, int, int], list[tuple[int, int, int]]] = {}
+
+    @classmethod
+    def of(cls, module: nn.Module) -> IncrementalModel:
+        """Analyse ``module``; raises :class:`NotIncremental`."""
+        steps, head = analyse(module)
+        return cls(steps, head)
+
+    def full(self, x: Tensor) -> Tensor:
+        """The plain forward pass through chain and head (float NCHW in, the module's output out)."""
+        for step in self.steps:
+            x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
+        return self.head(x)  # type: ignore[no-any-return]
+
+    def shapes(self, channels: int, height: int, width: int, device: torch.device) -> list[tuple[int, int, int]]:
+        """(C, H, W) of the input and of every step's output (one zero image through the chain, cached)."""
+        key = (channels, height, width)
+        if key not in self._shapes:
+            x = torch.zeros(1, channels, height, width, device=device)
+            shapes = [(channels, height, width)]
+            for step in self.steps:
+                x = step.fn(x) if isinstance(step, Pointwise) else step.full_fn(x)
+                shapes.append((int(x.shape[1]), int(x.shape[2]), int(x.shape[3])))
+            self._shapes[key] = shapes
+        return self._shapes[key]
+
+    def clean_bytes(self, channels: int, height: int, width: int, device: torch.device) -> int:
+        """Bytes of one image's clean activations (float32), as :meth:`clean_activations` keeps them."""
+        shapes = self.shapes(channels, height, width, device)
+        total = shapes[-1][0] * shapes[-1][1] * shapes[-1][2]
+        for i, step in enumerate(self.steps):
+            if isinstance(step, Spatial):
+                c, h, w = shapes[i]
+                total += c * (h + 2 * step.padding[0]) * (w + 2 * step.padding[1])
+        return 4 * total
+
+    def cost_share(self, channels: int, height: int, width: int, pixels: int, device: torch.device) -> float:
+        """Estimated multiply-adds (gathers included) of the incremental pass for candidates with ``pixels``
+        changed pixels, as a share of the full forward pass through the chain (the head is the same in both)."""
+        shapes = self.shapes(channels, height, width, device)
+        m, size, windowed = pixels, (1, 1), True
+        full = part = 0.0
+        for i, step in enumerate(self.steps):
+            (cin, hin, win), (cout, hout, wout) = shapes[i], shapes[i + 1]
+            weight = getattr(step.full_fn if isinstance(step, Spatial) else step.fn, "weight", None)
+            if isinstance(weight, Tensor) and weight.ndim == 4:
+                per_position = float(weight.numel())
+            elif isinstance(step, Spatial):
+                per_position = float(cout * step.extent[0] * step.extent[1])
+            else:
+                per_position = float(cout)
+            full += per_position * hout * wout
+            if not windowed:
+                part += per_position * hout * wout
+            elif isinstance(step, Pointwise):
+                part += per_position * m * size[0] * size[1]
+            else:
+                (eh, ew), (sh, sw), (ph, pw) = step.extent, step.stride, step.padding
+                so = (_window_size(size[0], eh, sh, ph, hout), _window_size(size[1], ew, sw, pw, wout))
+                if m * so[0] * so[1] >= self.full_share * hout * wout:
+                    part += per_position * hout * wout + GATHER_COST * (hin + 2 * ph) * (win + 2 * pw) * cin
+                    windowed = False
+                else:
+                    crop = ((so[0] - 1) * sh + eh) * ((so[1] - 1) * sw + ew)
+                    part += per_position * m * so[0] * so[1] + GATHER_COST * m * crop * cin * (1 + m / 4)
+                    size = so
+        if windowed:
+            c, h, w = shapes[-1]
+            part += GATHER_COST * c * h * w
+        return part / full
+
+    def clean_activations(self, x: Tensor) -> list[Tensor]:
+        """Per spatial step its padded input, then the chain's output; all channels last (U, H, W, C)."""
+        out = []
+        for step in self.steps:
+            if isinstance(step, Pointwise):
+                x = step.fn(x)
+            else:
+                ph, pw = step.padding
+                out.append(_nhwc(F.pad(x, (pw, pw, ph, ph), value=step.pad_value)))
+                x = step.full_fn(x)
+        out.append(_nhwc(x))
+        return out
+
+    def outputs(self, clean: Tensor, rows: np.ndarray, positions: np.ndarray, colors: Tensor,
+                applied: np.ndarray, batch_size: int) -> Tensor:
+        """The module's outputs (B, ...) for B candidates, in the order given.
+
+        Args:
+            clean: float clean images (A, 3, H, W) as the module takes them.
+            rows: clean-image index of each candidate (B,).
+            positions: flat pixel positions (B, k); colors: float (B, k, 3) on clean's device, scaled as the
+                module takes them;
+                applied: bool (B, k), False for a pixel that is not changed.
+            batch_size: candidates per layer call.
+        """
+        b = rows.shape[0]
+        order = np.argsort(rows, kind="stable")
+        parts: list[tuple[np.ndarray, Tensor]] = []
+        sorted_rows = rows[order]
+        images = np.unique(sorted_rows)
+        per_image = self.clean_bytes(clean.shape[1], clean.shape[2], clean.shape[3], clean.device)
+        group_size = max(1, min(self.max_images, self.max_bytes // per_image))
+        for g in range(0, images.size, group_size):
+            group = images[g : g + group_size]
+            sel = order[(sorted_rows >= group[0]) & (sorted_rows <= group[-1])]
+            acts = self.clean_activations(clean[torch.as_tensor(group, device=clean.device)])
+            local = np.searchsorted(group, rows[sel])
+            for s in range(0, sel.size, batch_size):
+                idx = sel[s : s + batch_size]
+                parts.append((idx, self._batch(acts, clean, local[s : s + batch_size], rows[idx], positions[idx],
+                                               colors[torch.as_tensor(idx, device=colors.device)], applied[idx])))
+        first = parts[0][1]
+        out = first.new_empty((b, *first.shape[1:]))
+        for idx, val in parts:
+            out[torch.as_tensor(idx, device=out.device)] = val
+        return out
+
+    def _batch(self, acts: list[Tensor], clean: Tensor, local: np.ndarray, rows: np.ndarray, positions: np.ndarray,
+               colors: Tensor, applied: np.ndarray) -> Tensor:
+        dev = clean.device
+        b, k = positions.shape
+        w = clean.shape[3]
+        pos = positions.astype(np.int64).copy()
+        col = colors.to(dtype=clean.dtype).clone()
+        # a pixel left unchanged takes the place and final colour of the candidate's last changed pixel
+        # (or, with none changed, the clean colour of pixel 0), so every window holds the candidate's true values
+        last = np.where(applied.any(axis=1), k - 1 - np.argmax(applied[:, ::-1], axis=1), -1)
+        for j in range(k):
+            off = np.flatnonzero(~applied[:, j])
+            if off.size == 0:
+                continue
+            has = last[off] >= 0
+            src = np.where(has, last[off], 0)
+            pos[off, j] = np.where(has, positions[off, src], 0)
+            fallback = clean[torch.as_tensor(rows[off], device=dev), :, 0, 0]
+            taken = col[torch.as_tensor(off, device=dev), torch.as_tensor(src, device=dev)]
+            col[torch.as_tensor(off, device=dev), j] = torch.where(
+                torch.as_tensor(has, device=dev)[:, None], taken, fallback)
+        image = torch.as_tensor(local, dtype=torch.int64, device=dev)
+        tops = torch.as_tensor(pos // w, device=dev)
+        lefts = torch.as_tensor(pos % w, device=dev)
+        m = k
+        windows = col.reshape(b * m, 3)[:, :, None, None]  # NCHW (B*m, 3, 1, 1)
+        size = (1, 1)
+        windowed = True
+        x = windows
+        spatial_i = 0
+        owner_w = torch.arange(b, device=dev).repeat_interleave(m)
+        owner_1 = torch.arange(b, device=dev)
+        zeros = torch.zeros(b, dtype=torch.int64, device=dev)
+        for step in self.steps:
+            if isinstance(step, Pointwise):
+                x = step.fn(x)
+                continue
+            clean_pad = acts[spatial_i]
+            spatial_i += 1
+            if not windowed:
+                x = step.full_fn(x)
+                continue
+            u, hp, wp, c = clean_pad.shape
+            (eh, ew), (sh, sw), (ph, pw) = step.extent, step.stride, step.padding
+            out_hw = ((hp - eh) // sh + 1, (wp - ew) // sw + 1)
+            so = (_window_size(size[0], eh, sh, ph, out_hw[0]), _window_size(size[1], ew, sw, pw, out_hw[1]))
+            table = clean_pad.reshape(u * hp * wp, c)
+            vals = _nhwc(x)
+            if m * so[0] * so[1] >= self.full_share * out_hw[0] * out_hw[1]:
+                crops = _gather(table, (hp, wp), image, vals, tops, lefts, (ph, pw), owner_1, zeros, zeros, (hp, wp))
+                x = step.crop_fn(_channels_last(crops))
+                windowed = False
+                continue
+            oy = _window_origin(tops, eh, sh, ph, out_hw[0], so[0])
+            ox = _window_origin(lefts, ew, sw, pw, out_hw[1], so[1])
+            crop_hw = ((so[0] - 1) * sh + eh, (so[1] - 1) * sw + ew)
+            crops = _gather(table, (hp, wp), image, vals, tops, lefts, (ph, pw), owner_w,
+                            oy.reshape(-1) * sh, ox.reshape(-1) * sw, crop_hw)
+            x = step.crop_fn(_channels_last(crops))
+            tops, lefts, size = oy, ox, so
+        if windowed:
+            end = acts[-1]
+            u, hh, ww, c = end.shape
+            full = _gather(end.reshape(u * hh * ww, c), (hh, ww), image, _nhwc(x), tops, lefts, (0, 0), owner_1,
+                           zeros, zeros, (hh, ww))
+            x = _channels_last(full)
+        return self.head(x)  # type: ignore[no-any-return]
