@@ -23,14 +23,16 @@ _EXPORTS = {
     "Untargeted": "pixelspace.attack.objectives",
     "Classifier": "pixelspace.models.classifier",
     "DEConfig": "pixelspace.search.de",
+    "SparseRandomSearch": "pixelspace.attack.sparse_rs",
 }
 
-__all__ = ["AttackResult", "Classifier", "DEConfig", "PixelAttack", "Targeted", "Untargeted", "__version__"]
+__all__ = ["AttackResult", "Classifier", "DEConfig", "PixelAttack", "SparseRandomSearch", "Targeted", "Untargeted", "__version__"]
 
 if TYPE_CHECKING:
     from pixelspace.attack.objectives import Targeted, Untargeted
     from pixelspace.attack.pixel_attack import PixelAttack
     from pixelspace.attack.result import AttackResult
+    from pixelspace.attack.sparse_rs import SparseRandomSearch
     from pixelspace.models.classifier import Classifier
     from pixelspace.search.de import DEConfig
 

@@ -102,7 +102,8 @@ class AttackRow:
 
     @property
     def search(self) -> str:
-        """``"de"``, ``"scan"`` or ``"scan-first"`` (the record's ``search``; DE records carry none)."""
+        """``"de"``, ``"scan"``, ``"scan-first"`` or ``"sparse-rs"`` (the record's ``search``; DE records carry
+        none)."""
         return str(self.record.get("search", "de"))
 
     @property

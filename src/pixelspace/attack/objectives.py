@@ -137,3 +137,44 @@ class Targeted(Objective):
 
     def __repr__(self) -> str:
         return f"Targeted({len(self)} label/target pairs)"
+
+
+class Margin(Objective):
+    """Another objective's criterion with the margin loss as fitness (what :mod:`pixelspace.attack.sparse_rs`
+    minimises).
+
+    Untargeted: ``log p_y - max_{j != y} log p_j``; targeted: ``max_{j != t} log p_j - log p_t``. Both are the
+    logit margins (log-softmax shifts all logits equally) and are below 0 exactly when the wrapped objective
+    succeeds, ties aside. Probabilities are floored at 1e-300 before the log (float32 softmax underflows to 0).
+    Success, interest, labels and targets are the wrapped objective's.
+
+    Args:
+        base: ``Untargeted(...)`` or ``Targeted(...)``.
+    """
+
+    base: Objective
+
+    def __init__(self, base: Objective) -> None:
+        self.base = base.base if isinstance(base, Margin) else base
+        self.mode = self.base.mode
+        self.labels = self.base.labels
+        self.targets = self.base.targets
+
+    def fitness(self, probs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        logp = probs.double().clamp_min(1e-300).log()
+        cls = torch.as_tensor(self.labels if self.mode == "untargeted" else self.targets, device=probs.device)[rows]
+        own = logp.gather(1, cls[:, None])[:, 0]
+        others = logp.scatter(1, cls[:, None], float("-inf")).max(dim=1).values
+        return own - others if self.mode == "untargeted" else others - own
+
+    def interest(self, probs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return self.base.interest(probs, rows)
+
+    def is_success(self, probs: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        return self.base.is_success(probs, rows)
+
+    def subset(self, index: np.ndarray) -> Margin:
+        return Margin(self.base.subset(index))
+
+    def __repr__(self) -> str:
+        return f"Margin({self.base!r})"

@@ -282,10 +282,9 @@ class _Run:
         return {key: v[0] for key, v in self._summarise(probs, rows).items()}
 
     # -- the loop -----------------------------------------------------------------------------------------
-    def execute(self, layout: str) -> AttackResult:
-        n, cfg = self.n, self.cfg
-        p, g_max = cfg.population_size, cfg.max_generations
-        all_rows = np.arange(n)
+    def start(self) -> None:
+        """Evaluate the clean images (one counted query per attack) and keep their summaries."""
+        all_rows = np.arange(self.n)
         clean_probs = self.clf.probabilities(self.clean, precision="fp32")
         self.queries += 1
         self.objective.check_classes(clean_probs.shape[1])
@@ -298,6 +297,12 @@ class _Run:
                 "%d attack(s) already meet the criterion on the clean image (e.g. attack %d); labels are "
                 "normally the model's clean predictions", mismatch.size, int(mismatch[0]),
             )
+
+    def execute(self, layout: str) -> AttackResult:
+        n, cfg = self.n, self.cfg
+        p, g_max = cfg.population_size, cfg.max_generations
+        all_rows = np.arange(n)
+        self.start()
         budget_total = cfg.max_queries if cfg.max_queries is not None else np.iinfo(np.int64).max // 4
 
         de = DifferentialEvolution(cfg, self.attack.dims)

@@ -1,7 +1,7 @@
 """Campaign configuration: frozen dataclasses holding every default, loaded from TOML.
 
 A campaign file has the sections ``[campaign]``, ``[[models]]``, ``[images]``, ``[regions]``,
-``[segmenter]``, ``[attack]``, ``[de]``, ``[scan]``, ``[fitness_curves]`` and ``[execution]``; every key is optional
+``[segmenter]``, ``[attack]``, ``[de]``, ``[scan]``, ``[sparse_rs]``, ``[fitness_curves]`` and ``[execution]``; every key is optional
 except one model. An unknown key is a :class:`ConfigError` that names it and suggests the closest valid key;
 a bad value names the field and what is allowed. ``dataclasses.asdict(config)`` is what the store records.
 
@@ -42,7 +42,7 @@ Selection = Literal["correct-by-all", "correct-by-each", "all"]
 Mode = Literal["untargeted", "targeted"]
 SegmenterName = Literal["grabcut", "u2net", "files"]
 BackendName = Literal["local", "ray"]
-SearchName = Literal["de", "scan", "scan-first"]
+SearchName = Literal["de", "scan", "scan-first", "sparse-rs"]
 
 #: Region names a campaign understands besides mask folders.
 BUILTIN_REGIONS = ("whole", "foreground", "background", "random", "centre", "border")
@@ -196,8 +196,10 @@ class AttackSection:
         region_mode: ``"restrict"`` (the paper) or ``"index"``.
         search: one or more of ``"de"`` (Differential Evolution, the paper), ``"scan"`` (every pixel of the
             regions set to each colour of ``[scan]``: one vulnerability map per model and image, one row per
-            region, 1 pixel only) and ``"scan-first"`` (the same pairs in a seeded random order, stopping at
-            the first flip or target hit: one row per 1-pixel attack). A string or a list.
+            region, 1 pixel only), ``"scan-first"`` (the same pairs in a seeded random order, stopping at
+            the first flip or target hit: one row per 1-pixel attack) and ``"sparse-rs"`` (the Sparse-RS-style
+            random search of ``[sparse_rs]``, every pixel count and mode of the grid, early stop). A string or
+            a list.
         reuse_evaluations: answer a DE candidate that repeats an image the attack already evaluated from
             memory, without a model query (``pixelspace.attack.memo``; same search, fewer queries).
             ``false`` is the engine before the memo: stores made then read as ``false``.
@@ -232,8 +234,9 @@ class AttackSection:
         if isinstance(self.search, str):
             object.__setattr__(self, "search", (self.search,))
         if not self.search or len(set(self.search)) != len(self.search):
-            raise ConfigError(f"attack.search must name 'de', 'scan' and/or 'scan-first' once each, got {self.search}")
-        if set(self.search) - {"de"} and 1 not in self.pixels:
+            raise ConfigError("attack.search must name 'de', 'scan', 'scan-first' and/or 'sparse-rs' once each, "
+                              f"got {self.search}")
+        if set(self.search) & {"scan", "scan-first"} and 1 not in self.pixels:
             raise ConfigError(
                 f"attack.search {list(self.search)} includes a scan, which answers 1-pixel attacks only; "
                 f"add 1 to attack.pixels (got {list(self.pixels)})"
@@ -275,6 +278,25 @@ class ScanSection:
         from pixelspace.attack.scan import colour_grid, cube_corners
 
         return cube_corners() if self.colors == "corners" else colour_grid(self.levels)
+
+
+@dataclass(frozen=True)
+class SparseRSSection:
+    """Settings of the ``"sparse-rs"`` search (:class:`pixelspace.attack.sparse_rs.SparseRandomSearch`).
+
+    Attributes:
+        max_queries: model evaluations per attack (clean image and confirmation included), >= 3.
+        p_init: initial fraction of the k pixels resampled per iteration, in (0, 1].
+    """
+
+    max_queries: int = 10_000
+    p_init: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_queries, int) or self.max_queries < 3:
+            raise ConfigError(f"sparse_rs.max_queries must be an int >= 3, got {self.max_queries!r}")
+        if not isinstance(self.p_init, int | float) or not 0.0 < self.p_init <= 1.0:
+            raise ConfigError(f"sparse_rs.p_init must lie in (0, 1], got {self.p_init!r}")
 
 
 @dataclass(frozen=True)
@@ -360,6 +382,7 @@ class CampaignConfig:
     attack: AttackSection = field(default_factory=AttackSection)
     de: DEConfig = field(default_factory=DEConfig)
     scan: ScanSection = field(default_factory=ScanSection)
+    sparse_rs: SparseRSSection = field(default_factory=SparseRSSection)
     fitness_curves: FitnessCurvesSection = field(default_factory=FitnessCurvesSection)
     execution: ExecutionSection = field(default_factory=ExecutionSection)
 
@@ -405,6 +428,8 @@ class CampaignConfig:
         if self.attack.search == ("de",):
             d["attack"].pop("search")
             d.pop("scan")
+        if "sparse-rs" not in self.attack.searches:
+            d.pop("sparse_rs")  # hashes of campaigns without it stay what they were
         if not self.attack.reuse_evaluations:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         if self.attack.precision == "fp32":
@@ -504,6 +529,7 @@ _SECTIONS: dict[str, type] = {
     "attack": AttackSection,
     "de": DEConfig,
     "scan": ScanSection,
+    "sparse_rs": SparseRSSection,
     "fitness_curves": FitnessCurvesSection,
     "execution": ExecutionSection,
 }

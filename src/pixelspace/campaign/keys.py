@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.campaign.config import ScanSection, canonical_json
+from pixelspace.campaign.config import ScanSection, SparseRSSection, canonical_json
 from pixelspace.search.de import DEConfig
 
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
@@ -61,6 +61,19 @@ def scan_settings(search: str, scan: ScanSection, precision: str = "fp32") -> di
 def scan_hash(search: str, scan: ScanSection, precision: str = "fp32") -> str:
     """sha256 (hex, 16 chars) of :func:`scan_settings`."""
     return hashlib.sha256(canonical_json(scan_settings(search, scan, precision)).encode()).hexdigest()[:16]
+
+
+def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> dict[str, Any]:
+    """The settings that change a ``"sparse-rs"`` row, as plain data."""
+    return {"search": "sparse-rs", "max_queries": section.max_queries, "p_init": float(section.p_init),
+            "max_iterations": 2 * section.max_queries, "region_mode": region_mode,
+            "reuse_evaluations": reuse_evaluations}
+
+
+def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> str:
+    """sha256 (hex, 16 chars) of :func:`sparse_rs_settings`."""
+    settings = sparse_rs_settings(section, region_mode, reuse_evaluations)
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 
 def mask_hash(mask: np.ndarray) -> str:

@@ -26,7 +26,7 @@ import numpy as np
 
 from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
 from pixelspace.campaign.config import CampaignConfig, canonical_json
-from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_hash, search_hash
+from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_hash, search_hash, sparse_rs_hash
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
@@ -97,7 +97,8 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
     Untargeted attacks aim at the model's clean prediction; ``targeted`` expands into one attack per other
     class. With ``fitness_curves.images > 0`` the first images also get DE attacks without early stop. A
     ``"scan"`` search adds one row per model, image and region (1 pixel, untargeted: the map answers the
-    targets too); ``"scan-first"`` one per 1-pixel attack of the grid.
+    targets too); ``"scan-first"`` one per 1-pixel attack of the grid; ``"sparse-rs"`` one per attack of the
+    grid (early stop).
     """
     specs: list[AttackSpec] = []
     fc = config.fitness_curves
@@ -112,12 +113,18 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
         groups.append(("scan", (1,), ("untargeted",), False, config.regions.all, None))
     if "scan-first" in searches:
         groups.append(("scan-first", (1,), config.attack.modes, True, config.regions.all, None))
+    if "sparse-rs" in searches:
+        groups.append(("sparse-rs", config.attack.pixels, config.attack.modes, True, config.regions.all, None))
     for m in config.models:
         images = inputs.selection.get(m.name, [])
         for search, pixels_list, modes, early_stop, regions, limit in groups:
-            s_hash = (search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
-                                  config.attack.reuse_evaluations, config.attack.precision)
-                      if search == "de" else scan_hash(search, config.scan, config.attack.precision))
+            if search == "de":
+                s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
+                                     config.attack.reuse_evaluations, config.attack.precision)
+            elif search == "sparse-rs":
+                s_hash = sparse_rs_hash(config.sparse_rs, config.attack.region_mode, config.attack.reuse_evaluations)
+            else:
+                s_hash = scan_hash(search, config.scan, config.attack.precision)
             for pixels in pixels_list:
                 for mode in modes:
                     for image_id in images[:limit]:

@@ -35,6 +35,7 @@ from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
 from pixelspace.report.metrics import Rate, RegionDifference, Store
 from pixelspace.report.scan_section import scan_coverage, scan_section
+from pixelspace.report.search_section import search_section
 from pixelspace.report.verdict_section import at_a_glance, verdict_blocks
 
 FIG6_IMAGES = 15
@@ -516,8 +517,9 @@ def build_sections(store: Store) -> list[Section]:
     figures, _ = _figures(store)
     t3 = _table3(store)
     scan, _ = scan_section(store)
+    sparse = search_section(store)
     return [findings, _table1(store), t2, *([t3] if t3 else []), _table4(store), figures, *([scan] if scan else []),
-            _provenance(store)]
+            *([sparse] if sparse else []), _provenance(store)]
 
 
 def _provenance(store: Store) -> Section:

@@ -36,7 +36,7 @@ class AttackSpec:
         model, image_id, region: names; pixels: k; mode: ``"untargeted"``/``"targeted"``.
         target: target class (-1 untargeted); label: the class of interest (the model's clean prediction).
         early_stop: whether the attack stops at its first success; search_hash: hash of the search settings.
-        search: ``"de"``, ``"scan"`` or ``"scan-first"``.
+        search: ``"de"``, ``"scan"``, ``"scan-first"`` or ``"sparse-rs"``.
     """
 
     key: str

@@ -23,19 +23,27 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
         batch: attacks sharing model, pixels, mode and early stop.
         progress: called with (batch index, attacks finished) as attacks finish.
     """
-    from pixelspace import PixelAttack, Targeted, Untargeted
+    from pixelspace import PixelAttack, SparseRandomSearch, Targeted, Untargeted
 
-    if batch.search != "de":
+    if batch.search not in ("de", "sparse-rs"):
         from pixelspace.campaign.scan_batches import run_scan_batch, run_scan_first_batch
 
         run = run_scan_batch if batch.search == "scan" else run_scan_first_batch
         return run(job, clf, batch, progress)
     cfg = job.config
-    attack = PixelAttack(
-        pixels=batch.pixels, region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
-        de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
-        precision=cfg.attack.precision,
-    )
+    attack: PixelAttack | SparseRandomSearch
+    if batch.search == "sparse-rs":
+        attack = SparseRandomSearch(
+            pixels=batch.pixels, max_queries=cfg.sparse_rs.max_queries, p_init=cfg.sparse_rs.p_init,
+            region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
+            batch_size=job.batch_size,
+        )
+    else:
+        attack = PixelAttack(
+            pixels=batch.pixels, region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
+            de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
+            precision=cfg.attack.precision,
+        )
     specs = batch.attacks
     images = np.stack([job.images[s.image_id] for s in specs])
     regions = np.stack([job.regions[(s.image_id, s.region)] for s in specs])
@@ -47,7 +55,11 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
     seeds = np.array([s.seed for s in specs], dtype=np.int64)
     report = (lambda n: progress(batch.index, n)) if progress is not None else None
     result = attack(clf, images, objective, regions=regions, seed=seeds, progress=report)
-    return result.to_records()
+    records = result.to_records()
+    if batch.search == "sparse-rs":
+        for rec in records:
+            rec["search"] = "sparse-rs"  # DE records carry no search (the stores made before other searches)
+    return records
 
 
 class LocalBackend(Backend):

@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pixelspace import Classifier, SparseRandomSearch, Targeted, Untargeted
+from pixelspace.attack.objectives import Margin
+from pixelspace.attack.sparse_rs import alpha_schedule
+from pixelspace.errors import ConfigError, RegionError
+
+SIZE = 8
+
+
+class SpotModel(nn.Module):
+    """Classes (0, 1, 2). Each planted (pixel, exact colour) pair that is set adds ``step`` to the logit of
+    ``cls`` (class 1 or 2); class 0 has logit ``bar``. With ``bar`` between (n-1)*step and n*step the
+    prediction leaves class 0 only when all n planted pairs are set, and every set pair lowers the margin."""
+
+    def __init__(self, spots: list[tuple[int, int, tuple[int, int, int], int]], bar: float, step: float = 2.0) -> None:
+        super().__init__()
+        self.spots = spots
+        self.bar, self.step = bar, step
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 3, dtype=x.dtype)
+        logits[:, 0] = self.bar
+        for r, c, colour, cls in self.spots:
+            hit = (torch.round(x[:, :, r, c] * 255) == torch.tensor(colour, dtype=x.dtype)).all(dim=1)
+            logits[:, cls] += self.step * hit.to(x.dtype)
+        return logits
+
+
+def gray(n: int = 2, size: int = SIZE) -> np.ndarray:
+    return np.full((n, size, size, 3), 128, dtype=np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One model call per iteration on tiny tensors: torch's thread pool only adds overhead here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_one_planted_pixel_is_found_in_both_region_modes() -> None:
+    model = SpotModel([(5, 2, (255, 0, 255), 1)], bar=1.0)
+    results = [SparseRandomSearch(pixels=1, max_queries=2000, region_mode=m)(model, gray(), Untargeted([0, 0]),
+                                                                              seed=3)
+               for m in ("restrict", "index")]
+    for res in results:
+        assert res.success.all()
+        assert (res.pixels[:, 0] == [5, 2]).all()
+        assert (res.colors[:, 0] == [255, 0, 255]).all()
+        assert (res.predicted == 1).all()
+        assert (res.queries <= 2000).all()
+    # positions come from the region in both modes: the mode only changes the encoding, not the search
+    assert np.array_equal(results[0].queries, results[1].queries)
+    assert np.array_equal(results[0].pixels, results[1].pixels)
+
+
+def test_three_pixels_that_must_all_be_set() -> None:
+    spots = [(0, 1, (255, 0, 0), 1), (2, 4, (0, 255, 0), 1), (4, 3, (0, 0, 255), 1)]
+    model = SpotModel(spots, bar=5.0)  # 2 pairs give 4 < 5, all 3 give 6
+    res = SparseRandomSearch(pixels=3, max_queries=3000)(model, gray(2, 5), Untargeted([0, 0]), seed=0)
+    assert res.success.all()
+    for i in range(2):
+        got = {(int(r), int(c), tuple(int(v) for v in col)) for (r, c), col in zip(res.pixels[i], res.colors[i], strict=True)}
+        assert got == {(r, c, col) for r, c, col, _ in spots}
+    assert (res.changed == 3).all()
+
+
+def test_never_outside_the_region() -> None:
+    # the planted pixel is outside the region: the search must fail and never touch it
+    model = SpotModel([(0, 0, (255, 255, 255), 1)], bar=1.0)
+    region = np.zeros((SIZE, SIZE), dtype=bool)
+    region[4:, 4:] = True
+    for mode in ("restrict", "index"):
+        res = SparseRandomSearch(pixels=2, max_queries=300, region_mode=mode)(
+            model, gray(2), Untargeted([0, 0]), regions=region, seed=1)
+        assert not res.success.any()
+        assert region[res.pixels[..., 0], res.pixels[..., 1]].all()
+        diff = (res.adversarial != gray(2)).any(axis=-1)
+        assert not (diff & ~region).any()
+        assert (res.queries == 299).all()  # the last query is kept for a confirmation, as in DE
+
+
+def test_targeted_reaches_the_target_not_just_another_class() -> None:
+    # pixel A flips to class 1 (a decoy), pixel B to class 2, the target
+    model = SpotModel([(2, 2, (255, 255, 0), 1), (6, 5, (0, 255, 255), 2)], bar=1.0)
+    res = SparseRandomSearch(pixels=1, max_queries=3000)(model, gray(2), Targeted([0, 0], [2, 2]), seed=5)
+    assert res.success.all()
+    assert (res.predicted == 2).all()
+    assert (res.pixels[:, 0] == [6, 5]).all()
+    assert res.mode == "targeted"
+
+
+@pytest.mark.parametrize("budget", [3, 17, 250])
+def test_query_bound_counts_every_model_image(budget: int) -> None:
+    model = SpotModel([(0, 0, (1, 2, 3), 1)], bar=1.0)  # a colour no corner has: never succeeds
+    clf = Classifier(model, batch_size=16)
+    res = SparseRandomSearch(pixels=3, max_queries=budget)(clf, gray(3), Untargeted([0, 0, 0]), seed=0)
+    assert not res.success.any()
+    assert (res.queries <= budget).all()
+    # the classifier counted every image it saw: attacks' queries sum to the model's images
+    assert clf.queries == int(res.queries.sum())
+
+
+def test_same_seed_same_result_independent_of_the_batch() -> None:
+    model = SpotModel([(1, 1, (255, 0, 0), 1), (3, 3, (0, 0, 255), 1)], bar=3.0)
+    attack = SparseRandomSearch(pixels=2, max_queries=150)
+    a = attack(model, gray(3, 5), Untargeted([0, 0, 0]), seed=11)
+    b = attack(model, gray(3, 5), Untargeted([0, 0, 0]), seed=11)
+    for field in ("success", "pixels", "colors", "queries", "generations"):
+        assert np.array_equal(getattr(a, field), getattr(b, field))
+    alone = attack(model, gray(1, 5), Untargeted([0]), seed=a.seed[1:2])
+    assert np.array_equal(alone.pixels[0], a.pixels[1]) and alone.queries[0] == a.queries[1]
+    c = attack(model, gray(3, 5), Untargeted([0, 0, 0]), seed=12)
+    assert not (np.array_equal(a.queries, c.queries) and np.array_equal(a.pixels, c.pixels))
+
+
+def test_region_of_exactly_k_pixels_recolours_in_place() -> None:
+    model = SpotModel([(3, 3, (0, 0, 0), 1), (3, 4, (255, 255, 255), 1)], bar=3.0)
+    region = np.zeros((SIZE, SIZE), dtype=bool)
+    region[3, 3:5] = True
+    res = SparseRandomSearch(pixels=2, max_queries=500)(model, gray(1), Untargeted([0]), regions=region, seed=0)
+    assert res.success[0]
+    assert sorted(map(tuple, res.pixels[0].tolist())) == [(3, 3), (3, 4)]
+
+
+def test_margin_loss_and_schedule() -> None:
+    probs = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    rows = torch.arange(2)
+    un = Margin(Untargeted([0, 0])).fitness(probs, rows)
+    assert torch.allclose(un, torch.log(torch.tensor([0.7 / 0.2, 0.1 / 0.6])).double())
+    tg = Margin(Targeted([0, 0], [1, 2])).fitness(probs, rows)
+    assert torch.allclose(tg, torch.log(torch.tensor([0.7 / 0.2, 0.3 / 0.6])).double())
+    assert alpha_schedule(0.8, 0, 10000) == 0.8
+    assert alpha_schedule(0.8, 50, 10000) == 0.4
+    assert alpha_schedule(0.8, 51, 10000) == 0.2
+    assert alpha_schedule(0.8, 9000, 10000) == pytest.approx(0.04)
+    assert alpha_schedule(0.8, 600, 1000) == pytest.approx(0.8 / 12)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_queries"):
+        SparseRandomSearch(max_queries=2)
+    with pytest.raises(ConfigError, match="p_init"):
+        SparseRandomSearch(p_init=0.0)
+    with pytest.raises(ConfigError, match="region_mode"):
+        SparseRandomSearch(region_mode="box")  # type: ignore[arg-type]
+    with pytest.raises(RegionError):
+        region = np.zeros((SIZE, SIZE), dtype=bool)
+        region[0, 0] = True
+        SparseRandomSearch(pixels=2)(SpotModel([], 1.0), gray(1), Untargeted([0]), regions=region)
