@@ -213,3 +213,31 @@ def test_attack_scan_and_scan_first_unchanged_by_it() -> None:
                          per_round=16) for inc in (False, True)]
     for key in ("success", "pixel", "first_hit", "queries"):
         assert np.array_equal(getattr(firsts[0], key), getattr(firsts[1], key)), key
+
+
+def test_analysis_leaves_the_users_module_untouched() -> None:
+    """Tracing runs forward's Python code; a counter or list on the user's module must not see it, and the
+    analysed chain still uses the module's own weights."""
+    from pixelspace.models.incremental import IncrementalModel
+
+    class Counting(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 8 * 8, 3)
+            self.calls = 0
+            self.seen: list[object] = []
+            self.eval()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.calls += 1
+            self.seen.append(x.shape)
+            return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+    model = Counting()
+    engine = IncrementalModel.of(model)
+    assert model.calls == 0 and model.seen == []
+    with torch.no_grad():
+        model.conv.weight.mul_(2.0)  # the analysed chain shares the weights
+        x = torch.rand(2, 3, 8, 8)
+        torch.testing.assert_close(engine.full(x), model(x))

@@ -217,8 +217,10 @@ class Classifier:
             precision: this call's arithmetic (default :attr:`precision`); the incremental pass computes in
                 fp32 only, so any other precision gets None (full forward passes at that precision).
         """
+        if rows.shape[0] == 0 or (precision or self.precision) != "fp32":
+            return None
         engine = self._incremental_engine()
-        if engine is None or rows.shape[0] == 0 or (precision or self.precision) != "fp32":
+        if engine is None:
             return None
         clean = clean.to(self.device)
         if self.incremental == "auto":

@@ -24,6 +24,8 @@ after the switch, as a full forward pass of B images would hold).
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
 import math
 import operator
@@ -207,8 +209,11 @@ def analyse(module: nn.Module) -> tuple[list[Step], nn.Module]:
         NotIncremental: it cannot be traced, the graph is not a single-input chain followed by a head that uses
             only the chain's last output, or the chain holds no spatial layer.
     """
+    # trace a copy that shares the parameters and buffers: tracing runs forward's Python code, and whatever it
+    # does to plain attributes (a call counter, a list it appends to) must not reach the user's module
+    shared = {id(t): t for t in itertools.chain(module.parameters(), module.buffers())}
     try:
-        traced = fx.symbolic_trace(module)
+        traced = fx.symbolic_trace(copy.deepcopy(module, shared))
     except Exception as exc:  # noqa: BLE001 - any tracing failure means "not analysable"
         raise NotIncremental(f"torch.fx cannot trace it ({type(exc).__name__}: {exc})") from exc
     nodes = list(traced.graph.nodes)
