@@ -174,7 +174,7 @@ def test_report_renders_in_headless_chromium(report: ReportPaths, tmp_path: Path
     found = re.search(r"IMAGES-LOADED (\d+)/(\d+) TABLES (\d+)", dom.stdout)
     assert found, dom.stderr[-2000:]
     loaded, total, tables = map(int, found.groups())
-    assert total == len(report.figures) == 5 and loaded == total
+    assert total == len(report.figures) == 6 and loaded == total  # the at-a-glance figure and Figs 1, 3-6
     assert tables == n_tables
     # 2) a screenshot of the whole page is non-trivial and shows the (colourful) figures
     shot = tmp_path / "out.png"

@@ -159,9 +159,13 @@ def at_a_glance(rows: Sequence[AttackRow], what: str) -> FigureBlock | None:
     fig = figs.figure_at_a_glance(rates, diffs, f"1-pixel untargeted success ({what})")
     if fig is None:
         return None
+    drawn = [f"{a} − {b}" for a, b in GLANCE_DIFFERENCES
+             if any(label.startswith(f"{a} − {b} ") for ds in diffs.values() for label, *_ in ds)]
+    pairs = (", ".join(drawn[:-1]) + " and " + drawn[-1]) if len(drawn) > 1 else "".join(drawn)
     return FigureBlock(
         "fig0_at_a_glance", figs.figure_png(fig),
         f"The answer at a glance ({what}, 1 pixel, untargeted): per network, the success rate of every region and "
-        "control with its Wilson 95 % interval (top), and the paired differences foreground − background, "
-        "foreground − centre and background − border with Newcombe 95 % intervals (bottom; an interval clear of "
-        "the dashed zero line is a difference these images resolve).")
+        "control with its Wilson 95 % interval (top)"
+        + (f", and the paired difference{'s' if len(drawn) > 1 else ''} {pairs} with Newcombe 95 % intervals "
+           "(bottom; an interval clear of the dashed zero line is a difference these images resolve)." if drawn
+           else "; no two regions share images yet, so no paired difference is drawn."))
