@@ -398,14 +398,12 @@ class _Run:
         # member is evaluated again at fp32 (one counted query), so every reported field is an fp32 answer.
         reduced = self.attack.precision != "fp32"
         unknown = np.flatnonzero(~won & (reduced | ~pop["known"][np.arange(n), best]))
-        applied: np.ndarray = np.zeros(0, dtype=bool)
+        dec_u = decode(state.population[unknown, best[unknown]], unknown, self.regions,
+                       self.attack.region_mode, self.attack.pixels)
+        changes = np.asarray(dec_u.applied.any(axis=1), dtype=bool)  # a member with no pixel is the clean image
+        unknown = unknown[changes]
         if unknown.size:
-            dec_u = decode(state.population[unknown, best[unknown]], unknown, self.regions,
-                           self.attack.region_mode, self.attack.pixels)
-            applied = np.asarray(dec_u.applied.any(axis=1), dtype=bool)
-            unknown, dec_u = unknown[applied], Decoded(dec_u.positions[applied], dec_u.colors[applied],
-                                                       dec_u.applied[applied])
-        if unknown.size:
+            dec_u = Decoded(dec_u.positions[changes], dec_u.colors[changes], dec_u.applied[changes])
             ev = self._evaluate(unknown, dec_u, "fp32" if reduced else None)
             if reduced:
                 self.queries[unknown] += 1
