@@ -2,6 +2,7 @@
 # One lent-GPU session, sized for the device tool's 10-minute command limit (issue 18):
 #   1. engine vs raw inference for AllConv, NiN and VGG-16 at fp32 and bf16 (256 attacks per call), with how
 #      often bf16's success and chosen pixel agree with fp32 on the same images and seeds;
+#   1b. the incremental pass on and off on the device (1 and 3 pixels, whole image and a 30 % region);
 #   2. the rest of the time advances campaigns/paper-cifar10.toml with --time-limit, resuming from the
 #      committed results/cifar10/store.sqlite when there is one;
 #   3. the checkpointed store and the logs land in $OUT (commit the store under results/cifar10/ and run
@@ -24,6 +25,10 @@ $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_av
 
 $PY benchmarks/engine_device.py --device "$DEVICE" --models "$MODELS" \
     --images "$IMAGES" --generations "$GENERATIONS" --precisions fp32,bf16 2>&1 | tee "$OUT/engine_device.txt"
+
+# the incremental pass on the device (issue 20): "auto" keeps CUDA on full passes until this says it wins
+$PY benchmarks/incremental.py --device "$DEVICE" --models "$MODELS" --pixels 1,3 --images 16 --population 100 \
+    --generations 2 --scan-models "" 2>&1 | tee "$OUT/incremental.txt"
 
 store=stores/paper-cifar10.sqlite
 if [ -f results/cifar10/store.sqlite ] && [ ! -f "$store" ]; then

@@ -63,6 +63,8 @@ def raw_rate(clf: Classifier, images: torch.Tensor, seconds: float) -> tuple[flo
         while time.perf_counter() - t0 < seconds:
             clf.probabilities(x, count=False)
             done += bs
+        if clf.device.type == "cuda":
+            torch.cuda.synchronize(clf.device)
     return done / t.wall, done / t.cpu
 
 
@@ -88,6 +90,8 @@ def main() -> None:
     ap.add_argument("--scan-models", default="allconv-cifar10,nin-cifar10",
                     help="networks whose full corner-colour scan of one image is timed ('' for none)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
+    ap.add_argument("--device", default="cpu", help="where the networks run (on cuda the incremental pass is "
+                    "forced on for the 'on' rows; 'auto' leaves it off there until measured)")
     ap.add_argument("--save", type=Path, default=None)
     args = ap.parse_args()
     if args.threads:
@@ -102,13 +106,14 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.images} images, population "
           f"{args.population}, {args.generations} generations (+ generation 0), no early stop")
     for name in args.models.split(","):
-        module = load(name)
+        module = load(name).to(args.device)
         clf = Classifier(module, incremental=False)
         bs = clf.resolve_batch_size(32, 32)
         clean = torch.from_numpy(imgs.transpose(0, 3, 1, 2).copy())
         labs = clf.probabilities(clean, count=False).argmax(1).numpy()  # attack the clean predictions
         raw, raw_cpu = raw_rate(clf, clean, args.seconds)
         print(f"{name}: raw {raw:.0f} images/s wall, {raw_cpu:.0f} per CPU-second (batch {bs})")
+        model_rows = []
         for k in (int(v) for v in args.pixels.split(",")):
             for rname, reg in regions.items():
                 off, off_cpu, s_off = engine_rate(module, False, bs, imgs, labs, k, reg, de)
@@ -116,10 +121,18 @@ def main() -> None:
                 row = {"model": name, "pixels": k, "region": rname, "raw": raw, "off": off, "on": on,
                        "raw_cpu": raw_cpu, "off_cpu": off_cpu, "on_cpu": on_cpu, "batch_size": bs,
                        "successes_off": s_off, "successes_on": s_on}
-                rows.append(row)
+                model_rows.append(row)
                 print(f"  k={k} {rname:5s}  wall: off {off:5.0f} q/s ({off / raw:.2f}x raw), on {on:5.0f} q/s "
                       f"({on / raw:.2f}x raw, {on / off:.2f}x off) | CPU time: off {off_cpu / raw_cpu:.2f}x raw, "
                       f"on {on_cpu / raw_cpu:.2f}x raw, {on_cpu / off_cpu:.2f}x off; successes {s_off}/{s_on}")
+        # raw again after the engine rows: the pair brackets the drift of the machine during them
+        raw_after, raw_cpu_after = raw_rate(clf, clean, args.seconds)
+        print(f"{name}: raw again {raw_after:.0f} images/s wall, {raw_cpu_after:.0f} per CPU-second; "
+              f"on / raw with the mean of both: " + ", ".join(
+                  f"k={r['pixels']} {r['region']} {2 * r['on'] / (raw + raw_after):.2f}x" for r in model_rows))
+        for r in model_rows:
+            r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)
+        rows.extend(model_rows)
         if name in args.scan_models.split(","):
             timers = {}
             for inc in (False, True):

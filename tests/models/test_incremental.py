@@ -241,3 +241,37 @@ def test_analysis_leaves_the_users_module_untouched() -> None:
         model.conv.weight.mul_(2.0)  # the analysed chain shares the weights
         x = torch.rand(2, 3, 8, 8)
         torch.testing.assert_close(engine.full(x), model(x))
+
+
+def test_clean_activations_are_reused_across_calls_and_never_stale() -> None:
+    """A DE attack calls once per generation on the same images: their clean activations are computed once;
+    new images, or weights changed in place (an optimiser step, load_state_dict), compute them again."""
+    model = RandomChain(1)
+    clf = Classifier(model, batch_size=16, incremental=True)
+    engine = clf._incremental_engine()
+    assert engine is not None
+    computed: list[int] = []
+    original = engine.clean_activations
+
+    def counting(x: torch.Tensor) -> list[torch.Tensor]:
+        computed.append(x.shape[0])
+        return original(x)
+
+    engine.clean_activations = counting  # type: ignore[method-assign]
+    rng = np.random.default_rng(0)
+    clean = torch.from_numpy(rng.integers(0, 256, (2, 3, 13, 10), dtype=np.uint8))
+    rows, dec = random_candidates(rng, 2, 13, 10, 30, 1)
+    first = clf.pixel_probabilities(clean, rows, dec.positions, dec.colors, dec.applied)
+    again = clf.pixel_probabilities(clean, rows, dec.positions, dec.colors, dec.applied)
+    assert computed == [2] and first is not None and again is not None and torch.equal(first, again)
+    other = clean.clone()
+    other[1, 0, 0, 0] ^= 1
+    clf.pixel_probabilities(other, rows, dec.positions, dec.colors, dec.applied)
+    assert computed == [2, 2]
+    with torch.no_grad():
+        conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        conv.weight.mul_(1.5)
+    changed = clf.pixel_probabilities(clean, rows, dec.positions, dec.colors, dec.applied)
+    assert computed == [2, 2, 2] and changed is not None
+    full, _ = full_and_incremental(clf, clean, rows, dec)
+    assert (full - changed).abs().max().item() < 1e-5 and not torch.allclose(first, changed)
