@@ -3,11 +3,14 @@
 #   1. engine vs raw inference for AllConv, NiN and VGG-16 at fp32 and bf16 (256 attacks per call), with how
 #      often bf16's success and chosen pixel agree with fp32 on the same images and seeds;
 #   1b. the incremental pass on and off on the device (1 and 3 pixels, whole image and a 30 % region);
-#   2. the rest of the time advances campaigns/paper-cifar10.toml with --time-limit, resuming from the
-#      committed results/cifar10/store.sqlite when there is one;
-#   3. the checkpointed store and the logs land in $OUT (commit the store under results/cifar10/ and run
-#      `pixelspace report` on it here).
+#   2. the rest of the time advances the campaigns in $CAMPAIGNS (default campaigns/paper-cifar10.toml) with
+#      --time-limit, each resuming from its committed results/<dir>/store.sqlite when there is one;
+#   3. the checkpointed stores ($OUT/<campaign>.sqlite) and the logs land in $OUT (commit each store under its
+#      results/<dir>/ and run `pixelspace report` on it here).
 # Usage on the device machine, from the repository root:  BUDGET=540 bash benchmarks/gpu_session.sh
+#   DE calibration first (issue 17, item 4), then the paper grid:
+#   CAMPAIGNS="campaigns/cifar10-de-calibration.toml:results/cifar10-de-calibration \
+#              campaigns/paper-cifar10.toml:results/cifar10" BUDGET=540 bash benchmarks/gpu_session.sh
 set -euo pipefail
 OUT=${OUT:-/tmp/gpu-session}
 BUDGET=${BUDGET:-540}          # seconds this script may take in all
@@ -30,18 +33,27 @@ $PY benchmarks/engine_device.py --device "$DEVICE" --models "$MODELS" \
 $PY benchmarks/incremental.py --device "$DEVICE" --models "$MODELS" --pixels 1,3 --images 16 --population 100 \
     --generations 2 --scan-models "" 2>&1 | tee "$OUT/incremental.txt"
 
-store=stores/paper-cifar10.sqlite
-if [ -f results/cifar10/store.sqlite ] && [ ! -f "$store" ]; then
-  cp results/cifar10/store.sqlite "$store"
-fi
-left=$(( BUDGET - MARGIN - ($(date +%s) - start) ))
-if [ "$left" -gt 60 ]; then
-  $PY -m pixelspace run campaigns/paper-cifar10.toml --no-progress --time-limit "${left}s" 2>&1 | tee "$OUT/run.txt"
-else
-  echo "only ${left}s left: the campaign did not run" | tee "$OUT/run.txt"
-fi
-if [ -f "$store" ]; then
-  $PY - "$store" "$OUT/store.sqlite" <<'PYEOF'
+# campaigns to advance, in order, each as CAMPAIGN_TOML:RESULTS_DIR (the committed store it resumes from); a
+# campaign that finishes early leaves the rest of the time to the next one
+CAMPAIGNS=${CAMPAIGNS:-campaigns/paper-cifar10.toml:results/cifar10}
+for item in $CAMPAIGNS; do
+  toml=${item%%:*}
+  results=${item#*:}
+  name=$(basename "$toml" .toml)
+  store=$($PY -c "import sys, tomllib; print(tomllib.load(open(sys.argv[1], 'rb'))['campaign']['store'])" "$toml")
+  mkdir -p "$(dirname "$store")"
+  if [ -f "$results/store.sqlite" ] && [ ! -f "$store" ]; then
+    cp "$results/store.sqlite" "$store"
+  fi
+  left=$(( BUDGET - MARGIN - ($(date +%s) - start) ))
+  if [ "$left" -gt 60 ]; then
+    $PY -m pixelspace run "$toml" --no-progress --time-limit "${left}s" 2>&1 | tee "$OUT/run-$name.txt"
+  else
+    echo "only ${left}s left: $toml did not run" | tee "$OUT/run-$name.txt"
+  fi
+  if [ -f "$store" ]; then
+    # one checkpointed file (no -wal / -shm), to commit as $results/store.sqlite
+    $PY - "$store" "$OUT/$name.sqlite" <<'PYEOF'
 import sqlite3, sys
 src = sqlite3.connect(sys.argv[1])
 src.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -51,6 +63,7 @@ dst.execute("PRAGMA journal_mode = DELETE")
 dst.close()
 src.close()
 PYEOF
-  $PY -m pixelspace status "$OUT/store.sqlite" | head -3 | tee "$OUT/status.txt"
-fi
+    $PY -m pixelspace status "$OUT/$name.sqlite" | head -3 | tee "$OUT/status-$name.txt"
+  fi
+done
 echo "done in $(( $(date +%s) - start )) s"
