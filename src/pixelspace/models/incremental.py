@@ -5,7 +5,7 @@ pointwise layers only a small window of each feature map can change: a kxk layer
 window by about k - 1 and divides it by s. :class:`IncrementalModel` keeps the clean image's activations (the
 padded input of every spatial layer, channels last) and, for a batch of candidates, computes each layer only over
 the window its changed input can reach: the window's receptive field is gathered from the clean activation with
-the candidate's already-changed windows written over it (one ``index_select``), and all candidates' windows go
+the candidate's already-changed windows written over it (two ``index_select`` calls, no copy of the clean maps), and all candidates' windows go
 through one batched call of the layer with padding 0 (the padding was gathered with the crop). Once the windows
 cover most of a map the candidates switch to full maps for the rest of the chain; the head (whatever follows the
 chain) always runs on full maps.
@@ -308,16 +308,20 @@ def _gather(
     ys = origin_y[:, None] + torch.arange(rh, device=dev)  # (n, Rh) padded rows
     xs = origin_x[:, None] + torch.arange(rw, device=dev)
     src = (image[owner] * (hp * wp))[:, None, None] + ys[:, :, None] * wp + xs[:, None, :]
-    base = table_clean.shape[0]
+    from_window = torch.full_like(src, -1)  # the window element that overrides each crop element, or -1
     for j in range(m):
         ry = ys - pad[0] - tops[owner, j][:, None]
         rx = xs - pad[1] - lefts[owner, j][:, None]
         inside = ((ry >= 0) & (ry < sh))[:, :, None] & ((rx >= 0) & (rx < sw))[:, None, :]
-        widx = (base + (owner * m + j)[:, None, None] * (sh * sw) + ry.clamp(0, sh - 1)[:, :, None] * sw
+        widx = ((owner * m + j)[:, None, None] * (sh * sw) + ry.clamp(0, sh - 1)[:, :, None] * sw
                 + rx.clamp(0, sw - 1)[:, None, :])
-        src = torch.where(inside, widx, src)
-    table = torch.cat([table_clean, windows.reshape(bm * sh * sw, c)])
-    return table.index_select(0, src.reshape(-1)).view(src.shape[0], rh, rw, c)
+        from_window = torch.where(inside, widx, from_window)
+    # gather from the clean table, then write the changed windows over it: no copy of the whole clean table
+    crops = table_clean.index_select(0, src.reshape(-1))
+    flat = from_window.reshape(-1)
+    changed = (flat >= 0).nonzero().squeeze(1)
+    crops[changed] = windows.reshape(bm * sh * sw, c).index_select(0, flat[changed])
+    return crops.view(src.shape[0], rh, rw, c)
 
 
 def _channels_last(x: Tensor) -> Tensor:
