@@ -275,3 +275,19 @@ def test_clean_activations_are_reused_across_calls_and_never_stale() -> None:
     assert computed == [2, 2, 2] and changed is not None
     full, _ = full_and_incremental(clf, clean, rows, dec)
     assert (full - changed).abs().max().item() < 1e-5 and not torch.allclose(first, changed)
+
+
+def test_kept_activations_follow_normalisation_buffers_used_in_forward() -> None:
+    """The input normalisation written as arithmetic in ``forward`` (a buffer, not a layer) invalidates too."""
+    model = RandomChain(2)
+    clf = Classifier(model, batch_size=16, incremental=True)
+    rng = np.random.default_rng(1)
+    clean = torch.from_numpy(rng.integers(0, 256, (2, 3, 13, 10), dtype=np.uint8))
+    rows, dec = random_candidates(rng, 2, 13, 10, 20, 1)
+    before = clf.pixel_probabilities(clean, rows, dec.positions, dec.colors, dec.applied)
+    with torch.no_grad():
+        model.mean.add_(0.3)
+    after = clf.pixel_probabilities(clean, rows, dec.positions, dec.colors, dec.applied)
+    full, _ = full_and_incremental(clf, clean, rows, dec)
+    assert before is not None and after is not None
+    assert (full - after).abs().max().item() < 1e-5 and not torch.allclose(before, after)

@@ -344,8 +344,15 @@ class IncrementalModel:
     """
 
     def __init__(self, steps: list[Step], head: nn.Module, full_share: float = FULL_SHARE,
-                 max_images: int = MAX_IMAGES, max_bytes: int = MAX_CLEAN_BYTES) -> None:
+                 max_images: int = MAX_IMAGES, max_bytes: int = MAX_CLEAN_BYTES,
+                 tensors: Sequence[Tensor] | None = None) -> None:
         self.steps = steps
+        # the tensors whose in-place edits invalidate kept clean activations: the analysed module's parameters
+        # and buffers (the steps share them, constants of forward arithmetic included); by default the steps'
+        if tensors is None:
+            tensors = [t for st in steps for fn in [st.fn if isinstance(st, Pointwise) else st.full_fn]
+                       if isinstance(fn, nn.Module) for t in itertools.chain(fn.parameters(), fn.buffers())]
+        self._tensors = list(tensors)
         self.head = head
         self.full_share = full_share
         self.max_images = max_images
@@ -358,7 +365,7 @@ class IncrementalModel:
     def of(cls, module: nn.Module) -> IncrementalModel:
         """Analyse ``module``; raises :class:`NotIncremental`."""
         steps, head = analyse(module)
-        return cls(steps, head)
+        return cls(steps, head, tensors=list(itertools.chain(module.parameters(), module.buffers())))
 
     def full(self, x: Tensor) -> Tensor:
         """The plain forward pass through chain and head (float NCHW in, the module's output out)."""
@@ -437,14 +444,9 @@ class IncrementalModel:
         return out
 
     def _weights_version(self) -> tuple[int, ...]:
-        """In-place version counters of every parameter and buffer the chain uses (an optimiser step, a
+        """In-place version counters of the module's parameters and buffers (an optimiser step, a
         ``load_state_dict`` or any in-place edit bumps one)."""
-        versions: list[int] = []
-        for step in self.steps:
-            fn = step.fn if isinstance(step, Pointwise) else step.full_fn
-            if isinstance(fn, nn.Module):
-                versions.extend(t._version for t in itertools.chain(fn.parameters(), fn.buffers()))
-        return tuple(versions)
+        return tuple(t._version for t in self._tensors)
 
     def _cached_activations(self, clean: Tensor, per_image: int) -> list[Tensor]:
         """:meth:`clean_activations` of ``clean`` (U, C, H, W), reused across calls on the same images.
