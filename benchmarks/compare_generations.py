@@ -2,6 +2,7 @@
 
 Usage:
     python benchmarks/compare_generations.py STORE_A STORE_B [--labels A B] [--max-generation G]
+                                             [--regions whole foreground background]
 
 For example DE's strategy (issue 17, item 5): `results/cifar10-cpu/` (rand1bin, 20 generations) against
 `results/cifar10-best1bin/` (best1bin, the public one-pixel code's strategy, same budget and images). Per
@@ -65,10 +66,11 @@ def main() -> None:
     ap.add_argument("store_b")
     ap.add_argument("--labels", nargs=2, default=["A", "B"])
     ap.add_argument("--max-generation", type=int, default=None)
+    ap.add_argument("--regions", nargs="+", default=None, help="only these regions (default: all shared)")
     args = ap.parse_args()
     a = outcomes(metrics.load_store(args.store_a).results, args.max_generation)
     b = outcomes(metrics.load_store(args.store_b).results, args.max_generation)
-    shared = sorted(set(a) & set(b))
+    shared = sorted(k for k in set(a) & set(b) if args.regions is None or k[1] in args.regions)
     if not shared:
         raise SystemExit("the two stores share no 1-pixel untargeted attack (model, region, image)")
     la, lb = args.labels

@@ -16,8 +16,11 @@ untargeted, restrict mode, the same per-attack budget ``max_queries`` for every 
   only (it has no regions). Its query count is its own: candidates evaluated, without the clean image (ours
   counts the clean image, every evaluated candidate and the success confirmation).
 
-Prints, per model, region and k: successes, mean queries per success, seconds, and paired counts against
-ours (images solved by the method and not by ours, and the reverse).
+Prints, per model, region and k: successes, mean and median queries per success, seconds, and paired counts
+against ours (images solved by the method and not by ours, and the reverse; on images both solved, how often
+the method used fewer and more queries than ours, and its mean query difference to ours with a 95 % paired
+bootstrap interval over those images: a mean over successes alone also moves with which images each method
+solves).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from shipped_images import pick_images
 from pixelspace import Classifier, DEConfig, PixelAttack, SparseRandomSearch, Untargeted
 from pixelspace.attack.seeded import ScanSeededAttack
 from pixelspace.models import load
+from pixelspace.report.stats import bootstrap_paired_difference
 from pixelspace.runtime import tune_malloc_unless_disabled
 
 
@@ -80,8 +84,17 @@ def _row(name: str, out: Outcome, ours: Outcome | None) -> str:
     n = out.success.size
     ok = out.success
     mean_q = f"{out.queries[ok].mean():.0f}" if ok.any() else "-"
-    paired = "" if ours is None else f"{int((ok & ~ours.success).sum()):>6}{int((ours.success & ~ok).sum()):>6}"
-    return f"  {name:<10}{int(ok.sum()):>5}/{n:<4}{mean_q:>10}{out.seconds:>9.0f}{paired}"
+    median_q = f"{np.median(out.queries[ok]):.0f}" if ok.any() else "-"
+    paired = ""
+    if ours is not None:
+        both = ok & ours.success
+        fewer = int((out.queries[both] < ours.queries[both]).sum())
+        more = int((out.queries[both] > ours.queries[both]).sum())
+        diff = bootstrap_paired_difference(out.queries[both], ours.queries[both])
+        shift = "-" if not both.any() else f"{diff.estimate:+.0f} [{diff.low:+.0f}, {diff.high:+.0f}] (n={both.sum()})"
+        paired = (f"{int((ok & ~ours.success).sum()):>6}{int((ours.success & ~ok).sum()):>6}{f'{fewer}/{more}':>9}"
+                  f"   {shift}")
+    return f"  {name:<10}{int(ok.sum()):>5}/{n:<4}{mean_q:>10}{median_q:>8}{out.seconds:>9.0f}{paired}"
 
 
 def main() -> None:
@@ -112,8 +125,11 @@ def main() -> None:
         images, labels, fg = pick_images(clf, args.images, args.seed)
         regions = {"whole": np.ones_like(fg), "foreground": fg, "background": ~fg}
         print(f"{model_name}: {len(images)} images")
-        print(f"  {'method':<10}{'success':>9} {'q/success':>10}{'seconds':>9}{'only':>6}{'not':>6}   "
-              "(only / not: solved by this method and not by ours / by ours and not by this method)")
+        print(f"  {'method':<10}{'success':>9} {'q/success':>10}{'median':>8}{'seconds':>9}{'only':>6}{'not':>6}"
+              f"{'<q / >q':>9}   {'q - ours [95 %]'}\n"
+              "  (only / not: solved by this method and not by ours / by ours and not by this method; on the images "
+              "both solved: <q / >q, how often this method used fewer / more queries than ours, and q - ours, its "
+              "mean query difference to ours with a paired bootstrap interval over those images)")
         for region in args.regions:
             for k in args.k:
                 print(f" {region}, k = {k}")
