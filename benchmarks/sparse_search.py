@@ -3,6 +3,7 @@
 Usage: python benchmarks/sparse_search.py [--models cnn8-cifar10 vgg16-cifar10] [--images 20] [--k 1 3 5]
                                           [--regions whole foreground background] [--max-queries 12000]
                                           [--methods sparse-rs de seeded] [--population 400] [--p-init 0.3]
+                                          [--first-color opposite|random] [--out FILE.json]
                                           [--sparse-rs-dir .peers/sparse-rs] [--seed 0]
 
 On N correctly classified shipped JPEG-CIFAR-10 images (usable GrabCut masks, ``shipped_images.pick_images``),
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -91,7 +93,7 @@ def _row(name: str, out: Outcome, ours: Outcome | None) -> str:
         fewer = int((out.queries[both] < ours.queries[both]).sum())
         more = int((out.queries[both] > ours.queries[both]).sum())
         diff = bootstrap_paired_difference(out.queries[both], ours.queries[both])
-        shift = "-" if not both.any() else f"{diff.estimate:+.0f} [{diff.low:+.0f}, {diff.high:+.0f}] (n={both.sum()})"
+        shift = "-" if not both.any() else f"{diff.value:+.0f} [{diff.low:+.0f}, {diff.high:+.0f}] (n={both.sum()})"
         paired = (f"{int((ok & ~ours.success).sum()):>6}{int((ours.success & ~ok).sum()):>6}{f'{fewer}/{more}':>9}"
                   f"   {shift}")
     return f"  {name:<10}{int(ok.sum()):>5}/{n:<4}{mean_q:>10}{median_q:>8}{out.seconds:>9.0f}{paired}"
@@ -109,16 +111,29 @@ def main() -> None:
     ap.add_argument("--max-queries", type=int, default=12_000)
     ap.add_argument("--population", type=int, default=400)
     ap.add_argument("--p-init", type=float, default=SparseRandomSearch.p_init)
+    ap.add_argument("--first-color", choices=["opposite", "random"], default=SparseRandomSearch.first_color,
+                    help="ours: a pixel's first placement takes its opposite corner, or a uniform one (the authors')")
     ap.add_argument("--sparse-rs-dir", type=Path, default=None,
                     help="checkout of github.com/fra31/sparse-rs (its rs_attacks.py) to compare against")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="also write every method's per-image success and queries here (JSON), rewritten after each row")
     args = ap.parse_args()
+    rows: list[dict[str, object]] = []
+
+    def record(model_name: str, region: str, k: int, method: str, out: Outcome) -> None:
+        if args.out is None:
+            return
+        rows.append({"model": model_name, "region": region, "k": k, "method": method, "seconds": out.seconds,
+                     "success": out.success.tolist(), "queries": out.queries.tolist()})
+        args.out.write_text(json.dumps({"args": {k_: str(v) for k_, v in vars(args).items()}, "rows": rows}))
+
     if args.sparse_rs_dir is not None and not (args.sparse_rs_dir / "rs_attacks.py").is_file():
         ap.error(f"--sparse-rs-dir {args.sparse_rs_dir} has no rs_attacks.py")
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     print(f"untargeted, restrict mode, max_queries {args.max_queries} per attack, seed {args.seed}; DE population "
-          f"{args.population}; p_init {args.p_init}\n")
+          f"{args.population}; p_init {args.p_init}; ours: first colour {args.first_color}\n")
     for model_name in args.models:
         module = load(model_name)
         clf = Classifier(module, batch_size=args.batch_size)
@@ -139,7 +154,7 @@ def main() -> None:
                     attack: SparseRandomSearch | PixelAttack | ScanSeededAttack
                     if method == "sparse-rs":
                         attack = SparseRandomSearch(pixels=k, max_queries=args.max_queries, p_init=args.p_init,
-                                                    batch_size=args.batch_size)
+                                                    batch_size=args.batch_size, first_color=args.first_color)
                     elif method == "de":
                         attack = PixelAttack(pixels=k, batch_size=args.batch_size, de=DEConfig(
                             population_size=args.population, max_generations=100_000, max_queries=args.max_queries))
@@ -152,12 +167,14 @@ def main() -> None:
                     assert (res.queries <= args.max_queries).all()
                     out = Outcome(res.success, res.queries, time.perf_counter() - t)
                     print(_row("ours" if method == "sparse-rs" else method, out, ours), flush=True)
+                    record(model_name, region, k, method, out)
                     if method == "sparse-rs":
                         ours = out
                 if args.sparse_rs_dir is not None and region == "whole":
                     out = run_authors(args.sparse_rs_dir, module, images, labels, k, args.max_queries, args.p_init,
                                       args.seed)
                     print(_row("authors", out, ours), flush=True)
+                    record(model_name, region, k, "authors", out)
         print()
 
 

@@ -158,3 +158,66 @@ def test_settings_are_checked() -> None:
         region = np.zeros((SIZE, SIZE), dtype=bool)
         region[0, 0] = True
         SparseRandomSearch(pixels=2)(SpotModel([], 1.0), gray(1), Untargeted([0]), regions=region)
+
+
+class Spy(nn.Module):
+    """Class 0 always; records every image it is asked about (N, 3, H, W) in [0, 1]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.detach().clone())
+        return torch.tensor([[5.0, 0.0, 0.0]], dtype=x.dtype).expand(x.shape[0], 3)
+
+
+def _placements(spy: Spy, clean: np.ndarray) -> list[tuple[int, tuple[int, ...]]]:
+    """(flat pixel, colour) of every changed pixel of every evaluated candidate, in query order."""
+    ref = torch.from_numpy(clean).permute(2, 0, 1).double() / 255
+    out = []
+    for batch in spy.seen:
+        for img in batch.double():
+            changed = (img - ref).abs().amax(0) > 1e-6
+            for r, c in zip(*np.nonzero(changed.numpy()), strict=True):
+                out.append((int(r) * clean.shape[1] + int(c), tuple(int(v) for v in torch.round(img[:, r, c] * 255))))
+    return out
+
+
+@pytest.mark.parametrize("pixels", [1, 3])
+def test_first_placement_of_a_pixel_takes_its_opposite_corner(pixels: int) -> None:
+    clean = np.random.default_rng(3).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    spy = Spy()
+    SparseRandomSearch(pixels=pixels, max_queries=150, batch_size=64)(spy, clean[None], Untargeted([0]), seed=4)
+    placements = _placements(spy, clean)
+    opposite = lambda p: tuple(255 if v < 128 else 0 for v in clean.reshape(-1, 3)[p])  # noqa: E731
+    first_seen: set[int] = set()
+    repeats = 0
+    for p, colour in placements:
+        assert colour != tuple(int(v) for v in clean.reshape(-1, 3)[p])
+        assert set(colour) <= {0, 255}
+        if p not in first_seen:
+            first_seen.add(p)
+            assert colour == opposite(p), f"pixel {p}'s first placement is {colour}, not its opposite corner"
+        elif colour != opposite(p):
+            repeats += 1  # a later placement draws any other corner
+    assert len(first_seen) > 20 and repeats > 10
+    # the authors' rule: first placements are uniform corners, so few of them are the opposite one
+    spy = Spy()
+    SparseRandomSearch(pixels=pixels, max_queries=150, first_color="random", batch_size=64)(spy, clean[None], Untargeted([0]), seed=4)
+    firsts: dict[int, tuple[int, ...]] = {}
+    for p, colour in _placements(spy, clean):
+        firsts.setdefault(p, colour)
+    share = np.mean([firsts[p] == opposite(p) for p in firsts])
+    assert len(firsts) > 20 and share < 0.4
+
+
+def test_a_colour_other_than_the_opposite_is_still_found() -> None:
+    # gray 128: every pixel's opposite corner is black; the planted colour is white, reached only on a revisit
+    model = SpotModel([(2, 5, (255, 255, 255), 1)], bar=1.0)
+    res = SparseRandomSearch(pixels=1, max_queries=3000)(model, gray(2), Untargeted([0, 0]), seed=[1, 2])
+    assert res.success.all()
+    assert [tuple(c) for c in res.colors[:, 0].tolist()] == [(255, 255, 255)] * 2
+    with pytest.raises(ConfigError, match="first_color"):
+        SparseRandomSearch(first_color="far")  # type: ignore[arg-type]

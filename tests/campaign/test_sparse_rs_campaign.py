@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from pixelspace.campaign import run_campaign
+from pixelspace.campaign.config import CampaignConfig
+from pixelspace.campaign.keys import sparse_rs_hash, sparse_rs_settings
 from pixelspace.campaign.status import replay_attack
 from pixelspace.errors import ConfigError
 from pixelspace.report.render import write_report
@@ -70,9 +72,25 @@ def test_sparse_rs_settings_enter_the_hash_only_when_searched(make_config: Any) 
     assert "sparse_rs" not in de_only.result_dict()
     assert make_config(**{"sparse_rs.max_queries": 99}).config_hash() == de_only.config_hash()
     with_rs = make_config(**{"attack.search": ["de", "sparse-rs"]})
-    assert with_rs.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3}
+    assert with_rs.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3, "first_color": "opposite"}
     changed = make_config(**{"attack.search": ["de", "sparse-rs"], "sparse_rs.p_init": 0.8})
     assert changed.config_hash() != with_rs.config_hash()
+
+
+def test_a_store_written_before_first_color_reads_as_random_and_keeps_its_hashes(make_config: Any) -> None:
+    cfg = make_config(**{"attack.search": ["de", "sparse-rs"]})
+    random_cfg = cfg.replace(**{"sparse_rs.first_color": "random"})
+    # the settings the older code hashed: no first_color key at all
+    assert random_cfg.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3}
+    assert "first_color" not in sparse_rs_settings(random_cfg.sparse_rs, "restrict", True)
+    assert sparse_rs_hash(random_cfg.sparse_rs, "restrict", True) != sparse_rs_hash(cfg.sparse_rs, "restrict", True)
+    old = cfg.to_dict()
+    del old["sparse_rs"]["first_color"]  # a config_json stored before the option existed
+    stored = CampaignConfig.from_stored(old)
+    assert stored.sparse_rs.first_color == "random"
+    assert stored.config_hash() == random_cfg.config_hash() != cfg.config_hash()
+    with pytest.raises(ConfigError, match="sparse_rs.first_color"):
+        make_config(**{"sparse_rs.first_color": "opposit"})
 
 
 def test_sparse_rs_settings_are_checked(make_config: Any) -> None:

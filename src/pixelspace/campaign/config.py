@@ -287,16 +287,22 @@ class SparseRSSection:
     Attributes:
         max_queries: model evaluations per attack (clean image and confirmation included), >= 3.
         p_init: initial fraction of the k pixels resampled per iteration, in (0, 1].
+        first_color: ``"opposite"`` (a pixel's first placement takes the corner farthest from its clean colour)
+            or ``"random"`` (every placement a uniform corner, the authors' rule and the rule of stores written
+            before the option existed).
     """
 
     max_queries: int = 10_000
     p_init: float = 0.3
+    first_color: str = "opposite"
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_queries, int) or self.max_queries < 3:
             raise ConfigError(f"sparse_rs.max_queries must be an int >= 3, got {self.max_queries!r}")
         if not isinstance(self.p_init, int | float) or not 0.0 < self.p_init <= 1.0:
             raise ConfigError(f"sparse_rs.p_init must lie in (0, 1], got {self.p_init!r}")
+        if self.first_color not in ("opposite", "random"):
+            raise ConfigError(f"sparse_rs.first_color must be 'opposite' or 'random', got {self.first_color!r}")
 
 
 @dataclass(frozen=True)
@@ -430,6 +436,8 @@ class CampaignConfig:
             d.pop("scan")
         if "sparse-rs" not in self.attack.searches:
             d.pop("sparse_rs")  # hashes of campaigns without it stay what they were
+        elif self.sparse_rs.first_color == "random":
+            d["sparse_rs"].pop("first_color")  # the hash stores had before the option existed
         if not self.attack.reuse_evaluations:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         if self.attack.precision == "fp32":
@@ -486,9 +494,12 @@ class CampaignConfig:
     def from_stored(cls, data: dict[str, Any], source: str = "config_json") -> CampaignConfig:
         """Build the config a store recorded (``meta.config_json``). A store written before the evaluation
         memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false;
-        likewise ``attack.incremental`` for a store written before the incremental forward pass existed."""
+        likewise ``attack.incremental`` for a store written before the incremental forward pass existed, and
+        ``sparse_rs.first_color`` (``"random"``) for one written before that option existed."""
         if isinstance(data, dict) and isinstance(data.get("attack"), dict):
             data = {**data, "attack": {"reuse_evaluations": False, "incremental": False, **data["attack"]}}
+        if isinstance(data, dict) and isinstance(data.get("sparse_rs"), dict):
+            data = {**data, "sparse_rs": {"first_color": "random", **data["sparse_rs"]}}
         return cls.from_dict(data, source)
 
     @classmethod

@@ -65,9 +65,12 @@ def scan_hash(search: str, scan: ScanSection, precision: str = "fp32") -> str:
 
 def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> dict[str, Any]:
     """The settings that change a ``"sparse-rs"`` row, as plain data."""
-    return {"search": "sparse-rs", "max_queries": section.max_queries, "p_init": float(section.p_init),
-            "max_iterations": 2 * section.max_queries, "region_mode": region_mode,
-            "reuse_evaluations": reuse_evaluations}
+    d: dict[str, Any] = {"search": "sparse-rs", "max_queries": section.max_queries, "p_init": float(section.p_init),
+                         "max_iterations": 2 * section.max_queries, "region_mode": region_mode,
+                         "reuse_evaluations": reuse_evaluations}
+    if section.first_color != "random":
+        d["first_color"] = section.first_color  # rows made before the option existed keep their hash
+    return d
 
 
 def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> str:
