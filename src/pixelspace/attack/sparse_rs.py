@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -56,7 +57,7 @@ _STREAM = 0x5A55  # spawn key of the search's random stream, apart from DE's and
 _SCHEDULE = ((50, 2), (200, 4), (500, 5), (1000, 6), (2000, 8), (4000, 10), (6000, 12), (8000, 15))
 _HISTORY_POINTS = 100
 FirstColor = Literal["opposite", "random"]
-FIRST_COLORS: tuple[str, ...] = ("opposite", "random")
+FIRST_COLORS: tuple[str, ...] = typing.get_args(FirstColor)
 
 
 def alpha_schedule(p_init: float, queries: int, max_queries: int) -> float:

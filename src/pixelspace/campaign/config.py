@@ -294,15 +294,13 @@ class SparseRSSection:
 
     max_queries: int = 10_000
     p_init: float = 0.3
-    first_color: str = "opposite"
+    first_color: Literal["opposite", "random"] = "opposite"
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_queries, int) or self.max_queries < 3:
             raise ConfigError(f"sparse_rs.max_queries must be an int >= 3, got {self.max_queries!r}")
         if not isinstance(self.p_init, int | float) or not 0.0 < self.p_init <= 1.0:
             raise ConfigError(f"sparse_rs.p_init must lie in (0, 1], got {self.p_init!r}")
-        if self.first_color not in ("opposite", "random"):
-            raise ConfigError(f"sparse_rs.first_color must be 'opposite' or 'random', got {self.first_color!r}")
 
 
 @dataclass(frozen=True)
