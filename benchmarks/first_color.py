@@ -1,4 +1,5 @@
-"""Which corner colour flips a pixel: the measurement behind ``SparseRandomSearch(first_color="opposite")``.
+"""Which corner colour flips a pixel, and how the 1-pixel search should walk the pairs: the measurement behind
+``SparseRandomSearch(first_color="opposite", single_pixel="enumerate")``.
 
 Usage: python benchmarks/first_color.py STORE [--max-queries 12000] [--repeats 50]
 
@@ -8,15 +9,17 @@ for every scanned image, pixel and the 8 corners of the RGB cube, the predicted 
 * the flip rate (predicted class != label) of the corners ranked by L1 distance from the clean pixel (rank 0:
   the opposite corner, each channel 255 where the clean value is below 128, else 0), with the ratio of rank 0
   to the mean of ranks 1-7 and a 95 % bootstrap interval over images;
-* a replay of the 1-pixel random search on the stored outcomes (no model call): each iteration draws a pixel
-  uniformly and a colour by one of the two rules, a candidate drawn before is free (the evaluation memo) but
-  costs an iteration; queries count the clean image, the distinct candidates and the confirmation, at most
+* a replay of the 1-pixel random search on the stored outcomes (no model call), whole image. ``enumerate``
+  (``SparseRandomSearch``'s default): every pixel once with its opposite corner in a random order, then every
+  other (pixel, corner) pair in a random order, no pair twice. The other rules draw: each iteration draws a
+  pixel uniformly and a colour by the rule, a candidate drawn before is free (the evaluation memo) but costs an
+  iteration; queries count the clean image, the distinct candidates and the confirmation, at most
   ``--max-queries``, with ``2 * max_queries`` iterations. ``random``: every colour uniform among the 7 corners
   other than the clean pixel (the authors' rule); ``opposite``: a pixel's first draw takes its opposite corner,
-  later draws are uniform (``SparseRandomSearch``'s default); ``authors``: ``random`` without the memo, a
+  later draws are uniform (``single_pixel="random"``); ``authors``: ``random`` without the memo, a
   repeated candidate costs a query (as in the authors' code). Queries are counted our way for all three.
   Expected successes and mean / median queries per success over ``--repeats`` draws, and, paired by image,
-  the mean over images of each rule's expected queries minus ``opposite``'s, on the images every rule solves
+  the mean over images of each rule's expected queries minus ``enumerate``'s, on the images every rule solves
   in every draw, with a 95 % bootstrap interval over images.
 """
 
@@ -32,7 +35,7 @@ from PIL import Image
 
 from pixelspace.report.stats import bootstrap_paired_difference, bootstrap_ratio
 
-RULES = ("opposite", "random", "authors")
+RULES = ("enumerate", "opposite", "random", "authors")
 
 
 def first_success(flip: np.ndarray, opposite: np.ndarray, clean: np.ndarray, rule: str, max_queries: int,
@@ -44,6 +47,14 @@ def first_success(flip: np.ndarray, opposite: np.ndarray, clean: np.ndarray, rul
         opposite: (P,) the opposite corner's index; clean: (P,) the clean pixel's corner index or -1.
     """
     n_px = flip.shape[0]
+    if rule == "enumerate":
+        order1 = rng.permutation(n_px)
+        rest = np.ones((n_px, 8), dtype=bool)
+        rest[np.arange(n_px), opposite] = False
+        rest[np.flatnonzero(clean >= 0), clean[clean >= 0]] = False
+        order = np.concatenate([order1 * 8 + opposite[order1], rng.permutation(np.flatnonzero(rest.reshape(-1)))])
+        hits = np.flatnonzero(flip.reshape(-1)[order[: max_queries - 2]])
+        return int(hits[0]) + 3 if hits.size else None
     iters = 2 * max_queries
     p = rng.integers(n_px, size=iters)
     c = rng.integers(8, size=iters)
@@ -101,7 +112,7 @@ def main() -> None:
               + " ".join(f"{r:.3f}" for r in rates))
         print(f"  rank 0 / mean of ranks 1-7: {ratio.value:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] "
               f"({ratio.method}); rank 0 holds {counts[:, 0].sum() / max(counts.sum(), 1) * 100:.0f} % of flips")
-        always = [i for i, r in enumerate(searches[(model, "opposite")]) if r
+        always = [i for i, r in enumerate(searches[(model, RULES[0])]) if r
                   and all(None not in searches[(model, rule)][i] for rule in RULES)]
         mean_q = {rule: np.array([np.mean([q or 0 for q in searches[(model, rule)][i]]) for i in always])
                   for rule in RULES}  # every draw of these images succeeded
@@ -110,9 +121,9 @@ def main() -> None:
             expected = sum(float(np.mean([q is not None for q in r])) for r in runs if r)
             qs = [q for r in runs for q in r if q is not None]
             stats = f"mean {np.mean(qs):.0f}, median {np.median(qs):.0f}" if qs else "-"
-            diff = bootstrap_paired_difference(mean_q[rule], mean_q["opposite"])
-            paired = (f"; paired, minus opposite: {diff.value:+.0f} [{diff.low:+.0f}, {diff.high:+.0f}] "
-                      f"(n = {len(always)} images)" if rule != "opposite" and always else "")
+            diff = bootstrap_paired_difference(mean_q[rule], mean_q[RULES[0]])
+            paired = (f"; paired, minus {RULES[0]}: {diff.value:+.0f} [{diff.low:+.0f}, {diff.high:+.0f}] "
+                      f"(n = {len(always)} images)" if rule != RULES[0] and always else "")
             print(f"  search, rule {rule:<8}: expected successes {expected:.2f} of {len(runs)}; "
                   f"queries per success {stats}{paired}")
         print()

@@ -113,6 +113,9 @@ def main() -> None:
     ap.add_argument("--p-init", type=float, default=SparseRandomSearch.p_init)
     ap.add_argument("--first-color", choices=["opposite", "random"], default=SparseRandomSearch.first_color,
                     help="ours: a pixel's first placement takes its opposite corner, or a uniform one (the authors')")
+    ap.add_argument("--single-pixel", choices=["enumerate", "random"], default=SparseRandomSearch.single_pixel,
+                    help="ours at k = 1: every (pixel, corner) pair once in a random order, or pairs drawn with "
+                         "repetition (the authors')")
     ap.add_argument("--sparse-rs-dir", type=Path, default=None,
                     help="checkout of github.com/fra31/sparse-rs (its rs_attacks.py) to compare against")
     ap.add_argument("--batch-size", type=int, default=256)
@@ -133,7 +136,8 @@ def main() -> None:
         ap.error(f"--sparse-rs-dir {args.sparse_rs_dir} has no rs_attacks.py")
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     print(f"untargeted, restrict mode, max_queries {args.max_queries} per attack, seed {args.seed}; DE population "
-          f"{args.population}; p_init {args.p_init}; ours: first colour {args.first_color}\n")
+          f"{args.population}; p_init {args.p_init}; ours: first colour {args.first_color}, "
+          f"k = 1 pairs {args.single_pixel}\n")
     for model_name in args.models:
         module = load(model_name)
         clf = Classifier(module, batch_size=args.batch_size)
@@ -154,7 +158,8 @@ def main() -> None:
                     attack: SparseRandomSearch | PixelAttack | ScanSeededAttack
                     if method == "sparse-rs":
                         attack = SparseRandomSearch(pixels=k, max_queries=args.max_queries, p_init=args.p_init,
-                                                    batch_size=args.batch_size, first_color=args.first_color)
+                                                    batch_size=args.batch_size, first_color=args.first_color,
+                                                    single_pixel=args.single_pixel)
                     elif method == "de":
                         attack = PixelAttack(pixels=k, batch_size=args.batch_size, de=DEConfig(
                             population_size=args.population, max_generations=100_000, max_queries=args.max_queries))

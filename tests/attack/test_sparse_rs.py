@@ -221,3 +221,45 @@ def test_a_colour_other_than_the_opposite_is_still_found() -> None:
     assert [tuple(c) for c in res.colors[:, 0].tolist()] == [(255, 255, 255)] * 2
     with pytest.raises(ConfigError, match="first_color"):
         SparseRandomSearch(first_color="far")  # type: ignore[arg-type]
+
+
+def test_one_pixel_enumerates_every_pair_once_then_stops() -> None:
+    side = 4
+    clean = np.random.default_rng(0).integers(1, 255, (side, side, 3), dtype=np.uint8)
+    clean[0, 0] = (0, 0, 0)  # a pixel whose clean colour is a corner: 7 pairs, not 8
+    clean[2, 1] = (255, 0, 255)
+    pairs = side * side * 8 - 2
+    spy = Spy()
+    res = SparseRandomSearch(pixels=1, max_queries=10_000, batch_size=64)(spy, clean[None], Untargeted([0]), seed=2)
+    placements = _placements(spy, clean)
+    assert len(placements) == len(set(placements)) == pairs  # every pair once, none repeated
+    assert all(colour != tuple(int(v) for v in clean.reshape(-1, 3)[p]) for p, colour in placements)
+    # phase 1: every pixel once, with its opposite corner, before any pixel is tried again
+    opposite = lambda p: tuple(255 if v < 128 else 0 for v in clean.reshape(-1, 3)[p])  # noqa: E731
+    assert sorted(p for p, _ in placements[: side * side]) == list(range(side * side))
+    assert all(colour == opposite(p) for p, colour in placements[: side * side])
+    assert not res.success[0] and res.queries[0] == pairs + 1  # the clean image and each pair: then it stops
+    assert res.generations[0] == pairs - 1
+    # another seed walks another order
+    spy2 = Spy()
+    SparseRandomSearch(pixels=1, max_queries=10_000, batch_size=64)(spy2, clean[None], Untargeted([0]), seed=3)
+    assert _placements(spy2, clean) != placements and set(_placements(spy2, clean)) == set(placements)
+
+
+def test_enumeration_finds_a_planted_pixel_within_the_pair_count() -> None:
+    # the planted colour is not the pixel's opposite corner: phase 2 must reach it, in a 12-pixel region
+    region = np.zeros((SIZE, SIZE), dtype=bool)
+    region[2:5, 3:7] = True
+    pairs = int(region.sum()) * 8
+    model = SpotModel([(4, 6, (0, 255, 0), 1)], bar=1.0)
+    res = SparseRandomSearch(pixels=1, max_queries=pairs + 2)(model, gray(6), Untargeted([0] * 6), regions=region,
+                                                              seed=list(range(6)))
+    assert res.success.all()
+    assert (res.queries <= pairs + 2).all() and len(set(res.queries.tolist())) > 1
+
+
+def test_single_pixel_setting_is_checked_and_only_hashed_at_one_pixel() -> None:
+    with pytest.raises(ConfigError, match="single_pixel"):
+        SparseRandomSearch(single_pixel="sweep")  # type: ignore[arg-type]
+    assert SparseRandomSearch(pixels=1).config_dict()["single_pixel"] == "enumerate"
+    assert "single_pixel" not in SparseRandomSearch(pixels=3).config_dict()

@@ -47,8 +47,11 @@ def test_sparse_rs_rows_beside_de_replay_and_report(make_config: Any, tiny_data:
         assert np.array(r["record"]["pixels"]).shape == (r["pixels"], 2)
         mask = masks[(r["image_id"], r["region"])]
         assert all(mask[rr, cc] for rr, cc in r["record"]["pixels"])
-    rep = replay_attack(store, sparse[0]["key"])
-    assert rep.identical, rep.differences
+    for k in (1, 2):  # one pixel enumerates (pixel, corner) pairs, two run the random search
+        rep = replay_attack(store, next(r["key"] for r in sparse if r["pixels"] == k))
+        assert rep.identical, rep.differences
+    assert len({r["search_hash"] for r in sparse if r["pixels"] == 1}
+               | {r["search_hash"] for r in sparse if r["pixels"] == 2}) == 2  # single_pixel hashes at k = 1 only
     # the same campaign in another store: identical rows
     again = make_config("again.sqlite", **settings)
     run_campaign(again, progress=False)
@@ -72,25 +75,40 @@ def test_sparse_rs_settings_enter_the_hash_only_when_searched(make_config: Any) 
     assert "sparse_rs" not in de_only.result_dict()
     assert make_config(**{"sparse_rs.max_queries": 99}).config_hash() == de_only.config_hash()
     with_rs = make_config(**{"attack.search": ["de", "sparse-rs"]})
-    assert with_rs.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3, "first_color": "opposite"}
+    one_pixel = with_rs.attack.pixels == (1,) or 1 in with_rs.attack.pixels
+    assert with_rs.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3, "first_color": "opposite",
+                                                  **({"single_pixel": "enumerate"} if one_pixel else {})}
+    three = make_config(**{"attack.search": ["de", "sparse-rs"], "attack.pixels": [3]})
+    assert "single_pixel" not in three.result_dict()["sparse_rs"]  # no effect above one pixel: not hashed
     changed = make_config(**{"attack.search": ["de", "sparse-rs"], "sparse_rs.p_init": 0.8})
     assert changed.config_hash() != with_rs.config_hash()
 
 
 def test_a_store_written_before_first_color_reads_as_random_and_keeps_its_hashes(make_config: Any) -> None:
     cfg = make_config(**{"attack.search": ["de", "sparse-rs"]})
-    random_cfg = cfg.replace(**{"sparse_rs.first_color": "random"})
-    # the settings the older code hashed: no first_color key at all
+    random_cfg = cfg.replace(**{"sparse_rs.first_color": "random", "sparse_rs.single_pixel": "random"})
+    # the settings the older code hashed: no first_color or single_pixel key at all
     assert random_cfg.result_dict()["sparse_rs"] == {"max_queries": 10_000, "p_init": 0.3}
-    assert "first_color" not in sparse_rs_settings(random_cfg.sparse_rs, "restrict", True)
-    assert sparse_rs_hash(random_cfg.sparse_rs, "restrict", True) != sparse_rs_hash(cfg.sparse_rs, "restrict", True)
+    for k in (1, 3):
+        settings = sparse_rs_settings(random_cfg.sparse_rs, "restrict", True, pixels=k)
+        assert "first_color" not in settings and "single_pixel" not in settings
+        assert (sparse_rs_hash(random_cfg.sparse_rs, "restrict", True, pixels=k)
+                != sparse_rs_hash(cfg.sparse_rs, "restrict", True, pixels=k))
+    # single_pixel changes the hash of one-pixel rows only
+    enum_only = cfg.replace(**{"sparse_rs.first_color": "random"})
+    assert (sparse_rs_hash(enum_only.sparse_rs, "restrict", True, pixels=3)
+            == sparse_rs_hash(random_cfg.sparse_rs, "restrict", True, pixels=3))
+    assert (sparse_rs_hash(enum_only.sparse_rs, "restrict", True, pixels=1)
+            != sparse_rs_hash(random_cfg.sparse_rs, "restrict", True, pixels=1))
     old = cfg.to_dict()
-    del old["sparse_rs"]["first_color"]  # a config_json stored before the option existed
+    del old["sparse_rs"]["first_color"], old["sparse_rs"]["single_pixel"]  # a config stored before the options
     stored = CampaignConfig.from_stored(old)
-    assert stored.sparse_rs.first_color == "random"
+    assert stored.sparse_rs.first_color == stored.sparse_rs.single_pixel == "random"
     assert stored.config_hash() == random_cfg.config_hash() != cfg.config_hash()
     with pytest.raises(ConfigError, match="sparse_rs.first_color"):
         make_config(**{"sparse_rs.first_color": "opposit"})
+    with pytest.raises(ConfigError, match="sparse_rs.single_pixel"):
+        make_config(**{"sparse_rs.single_pixel": "enumerated"})
 
 
 def test_sparse_rs_settings_are_checked(make_config: Any) -> None:

@@ -13,6 +13,14 @@ adversarial attacks" (AAAI 2022), L0 threat model, written for this engine:
   farthest from it), and a pixel placed again draws uniformly from the corners that differ from the clean
   pixel; with ``first_color="random"`` every placement draws uniformly (the authors' rule). This is our
   deviation from the paper, measured on stored corner scans (docs/sparse-rs.md);
+* one pixel (``pixels=1``) with ``single_pixel="enumerate"`` (default): the search walks a random order of the
+  region's (pixel, corner) pairs without repeating one: first every region pixel once with its first colour
+  (the rule above), in random order, then every remaining pair whose corner differs from the clean pixel, in
+  random order; iteration ``t`` evaluates pair ``t`` and the attack ends when the order is exhausted (8 pairs
+  per region pixel, 7 where the clean pixel is itself a corner). At k = 1 a candidate never depends
+  on the state (the one slot always moves), so this is the random search without repeats and, given the
+  queries, finds every flip a corner scan finds. ``single_pixel="random"`` is the authors' rule (pairs drawn
+  with repetition; a repeat is answered from the memo but costs an iteration);
 * acceptance: the candidate replaces the state when its margin loss (:class:`~pixelspace.attack.objectives.Margin`)
   is not larger; the search stops at the first candidate that meets the criterion and confirms on its own;
 * ``alpha(q)`` is the authors' L0 schedule: ``p_init`` divided by 1, 2, 4, 5, 6, 8, 10, 12, 15, 20 after
@@ -58,6 +66,8 @@ _SCHEDULE = ((50, 2), (200, 4), (500, 5), (1000, 6), (2000, 8), (4000, 10), (600
 _HISTORY_POINTS = 100
 FirstColor = Literal["opposite", "random"]
 FIRST_COLORS: tuple[str, ...] = typing.get_args(FirstColor)
+SinglePixel = Literal["enumerate", "random"]
+SINGLE_PIXEL_RULES: tuple[str, ...] = typing.get_args(SinglePixel)
 
 
 def alpha_schedule(p_init: float, queries: int, max_queries: int) -> float:
@@ -93,6 +103,9 @@ class SparseRandomSearch:
         first_color: ``"opposite"``: a pixel's first placement in an attack takes the corner farthest from its
             clean colour, later placements a uniform corner other than the clean one; ``"random"``: always
             uniform (the authors' rule).
+        single_pixel: at ``pixels=1`` only: ``"enumerate"`` walks the region's (pixel, corner) pairs in a
+            random order without repeats (module docstring); ``"random"`` draws them with repetition (the
+            authors' rule). Ignored for ``pixels > 1``.
 
     Example:
         >>> SparseRandomSearch(pixels=3, max_queries=1000).pixels
@@ -108,6 +121,7 @@ class SparseRandomSearch:
     eval_chunk: int = 8
     reuse_evaluations: bool = True
     first_color: FirstColor = "opposite"
+    single_pixel: SinglePixel = "enumerate"
 
     def __post_init__(self) -> None:
         if not isinstance(self.pixels, int) or self.pixels < 1:
@@ -122,6 +136,9 @@ class SparseRandomSearch:
         if self.first_color not in FIRST_COLORS:
             raise ConfigError(f"first_color must be one of {', '.join(map(repr, FIRST_COLORS))}, "
                               f"got {self.first_color!r}")
+        if self.single_pixel not in SINGLE_PIXEL_RULES:
+            raise ConfigError(f"single_pixel must be one of {', '.join(map(repr, SINGLE_PIXEL_RULES))}, "
+                              f"got {self.single_pixel!r}")
         if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or self.max_iterations < 0):
             raise ConfigError(f"max_iterations must be None or an int >= 0, got {self.max_iterations!r}")
         # the engine's checks of batch_size, eval_chunk and reuse_evaluations
@@ -138,7 +155,14 @@ class SparseRandomSearch:
         d.pop("batch_size")
         d.pop("eval_chunk")
         d["max_iterations"] = self.iterations
+        if self.pixels != 1:
+            d.pop("single_pixel")  # no effect above one pixel
         return d
+
+    @property
+    def enumerates(self) -> bool:
+        """Whether the search walks (pixel, corner) pairs without repeats (one pixel, ``"enumerate"``)."""
+        return self.pixels == 1 and self.single_pixel == "enumerate"
 
     def _engine(self) -> PixelAttack:
         """The PixelAttack whose evaluation path this search uses (its DE settings are not used)."""
@@ -220,6 +244,24 @@ def _free_pixel(rng: np.random.Generator, region: np.ndarray, taken: set[int]) -
             return p
 
 
+def _pair_order(rng: np.random.Generator, region: np.ndarray, clean_corner: np.ndarray, first: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The enumeration order of one attack at k = 1: pixels (P,) and corner indices (P,) of every (region
+    pixel, corner other than the clean one) pair; first each region pixel with its colour ``first`` (all
+    arrays indexed by flat pixel, ``first`` never the clean corner), then the other pairs, each part in a
+    random order."""
+    px1 = rng.permutation(region)
+    col1 = first[px1]
+    allowed = np.ones((region.size, 8), dtype=bool)
+    allowed[np.arange(region.size), first[region]] = False
+    is_corner = clean_corner[region] >= 0
+    allowed[np.flatnonzero(is_corner), clean_corner[region][is_corner]] = False
+    rest_i, rest_c = np.nonzero(allowed)
+    perm = rng.permutation(rest_i.size)
+    return (np.concatenate([px1, region[rest_i[perm]]]).astype(np.int64),
+            np.concatenate([col1, rest_c[perm]]).astype(np.int64))
+
+
 def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: str) -> AttackResult:
     n, k = run.n, cfg.pixels
     rows_all = np.arange(n)
@@ -245,9 +287,17 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
     # initial state: k distinct region pixels, corner colours that change them
     pos = np.empty((n, k), dtype=np.int64)
     col = np.empty((n, k), dtype=np.int64)  # corner indices
+    orders: list[tuple[np.ndarray, np.ndarray]] = []
     for i in range(n):
-        pos[i] = rngs[i].choice(region_px[i], size=k, replace=False)
-        col[i] = [place(i, int(p)) for p in pos[i]]
+        if cfg.enumerates:
+            first = opposite_of[i].copy()
+            if cfg.first_color == "random":
+                first[region_px[i]] = [place(i, int(p)) for p in region_px[i]]
+            orders.append(_pair_order(rngs[i], region_px[i], corner_of[i], first))
+            pos[i], col[i] = orders[i][0][0], orders[i][1][0]
+        else:
+            pos[i] = rngs[i].choice(region_px[i], size=k, replace=False)
+            col[i] = [place(i, int(p)) for p in pos[i]]
 
     def genes_of(idx: np.ndarray, p: np.ndarray, c: np.ndarray) -> np.ndarray:
         return encode(p, CORNERS[c], idx, run.regions, cfg.region_mode)
@@ -284,6 +334,8 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
                         win[key][a] = confirmed[key]
             if it % step == 0:
                 history[a, it // step] = cur["fitness"][a]
+            if orders and it >= orders[a][0].size - 1:
+                done[a] = True  # every pair tried
         done[idx] |= remaining(idx) <= 0
 
     summ, scored = run._score(genes[:, None, :], rows_all, remaining(rows_all))
@@ -296,6 +348,9 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
             break
         new_pos, new_col = pos[active].copy(), col[active].copy()
         for j, a in enumerate(active):
+            if orders:
+                new_pos[j, 0], new_col[j, 0] = orders[a][0][it], orders[a][1][it]
+                continue
             rng = rngs[a]
             m = max(int(alpha_schedule(cfg.p_init, int(run.queries[a]) - 1, cfg.max_queries) * k), 1)
             slots = rng.choice(k, size=min(m, k), replace=False)

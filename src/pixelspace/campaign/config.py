@@ -290,11 +290,15 @@ class SparseRSSection:
         first_color: ``"opposite"`` (a pixel's first placement takes the corner farthest from its clean colour)
             or ``"random"`` (every placement a uniform corner, the authors' rule and the rule of stores written
             before the option existed).
+        single_pixel: at one pixel only: ``"enumerate"`` (every (pixel, corner) pair of the region once, in a
+            random order) or ``"random"`` (pairs drawn with repetition, the authors' rule and the rule of
+            stores written before the option existed).
     """
 
     max_queries: int = 10_000
     p_init: float = 0.3
     first_color: Literal["opposite", "random"] = "opposite"
+    single_pixel: Literal["enumerate", "random"] = "enumerate"
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_queries, int) or self.max_queries < 3:
@@ -434,8 +438,11 @@ class CampaignConfig:
             d.pop("scan")
         if "sparse-rs" not in self.attack.searches:
             d.pop("sparse_rs")  # hashes of campaigns without it stay what they were
-        elif self.sparse_rs.first_color == "random":
-            d["sparse_rs"].pop("first_color")  # the hash stores had before the option existed
+        else:
+            if self.sparse_rs.first_color == "random":
+                d["sparse_rs"].pop("first_color")  # the hash stores had before the option existed
+            if self.sparse_rs.single_pixel == "random" or 1 not in self.attack.pixels:
+                d["sparse_rs"].pop("single_pixel")  # likewise; and it changes nothing above one pixel
         if not self.attack.reuse_evaluations:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         if self.attack.precision == "fp32":
@@ -493,11 +500,13 @@ class CampaignConfig:
         """Build the config a store recorded (``meta.config_json``). A store written before the evaluation
         memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false;
         likewise ``attack.incremental`` for a store written before the incremental forward pass existed, and
-        ``sparse_rs.first_color`` (``"random"``) for one written before that option existed."""
+        ``sparse_rs.first_color`` and ``sparse_rs.single_pixel`` (``"random"``) for one written before those
+        options existed."""
         if isinstance(data, dict) and isinstance(data.get("attack"), dict):
             data = {**data, "attack": {"reuse_evaluations": False, "incremental": False, **data["attack"]}}
         if isinstance(data, dict) and isinstance(data.get("sparse_rs"), dict):
-            data = {**data, "sparse_rs": {"first_color": "random", **data["sparse_rs"]}}
+            data = {**data, "sparse_rs": {"first_color": "random", "single_pixel": "random",
+                                  **data["sparse_rs"]}}
         return cls.from_dict(data, source)
 
     @classmethod

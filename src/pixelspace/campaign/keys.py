@@ -63,19 +63,22 @@ def scan_hash(search: str, scan: ScanSection, precision: str = "fp32") -> str:
     return hashlib.sha256(canonical_json(scan_settings(search, scan, precision)).encode()).hexdigest()[:16]
 
 
-def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> dict[str, Any]:
-    """The settings that change a ``"sparse-rs"`` row, as plain data."""
+def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int
+                       ) -> dict[str, Any]:
+    """The settings that change a ``"sparse-rs"`` row of ``pixels`` pixels, as plain data."""
     d: dict[str, Any] = {"search": "sparse-rs", "max_queries": section.max_queries, "p_init": float(section.p_init),
                          "max_iterations": 2 * section.max_queries, "region_mode": region_mode,
                          "reuse_evaluations": reuse_evaluations}
     if section.first_color != "random":
         d["first_color"] = section.first_color  # rows made before the option existed keep their hash
+    if pixels == 1 and section.single_pixel != "random":
+        d["single_pixel"] = section.single_pixel  # likewise; no effect above one pixel
     return d
 
 
-def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool) -> str:
+def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int) -> str:
     """sha256 (hex, 16 chars) of :func:`sparse_rs_settings`."""
-    settings = sparse_rs_settings(section, region_mode, reuse_evaluations)
+    settings = sparse_rs_settings(section, region_mode, reuse_evaluations, pixels=pixels)
     return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 

@@ -121,11 +121,12 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
             if search == "de":
                 s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
                                      config.attack.reuse_evaluations, config.attack.precision)
-            elif search == "sparse-rs":
-                s_hash = sparse_rs_hash(config.sparse_rs, config.attack.region_mode, config.attack.reuse_evaluations)
-            else:
+            elif search != "sparse-rs":
                 s_hash = scan_hash(search, config.scan, config.attack.precision)
             for pixels in pixels_list:
+                if search == "sparse-rs":  # its hash depends on k (single_pixel)
+                    s_hash = sparse_rs_hash(config.sparse_rs, config.attack.region_mode,
+                                            config.attack.reuse_evaluations, pixels=pixels)
                 for mode in modes:
                     for image_id in images[:limit]:
                         label = inputs.predictions[(image_id, m.name)]

@@ -36,7 +36,7 @@ def search_section(store: Store) -> Section | None:
         "Rows of the \"sparse-rs\" search (pixelspace.SparseRandomSearch: a Sparse-RS-style random search over "
         f"pixels of the region set to RGB-cube corners, margin loss, at most {cfg.get('max_queries', '?')} "
         f"queries per attack, p_init {cfg.get('p_init', '?')}, first colour "
-        f"{cfg.get('first_color', 'random')}) beside the DE rows of the same attacks. The "
+        f"{cfg.get('first_color', 'random')}, one pixel: {cfg.get('single_pixel', 'random')} pairs) beside the DE rows of the same attacks. The "
         "paper's tables above use DE rows only. Queries count the clean image, every evaluated candidate and the "
         "success confirmation for both searches.")
     by_group: dict[_Group, dict[str, list[AttackRow]]] = defaultdict(lambda: {"de": [], "sparse-rs": []})

@@ -35,7 +35,7 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
     if batch.search == "sparse-rs":
         attack = SparseRandomSearch(
             pixels=batch.pixels, max_queries=cfg.sparse_rs.max_queries, p_init=cfg.sparse_rs.p_init,
-            first_color=cfg.sparse_rs.first_color,
+            first_color=cfg.sparse_rs.first_color, single_pixel=cfg.sparse_rs.single_pixel,
             region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
             batch_size=job.batch_size,
         )
