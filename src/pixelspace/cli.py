@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
@@ -238,7 +242,13 @@ def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path
 @click.argument("store", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for report.md, report.html and figures/.")
-def report_command(store: Path, out: Path) -> None:
+@click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
+              help="The unshifted store of a translation campaign (images.shift): compare its maps with STORE's.")
+@click.option("--second-masks", default="auto", show_default=True,
+              help="A second segmenter's foreground masks for the outline-sensitivity rows: 'auto' (the shipped "
+                   "U²-Netp masks of the shipped CIFAR-10 sample, used for the images they cover), 'none', or a "
+                   "folder of mask PNGs as `pixelspace segment` writes them.")
+def report_command(store: Path, out: Path, baseline: Path | None, second_masks: str) -> None:
     """Write the paper's tables and figures for STORE (a store file, or a folder holding store.sqlite) as
     Markdown and self-contained HTML."""
     from pixelspace.campaign.store import store_file
@@ -248,10 +258,43 @@ def report_command(store: Path, out: Path) -> None:
 
     try:
         check_output_dir(out, files=["report.md", "report.html"], folders=["figures"])
-        paths = write_report(store_file(store), out)
+        path = store_file(store)
+        masks, name = _second_masks(second_masks, path)
+        paths = write_report(path, out, second_masks=masks, second_name=name,
+                             baseline=store_file(baseline) if baseline is not None else None)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {paths.html} and {paths.markdown} ({len(paths.figures)} figures)")
+
+
+def _second_masks(choice: str, store: Path) -> tuple[dict[str, np.ndarray] | None, str]:
+    """``--second-masks``: image id -> bool (H, W) masks and their name, or (None, "") for 'none'."""
+    from pixelspace.errors import DataError
+
+    if choice == "none":
+        return None, ""
+    if choice == "auto":
+        from pixelspace.segment import load_cifar10_sample_masks
+
+        try:
+            sample = load_cifar10_sample_masks(method="u2net")  # type: ignore[call-arg]
+        except (DataError, TypeError):  # no shipped U²-Netp masks in this install
+            return None, ""
+        return dict(zip(sample.ids, sample.foreground, strict=True)), "U²-Netp (shipped)"
+    folder = Path(choice)
+    if not folder.is_dir():
+        raise DataError(f"--second-masks: {choice!r} is neither 'auto', 'none' nor a mask folder")
+    import contextlib
+    import sqlite3
+
+    from pixelspace.segment import mask_file_name, read_mask_png
+
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        ids = [r[0] for r in conn.execute("SELECT image_id FROM images WHERE status = 'attacked'")]
+    found = {i: read_mask_png(folder / mask_file_name(i)) for i in ids if (folder / mask_file_name(i)).is_file()}
+    if not found:
+        raise DataError(f"--second-masks: {folder} holds no mask for any attacked image of {store}")
+    return found, folder.name
 
 
 @cli.command("demo")

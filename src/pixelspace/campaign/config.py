@@ -109,6 +109,11 @@ class ImagesSection:
         count: images attacked (per network with ``correct-by-each``).
         selection: ``"correct-by-all"`` (the first ``count`` pool images every network classifies correctly),
             ``"correct-by-each"`` (per network) or ``"all"``.
+        shift: ``[dy, dx]``, the translation experiment (``pixelspace.data.shift``): the images are chosen
+            exactly as without a shift (on the unshifted images), then attacked moved ``dy`` pixels down and
+            ``dx`` right with reflect padding, their foreground masks moved with them; a chosen image that a
+            network misclassifies once shifted is not attacked and is recorded with why. ``[0, 0]`` (the
+            default) is no shift.
     """
 
     dataset: str = SHIPPED_DATASET
@@ -116,12 +121,15 @@ class ImagesSection:
     pool_seed: int = 0
     count: int = 100
     selection: Selection = "correct-by-all"
+    shift: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
         if self.count < 1:
             raise ConfigError(f"images.count must be an int >= 1, got {self.count}")
         if self.pool_seed < 0:
             raise ConfigError(f"images.pool_seed must be an int >= 0, got {self.pool_seed}")
+        if len(self.shift) != 2:
+            raise ConfigError(f"images.shift must be [dy, dx] (two ints), got {list(self.shift)}")
 
 
 @dataclass(frozen=True)
@@ -447,6 +455,8 @@ class CampaignConfig:
             d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
         if self.attack.precision == "fp32":
             d["attack"].pop("precision")  # the hash stores had before the option existed
+        if tuple(self.images.shift) == (0, 0):
+            d["images"].pop("shift")  # the hash stores had before the option existed
         if not self.attack.incremental:
             d["attack"].pop("incremental")  # the hash stores had before the incremental pass existed
         return d

@@ -9,6 +9,7 @@ is recorded with the reason it was passed over, together with each network's cle
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import logging
@@ -310,14 +311,41 @@ def predict(module: nn.Module, images: np.ndarray, device: str, batch_size: int 
     return pred.cpu().numpy().astype(np.int64), conf.cpu().numpy().astype(np.float32)
 
 
+def shifted_dataset(config: CampaignConfig, dataset: Dataset) -> Dataset:
+    """The images a campaign attacks: ``dataset`` itself, or its images moved by ``images.shift``."""
+    from pixelspace.data.shift import shift_images
+
+    if tuple(config.images.shift) == (0, 0):
+        return dataset
+    return dataclasses.replace(dataset, images=shift_images(dataset.images, config.images.shift))
+
+
+def shifted_foreground(config: CampaignConfig, foreground: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
+    """Foreground masks moved with the images (``images.shift``): the unshifted image's mask, shifted."""
+    from pixelspace.data.shift import shift_images
+
+    shift = config.images.shift
+    if tuple(shift) == (0, 0):
+        return foreground
+    return lambda image_id: shift_images(np.asarray(foreground(image_id), dtype=bool)[None], shift)[0]
+
+
 def select_images(
     config: CampaignConfig,
     dataset: Dataset,
     models: Mapping[str, LoadedModel],
     device: str,
     foreground: Callable[[str], np.ndarray],
+    attacked: Dataset | None = None,
+    attacked_foreground: Callable[[str], np.ndarray] | None = None,
 ) -> Selection:
     """Walk the pool and choose the attacked images (see the module docstring).
+
+    With ``attacked`` (the shifted images of ``images.shift``), the choice is made on ``dataset`` exactly as
+    without a shift; a chosen image that a network misclassifies in ``attacked`` is then recorded as skipped
+    (it counts towards the quota, so the chosen set stays the unshifted campaign's), and the stored
+    predictions and regions are those of the attacked (shifted) image, whose masks ``attacked_foreground``
+    gives (``foreground`` gives the unshifted image's, which decide the choice as without a shift).
 
     Raises:
         DataError: no pool image qualifies.
@@ -339,17 +367,23 @@ def select_images(
             break
         idx = pool[start : start + chunk]
         preds = {m: predict(lm.module, dataset.images[idx], device) for m, lm in models.items()}
+        moved = ({m: predict(lm.module, attacked.images[idx], device) for m, lm in models.items()}
+                 if attacked is not None else None)
         for j, i in enumerate(idx.tolist()):
             if done():
                 break
             image_id, label = dataset.ids[i], int(dataset.labels[i])
             sel.considered.append(i)
-            for m in models:
-                sel.predictions[(image_id, m)] = (int(preds[m][0][j]), float(preds[m][1][j]))
-            wrong = [m for m in models if sel.predictions[(image_id, m)][0] != label]
+            chosen_on = {m: (int(preds[m][0][j]), float(preds[m][1][j])) for m in models}
+            for m in models:  # the stored predictions are of the attacked image (shifted, with images.shift)
+                sel.predictions[(image_id, m)] = (chosen_on[m] if moved is None
+                                                  else (int(moved[m][0][j]), float(moved[m][1][j])))
+            wrong = [m for m in models if chosen_on[m][0] != label]
             misclassified = "misclassified by " + ", ".join(
-                f"{m} (as {_class_name(classes, sel.predictions[(image_id, m)][0])})" for m in wrong
+                f"{m} (as {_class_name(classes, chosen_on[m][0])})" for m in wrong
             )
+            if moved is not None and wrong:
+                misclassified += " (unshifted)"
             if rule == "all":
                 wanted = list(models)
             elif rule == "correct-by-all":
@@ -360,9 +394,27 @@ def select_images(
                 reason = misclassified if wrong else "quota of every network that classifies it correctly is full"
                 sel.status[image_id], sel.reasons[image_id] = "skipped", reason
                 continue
-            regions = image_regions(config, image_id, shape, foreground)
+            if moved is not None:
+                problem = region_problems(config, image_regions(config, image_id, shape, foreground))
+                if problem:  # as without the shift
+                    sel.status[image_id], sel.reasons[image_id] = "skipped", problem + " (unshifted)"
+                    continue
+                lost = [] if rule == "all" else [m for m in wanted if sel.predictions[(image_id, m)][0] != label]
+                if lost:  # excluded, not replaced: the quota moves on as without the shift
+                    for m in wanted:
+                        quota[m] = max(quota[m] - 1, 0)
+                    sel.status[image_id], sel.reasons[image_id] = "skipped", (
+                        f"shifted by {list(config.images.shift)}: misclassified by " + ", ".join(
+                            f"{m} (as {_class_name(classes, sel.predictions[(image_id, m)][0])})" for m in lost))
+                    continue
+            regions = image_regions(config, image_id, shape,
+                                    attacked_foreground if attacked_foreground is not None else foreground)
             problem = region_problems(config, regions)
             if problem:
+                if moved is not None:
+                    for m in wanted:
+                        quota[m] = max(quota[m] - 1, 0)
+                    problem = f"shifted by {list(config.images.shift)}: {problem}"
                 sel.status[image_id], sel.reasons[image_id] = "skipped", problem
                 continue
             sel.status[image_id] = "attacked"

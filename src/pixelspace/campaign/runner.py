@@ -35,6 +35,8 @@ from pixelspace.campaign.prepare import (
     load_models,
     resolve_device,
     select_images,
+    shifted_dataset,
+    shifted_foreground,
 )
 from pixelspace.campaign.records import COMPACT, compact_record
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
@@ -274,7 +276,9 @@ def setup_campaign(
             raise ConfigError(f"[[models]] {name}: {exc}; the campaign's images are "
                               f"{dataset.images.shape[1]}x{dataset.images.shape[2]}") from None
     fg = ForegroundSource(config, dataset, foreground)
-    sel = select_images(config, dataset, models, device, fg)
+    attacked = shifted_dataset(config, dataset)  # images.shift: chosen unshifted, attacked (and stored) shifted
+    sel = select_images(config, dataset, models, device, fg, attacked=attacked if attacked is not dataset else None,
+                        attacked_foreground=shifted_foreground(config, fg))
     index = {image_id: i for i, image_id in enumerate(dataset.ids)}
     shape = (int(dataset.images.shape[1]), int(dataset.images.shape[2]))
 
@@ -294,7 +298,7 @@ def setup_campaign(
     for pool_index, i in enumerate(sel.considered):
         image_id = dataset.ids[i]
         image_rows.append((
-            image_id, image_id, int(dataset.labels[i]), encode_png(dataset.images[i]), pool_index,
+            image_id, image_id, int(dataset.labels[i]), encode_png(attacked.images[i]), pool_index,
             sel.status[image_id], sel.reasons.get(image_id),
         ))
     mask_rows = [

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from pixelspace.report.blocks import pct as _pct
 from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
 from pixelspace.report.metrics import Rate, RegionDifference, Store
+from pixelspace.report.position_section import position_section
 from pixelspace.report.scan_section import scan_coverage, scan_section
 from pixelspace.report.search_section import search_section
 from pixelspace.report.verdict_section import at_a_glance, verdict_blocks
@@ -512,16 +513,19 @@ def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
     return sec, out
 
 
-def build_sections(store: Store) -> list[Section]:
-    """The report's sections, in order, computed from ``store``."""
+def build_sections(store: Store, *, second_masks: Mapping[str, np.ndarray] | None = None,
+                   second_name: str = "second segmenter", baseline: Store | None = None) -> list[Section]:
+    """The report's sections, in order, computed from ``store`` (and, for the object-or-position section, a
+    second segmenter's foreground masks by image id and the unshifted store of a translation campaign)."""
     t2, diffs = _table2(store)
     findings = Section("What this run shows", _findings(store))
+    position = position_section(store, second_masks=second_masks, second_name=second_name, baseline=baseline)
     figures, _ = _figures(store)
     t3 = _table3(store)
     scan, _ = scan_section(store)
     sparse = search_section(store)
-    return [findings, _table1(store), t2, *([t3] if t3 else []), _table4(store), figures, *([scan] if scan else []),
-            *([sparse] if sparse else []), _provenance(store)]
+    return [findings, *([position] if position else []), _table1(store), t2, *([t3] if t3 else []),
+            _table4(store), figures, *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store)]
 
 
 def _provenance(store: Store) -> Section:
@@ -639,17 +643,25 @@ def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
         yield from (b for b in s.blocks if isinstance(b, FigureBlock))
 
 
-def write_report(store_path: str | Path, out_dir: str | Path) -> ReportPaths:
+def write_report(store_path: str | Path, out_dir: str | Path, *,
+                 second_masks: Mapping[str, np.ndarray] | None = None, second_name: str = "second segmenter",
+                 baseline: str | Path | None = None) -> ReportPaths:
     """Read the store at ``store_path`` and write ``report.md``, ``figures/*.png`` and ``report.html``
     (self-contained) under ``out_dir``.
+
+    Args:
+        second_masks: image id -> bool (H, W) foreground masks of a second segmenter: the per-image answer is
+            recomputed with them (no new queries) in the object-or-position section.
+        baseline: the unshifted store of a translation campaign (``images.shift``): the section compares the maps.
 
     Raises:
         pixelspace.errors.StoreError: the store is missing, not a store, or of an unsupported schema.
     """
     store = metrics.load_store(store_path)
+    base = metrics.load_store(baseline) if baseline is not None else None
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    sections = build_sections(store)
+    sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base)
     dataset = store.meta.get("dataset") or "pixelspace"
     title = f"pixelspace report: {dataset}, {Path(store_path).name}"
     fig_paths = []

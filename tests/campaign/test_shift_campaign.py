@@ -1,0 +1,102 @@
+"""``images.shift``: the translation experiment chooses images as without a shift, then attacks them moved."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pixelspace.campaign import run_campaign
+from pixelspace.campaign.store import decode_mask_png
+from pixelspace.data.cifar10 import decode_png
+from pixelspace.data.shift import shift_images
+from pixelspace.errors import ConfigError
+
+
+def _images(store: Path) -> list[tuple[str, int, bytes, str, str | None]]:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        return conn.execute("SELECT image_id, pool_index, png, status, reason FROM images ORDER BY pool_index").fetchall()
+
+
+def _masks(store: Path) -> dict[tuple[str, str], np.ndarray]:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        return {(i, r): decode_mask_png(png) for i, r, png in conn.execute("SELECT image_id, region, png FROM masks")}
+
+
+def _predictions(store: Path) -> dict[str, int]:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        return dict(conn.execute("SELECT image_id, predicted FROM predictions").fetchall())
+
+
+@pytest.mark.parametrize("shift", [[1, 1], [-2, 1]])
+def test_shifted_campaign_attacks_the_unshifted_choice_moved(make_config: Any, tiny_data: dict[str, Any],
+                                                            shift: list[int]) -> None:
+    plain = make_config("plain.sqlite", **{"attack.search": ["scan"], "regions.names": ["whole", "foreground"]})
+    moved = make_config("moved.sqlite", **{"attack.search": ["scan"], "regions.names": ["whole", "foreground"],
+                                          "images.shift": shift})
+    run_campaign(plain, progress=False)
+    run_campaign(moved, progress=False)
+    a, b = _images(Path(plain.campaign.store)), _images(Path(moved.campaign.store))
+    assert [r[0] for r in a] == [r[0] for r in b]  # the same pool images looked at, in the same order
+    attacked_plain = {r[0] for r in a if r[3] == "attacked"}
+    attacked_moved = {r[0] for r in b if r[3] == "attacked"}
+    excluded = {r[0] for r in b if r[3] == "skipped" and r[4] and r[4].startswith(f"shifted by {shift}")}
+    assert attacked_moved <= attacked_plain and attacked_moved | excluded == attacked_plain  # excluded, not replaced
+    labels = dict(zip(tiny_data["ids"], tiny_data["labels"].tolist(), strict=True))
+    preds = _predictions(Path(moved.campaign.store))
+    ids = list(tiny_data["ids"])
+    for image_id, _, png, status, _ in b:
+        i = ids.index(image_id)
+        expected = shift_images(tiny_data["images"][i][None], tuple(shift))[0]
+        np.testing.assert_array_equal(decode_png(png), expected)  # stored (and attacked) shifted
+        if status == "attacked":
+            assert preds[image_id] == labels[image_id]
+    masks = _masks(Path(moved.campaign.store))
+    for image_id in attacked_moved:
+        fg = tiny_data["fg"][ids.index(image_id)]
+        np.testing.assert_array_equal(masks[(image_id, "foreground")], shift_images(fg[None], tuple(shift))[0])
+
+
+def test_a_shift_that_misclassifies_excludes_the_image_and_says_why(make_config: Any,
+                                                                  tiny_data: dict[str, Any]) -> None:
+    import torch
+
+    from pixelspace.campaign.prepare import Dataset, LoadedModel, select_images
+
+    cfg = make_config(**{"images.shift": [1, 0], "regions.names": ["whole"]})  # count 4, pool seed 0
+    images, labels, ids = tiny_data["images"], tiny_data["labels"], tiny_data["ids"]
+    classes = tuple(f"class{c}" for c in range(10))
+    plain = Dataset(images, labels, ids, classes, "tiny")
+    moved = Dataset(shift_images(images, (1, 0)), labels, ids, classes, "tiny")
+    keep = int(np.random.default_rng(0).permutation(len(ids))[0])  # the first pool image stays right
+    truth = {images[i].tobytes(): int(labels[i]) for i in range(len(ids))} | {
+        moved.images[i].tobytes(): int(labels[i]) if i == keep else (int(labels[i]) + 1) % 10 for i in range(len(ids))}
+
+    class Net(torch.nn.Module):  # right on every unshifted image, wrong on every shifted one but ``keep``
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            u8 = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            out = torch.zeros(len(x), 10)
+            for j, im in enumerate(u8):
+                out[j, truth[im.tobytes()]] = 10.0
+            return out
+
+    models = {"m": LoadedModel("m", Net().eval(), "x")}
+    fg = {i: np.ones((8, 8), dtype=bool) for i in ids}
+    sel = select_images(cfg, plain, models, "cpu", fg.__getitem__, attacked=moved, attacked_foreground=fg.__getitem__)
+    assert [i for i, s in sel.status.items() if s == "attacked"] == [ids[keep]]
+    excluded = [i for i, r in sel.reasons.items() if r and r.startswith("shifted by [1, 0]: misclassified by m (as ")]
+    # the quota (4) is spent on the 4 images chosen unshifted: one attacked, 3 excluded, none replaced
+    assert len(sel.considered) == 4 and len(excluded) == 3
+    for i in excluded:  # the stored prediction is the shifted image's
+        assert sel.predictions[(i, "m")][0] == (int(labels[ids.index(i)]) + 1) % 10
+
+
+def test_shift_changes_the_hash_only_when_set(make_config: Any) -> None:
+    assert make_config().config_hash() == make_config(**{"images.shift": [0, 0]}).config_hash()
+    assert make_config().config_hash() != make_config(**{"images.shift": [4, 4]}).config_hash()
+    with pytest.raises(ConfigError, match="images.shift"):
+        make_config(**{"images.shift": [4]})
