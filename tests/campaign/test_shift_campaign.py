@@ -100,3 +100,25 @@ def test_shift_changes_the_hash_only_when_set(make_config: Any) -> None:
     assert make_config().config_hash() != make_config(**{"images.shift": [4, 4]}).config_hash()
     with pytest.raises(ConfigError, match="images.shift"):
         make_config(**{"images.shift": [4]})
+
+
+def test_report_compares_a_shifted_store_with_its_baseline(make_config: Any, tmp_path: Path) -> None:
+    from pixelspace.report import write_report
+
+    plain = make_config("plain.sqlite", **{"attack.search": ["scan"], "regions.names": ["whole", "foreground",
+                                                                                        "centre"]})
+    moved = make_config("moved.sqlite", **{"attack.search": ["scan"], "regions.names": ["whole", "foreground",
+                                                                                        "centre"],
+                                          "images.shift": [1, 1]})
+    run_campaign(plain, progress=False)
+    run_campaign(moved, progress=False)
+    attacked = sum(1 for r in _images(Path(moved.campaign.store)) if r[3] == "attacked")
+    text = write_report(moved.campaign.store, tmp_path / "r", baseline=plain.campaign.store,
+                        second_masks={}).markdown.read_text(encoding="utf-8")
+    section = text[text.index("## Object or position?"):]
+    assert "**The translation experiment** (shift [1, 1] px" in section
+    assert f"| tiny | {attacked} |" in section  # the content-or-position row: the images in both stores
+    assert "| tiny | centre |" in section and "| tiny | foreground |" in section  # each region before and after
+    assert "fewer than the 30 the per-pixel model needs" in section
+    plain_text = write_report(plain.campaign.store, tmp_path / "p").markdown.read_text(encoding="utf-8")
+    assert "The translation experiment" not in plain_text and "## Object or position?" in plain_text

@@ -118,3 +118,10 @@ def test_translation_tells_content_from_position(shift: tuple[int, int]) -> None
     assert c.content_minus_position.low > 0.5
     p = P.translation(original, follows_position, shift)
     assert p.position_r.value > 0.99 and p.position_kept.value == 100 and p.content_minus_position.high < -0.5
+
+
+def test_the_model_refuses_too_few_images() -> None:
+    maps, fgs = _world(position_effect=False, n=P.MIN_MODEL_IMAGES - 1)
+    t = P.pixel_table(maps, fgs, [str(i) for i in range(len(maps))])
+    with pytest.raises(ValueError, match="at least 30 images"):
+        P.object_effect(t)

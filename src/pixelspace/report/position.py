@@ -20,6 +20,7 @@ maps and masks (no model):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ CENTRE_BANDS: tuple[tuple[float, float], ...] = (
     (0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14), (14, 16), (16, 18), (18, math.inf),
 )
 SPLINE_DF = 4
+MIN_MODEL_IMAGES = 30  # fewer clusters than this give no usable cluster-robust covariance for ~14 parameters
 
 
 @dataclass(frozen=True)
@@ -129,18 +131,22 @@ def _design(t: PixelTable, df: int = SPLINE_DF) -> tuple[np.ndarray, list[str]]:
 
     cols = {"centre": t.centre, "border": t.border, "outline": t.outline}
     terms = [f"bs({name}, df={df}, degree=3)" for name in cols if np.unique(cols[name]).size > df]
-    spec = " + ".join(terms) if terms else "1"
-    base = np.asarray(dmatrix(spec, cols, return_type="matrix"), dtype=np.float64)  # intercept first
+    if terms:
+        base = np.asarray(dmatrix(" + ".join(terms), cols, return_type="matrix"), dtype=np.float64)  # intercept 1st
+    else:
+        base = np.ones((len(t), 1))
     x = np.column_stack([base[:, :1], t.foreground.astype(np.float64), base[:, 1:]])
     names = ["intercept", "foreground", *[f"position{i}" for i in range(base.shape[1] - 1)]]
     return x, names
 
 
-def object_effect(t: PixelTable, model: str = "", *, seed: int = stats.DEFAULT_SEED) -> ObjectEffect:
+def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF,
+                  seed: int = stats.DEFAULT_SEED) -> ObjectEffect:
     """Fit flip ~ foreground + splines(centre, border, outline) by logistic regression, images as clusters.
 
     The outline enters as an unsigned distance, so pixels next to the outline on either side are compared; a
-    signed distance would absorb the foreground's own effect (its sign is membership).
+    signed distance would absorb the foreground's own effect (its sign is membership). ``df``: spline degrees of
+    freedom per distance (4 in the report; ``benchmarks/position_model.py`` varies it).
 
     Raises:
         ValueError: no rows, or the foreground or the background has no pixel.
@@ -149,9 +155,14 @@ def object_effect(t: PixelTable, model: str = "", *, seed: int = stats.DEFAULT_S
 
     if len(t) == 0 or t.foreground.all() or not t.foreground.any():
         raise ValueError("object_effect needs foreground and background pixels")
-    x, names = _design(t)
+    images = int(np.unique(t.image).size)
+    if images < MIN_MODEL_IMAGES:
+        raise ValueError(f"object_effect needs at least {MIN_MODEL_IMAGES} images (clusters), got {images}")
+    x, names = _design(t, df)
     glm = sm.GLM(t.flip.astype(np.float64), x, family=sm.families.Binomial())
-    res = glm.fit(cov_type="cluster", cov_kwds={"groups": t.image})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' overflow notes on near-separated pixels; checked below
+        res = glm.fit(cov_type="cluster", cov_kwds={"groups": t.image})
     beta, cov = np.asarray(res.params), np.asarray(res.cov_params())
     se = math.sqrt(cov[1, 1])
     z = 1.959963984540054
@@ -175,7 +186,12 @@ def object_effect(t: PixelTable, model: str = "", *, seed: int = stats.DEFAULT_S
     if pos:
         r = np.zeros((len(pos), len(beta)))
         r[np.arange(len(pos)), pos] = 1.0
-        position_p = float(np.asarray(res.wald_test(r, scalar=True).pvalue))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                position_p = float(np.asarray(res.wald_test(r, scalar=True).pvalue))
+        except ValueError:  # a rank-deficient cluster covariance (few images): no joint test
+            position_p = math.nan
     else:
         position_p = math.nan
     naive = _naive_difference(t, seed=seed)

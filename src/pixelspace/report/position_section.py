@@ -108,10 +108,11 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
                          _pp_cell(r.difference), pvalue(r.p_value), _reading(r.difference)])
             if math.isfinite(r.difference.low):
                 signs.add("+" if r.difference.low > 0 else "-" if r.difference.high < 0 else "0")
-        rows.append([model, f"interior vs exterior (±{ie.margin} px band left out)", str(ie.images),
-                     _rate(round(ie.interior[0] * ie.images), ie.images),
-                     _rate(round(ie.exterior[0] * ie.images), ie.images), _pp_cell(ie.difference),
-                     pvalue(ie.p_value), _reading(ie.difference)])
+        if ie.images:
+            rows.append([model, f"interior vs exterior (±{ie.margin} px band left out)", str(ie.images),
+                         _rate(round(ie.interior[0] * ie.images), ie.images),
+                         _rate(round(ie.exterior[0] * ie.images), ie.images), _pp_cell(ie.difference),
+                         pvalue(ie.p_value), _reading(ie.difference)])
         if len(signs) > 1:
             fragile.append(model)
     caption = ("Outline sensitivity of the per-image answer (1 pixel, untargeted, the scan's colour set): the "
@@ -188,11 +189,16 @@ def position_section(store: Store, *, second_masks: Mapping[str, np.ndarray] | N
     for model, (maps, fgs, ids) in data.items():
         t = pos.pixel_table(maps, fgs, ids)
         if t.foreground.any() and not t.foreground.all():
-            effects.append(pos.object_effect(t, model, seed=seed))
+            if len(ids) >= pos.MIN_MODEL_IMAGES:
+                effects.append(pos.object_effect(t, model, seed=seed))
+            else:
+                sec.blocks.append(Note(f"{model}: {len(ids)} images, fewer than the {pos.MIN_MODEL_IMAGES} the "
+                                       "per-pixel model needs (images are its clusters); no model fitted."))
             eqs.append(pos.equal_distance(t, model, seed=seed))
     if effects:
         sec.blocks.append(model_table(effects))
         sec.blocks.append(_model_sentence(effects))
+    if eqs:
         sec.blocks.append(equal_distance_table(eqs))
     if baseline is not None:
         sec.blocks += translation_blocks(store, baseline, seed=seed)
