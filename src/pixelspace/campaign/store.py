@@ -116,7 +116,10 @@ class Store:
         """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store.
 
         The lock sits next to the resolved file (symlinks followed, ``..`` removed), so two paths that name the
-        same store take the same lock.
+        same store take the same lock. A hard link is a second name the lock cannot see, and SQLite keeps the
+        write-ahead log beside the name it was opened by, so two writers through two links each see their own
+        database and checkpointing both loses committed rows: a store file with more than one link is refused
+        (checked with the lock held, so a link made later is refused to the next writer through either name).
         """
         try:
             import fcntl
@@ -133,6 +136,18 @@ class Store:
                 f"store {self.path}{same} is being written by another process (a second `pixelspace run` of the "
                 "same campaign?); wait for it or stop it first"
             ) from None
+        try:
+            links = os.stat(real).st_nlink
+        except OSError:
+            links = 1
+        if links > 1:
+            lock.close()
+            raise StoreError(
+                f"store {self.path} has {links} links (hard links name one file by several paths): SQLite keeps "
+                "a store's write-ahead log beside the path it is opened by, so writers or readers through two "
+                "links see different data and committed rows can be lost; remove the other links (`find / "
+                f"-samefile {real}` lists them) or make an independent copy (`cp`), and run again"
+            )
         self._lock = lock
 
     # -- opening ------------------------------------------------------------------------------------------
