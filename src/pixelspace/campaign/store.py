@@ -9,7 +9,6 @@ the one it was created with (results of different configs are never mixed).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pixelspace.errors import DataError, StoreError, sqlite_store_error
+from pixelspace.store_access import check_store, connect_readonly, parse_record
 from pixelspace.store_types import ATTACK_COLUMNS, AttackRow
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,15 @@ class Store:
         except ImportError:  # not POSIX: no lock
             return
         real = Path(os.path.realpath(self.path))
-        lock = (real.parent / (real.name + ".lock")).open("a")
+        lock_path = real.parent / (real.name + ".lock")
+        try:
+            lock = lock_path.open("a")
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write store {self.path}: its lock file {lock_path} cannot be made ({exc.strerror}); "
+                "`pixelspace run` needs a writable folder for the store (`status` and `report` read a store in a "
+                "read-only folder): copy the store somewhere writable, or set `store` to a writable path"
+            ) from None
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -163,11 +171,13 @@ class Store:
         p = store_file(path)
         if not p.is_file():
             raise StoreError(f"store {p} does not exist")
-        with _sqlite_errors(p, "open"):
-            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 30000")
-        store = cls(p, conn, readonly=True)
-        store._check_schema()
+        store = cls(p, connect_readonly(p), readonly=True)
+        try:
+            check_store(store.conn, p)
+            store._check_schema()
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -201,6 +211,7 @@ class Store:
                     raise StoreError(f"store {p}: cannot switch to WAL mode (got {mode}); is the file on a network share?")
                 conn.execute("PRAGMA synchronous = FULL")
             if store._has_table("meta"):
+                check_store(conn, p)
                 store._check_schema()
                 stored = store.meta().get("config_hash")
                 if stored is None:
@@ -359,7 +370,7 @@ class Store:
             raise StoreError(f"store {self.path} has no attack with key {key!r} (nor one whose key starts with it); "
                              "`pixelspace status STORE --keys N` lists the stored keys")
         out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
-        out["record"] = json.loads(out["record"])
+        out["record"] = parse_record(self.path, out["key"], out["record"])
         return out
 
     def discard(self) -> None:
