@@ -55,7 +55,7 @@ def cli(verbose: bool) -> None:
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: runs/<arch>); an interrupted run resumes from it.")
 @click.option("--epochs", type=int, default=None)
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=click.IntRange(min=0), default=0)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda; a run may resume on another device.")
 def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: int | None, seed: int,
           device: str) -> None:
@@ -281,7 +281,8 @@ def demo_command(out: Path, no_progress: bool) -> None:
 @click.option("--target", type=int, default=None, help="Target class (default: untargeted).")
 @click.option("--population", type=int, default=400, show_default=True)
 @click.option("--generations", type=int, default=100, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the search (an integer >= 0).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def attack_command(image: Path, model_name: str, weights: Path | None, region: str, pixels: int, target: int | None,

@@ -28,6 +28,7 @@ from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
+from pixelspace.search.de import check_seed
 from pixelspace.store_types import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 
 log = logging.getLogger(__name__)
@@ -243,6 +244,7 @@ def scan_first(
     check_registered_size(clf.fn, h, w)
     clean = torch.from_numpy(clean_np).to(clf.device)
     clean_probs = clf.probabilities(clean).cpu().numpy().astype(np.float32)
+    check_seed(seed)
     if np.ndim(seed) == 0:
         rngs = [np.random.default_rng([int(seed), i]) for i in range(n)]  # type: ignore[arg-type]
     else:
