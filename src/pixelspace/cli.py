@@ -122,6 +122,7 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
     config = None
     try:
         config = load_config(campaign)
+        click.echo(f"store {config.campaign.store}")  # relative paths are taken from the campaign file's folder
         summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress,
                                time_limit=time_limit)
     except PixelspaceError as exc:
