@@ -24,6 +24,10 @@ def parse_duration(text: str) -> float:
     return total
 
 
+#: The files ``pixelspace attack`` writes, after the image's stem (``single.attack_image``).
+ATTACK_OUTPUTS = ("-adversarial.png", "-best-attempt.png", "-attack.png")
+
+
 class Duration(click.ParamType):
     """A click parameter for :func:`parse_duration`."""
 
@@ -173,13 +177,17 @@ def status_command(store: Path, keys: int | None) -> None:
     try:
         click.echo(format_status(campaign_status(store)))
         if keys:
+            from pixelspace.store_access import parse_record
+
             with Store.open_readonly(store) as s:
-                rows = s.query("SELECT key, model, region, pixels, mode, target, success, queries FROM attacks "
-                               "ORDER BY key LIMIT ?", (keys,))
-            click.echo(f"\n{'key':<34}{'model':<18}{'region':<12}{'px':>3} {'mode':<11}{'target':>7}"
+                rows = s.query("SELECT key, model, region, pixels, mode, target, success, queries, record "
+                               "FROM attacks ORDER BY key LIMIT ?", (keys,))
+                searches = [str(parse_record(s.path, r[0], r[-1]).get("search", "de")) for r in rows]
+            click.echo(f"\n{'key':<34}{'search':<11}{'model':<18}{'region':<12}{'px':>3} {'mode':<11}{'target':>7}"
                        f"{'success':>8}{'queries':>9}")
-            for key, model, region, px, mode, target, success, queries in rows:
-                click.echo(f"{key:<34}{model:<18}{region:<12}{px:>3} {mode:<11}"
+            for (key, model, region, px, mode, target, success, queries, _), search in zip(rows, searches,
+                                                                                        strict=True):
+                click.echo(f"{key:<34}{search:<11}{model:<18}{region:<12}{px:>3} {mode:<11}"
                            f"{'-' if target is None or target < 0 else target:>7}{'yes' if success else 'no':>8}"
                            f"{queries:>9}")
     except PixelspaceError as exc:
@@ -271,9 +279,15 @@ def report_command(store: Path, out: Path) -> None:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_command(out: Path, no_progress: bool) -> None:
     """Run the shipped demo campaign (rerun resumes) and write its report."""
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds)
+        check_output_dir(out, files=["store.sqlite"], folders=["report"])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
     from pixelspace.campaign import campaign_status, format_status
     from pixelspace.campaign.demo import run_demo
-    from pixelspace.errors import PixelspaceError
 
     try:
         outcome = run_demo(out, progress=not no_progress)
@@ -303,8 +317,14 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
     The defaults are the paper's budget: up to 400 x 101 = 40,400 model queries, minutes per image for
     VGG-16 on a CPU (a progress bar counts the generations; a success stops early).
     """
-    from pixelspace.campaign.single import attack_image
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds), and before any query
+        check_output_dir(out, files=[f"{image.stem}{suffix}" for suffix in ATTACK_OUTPUTS])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from pixelspace.campaign.single import attack_image
     from pixelspace.search import DEConfig
     from pixelspace.segment import read_image
 
@@ -332,7 +352,10 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
         click.echo(f"  {dropped} of {pixels} pixels fell outside the region and were left unchanged (restrict mode)")
     click.echo(f"  region {res.region_name}: {int(res.region.sum())} px; generations {int(r.generations[0])}, "
                f"queries {int(r.queries[0])}")
-    click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
+    if r.success[0]:
+        click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
+    else:
+        click.echo(f"wrote {res.adversarial_png} (the best candidate found; the attack failed) and {res.figure_png}")
 
 
 @cli.command("scan")
@@ -345,8 +368,14 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
               help="Scan every Nth row and column only (a full 224x224 scan is 401,409 queries).")
 def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path, stride: int) -> None:
     """Scan every pixel of a region with the 8 RGB-cube corners; write the map (.npz) and a PNG."""
-    from pixelspace.campaign.single import scan_image
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds), and before any query
+        check_output_dir(out, files=[f"{image.stem}-scan.npz", f"{image.stem}-scan.png"])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from pixelspace.campaign.single import scan_image
     from pixelspace.segment import read_image
 
     try:

@@ -198,8 +198,10 @@ def test_any_unique_key_prefix_is_accepted_however_short(tmp_path: Path) -> None
             store.attack("7c0")
         with pytest.raises(StoreError, match="no attack with key 'a%'.*--keys"):
             store.attack("a%")  # % and _ are characters of the key, not wildcards
-        with pytest.raises(StoreError, match="no attack with key 'E'"):
-            store.attack("E")  # keys are case-sensitive
+        assert store.attack("E")["key"] == "e5"  # keys are lower-case hex: prefixes ignore case (issue 33)
+        assert store.attack("7C0A9")["key"] == "7c0a91"
+        with pytest.raises(StoreError, match="no attack with key 'F'"):
+            store.attack("F")
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX file locks and symlinks")

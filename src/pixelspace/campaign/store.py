@@ -356,18 +356,21 @@ class Store:
 
         Raises:
             StoreError: no attack has this key, or ``key`` is a prefix of several keys (any prefix that
-                names one attack is accepted, however short).
+                names one attack is accepted, however short, in either case: keys are lower-case hex).
         """
         columns = ", ".join(ATTACK_COLUMNS)
+        given = key
+        if key != key.lower() and not self.query("SELECT 1 FROM attacks WHERE key = ? LIMIT 1", (key,)):
+            key = key.lower()  # keys are lower-case hex: a key or prefix typed in capitals names the same attack
         rows = self.query(f"SELECT {columns} FROM attacks WHERE key = ?", (key,)) if key else []
         if not rows and key:  # an exact prefix match (LIKE would read % and _ as wildcards and ignore case)
             rows = self.query(f"SELECT {columns} FROM attacks WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT 2",
                               (len(key), key))
             if len(rows) > 1:
-                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
+                raise StoreError(f"key prefix {given!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
                                  f"{rows[1][0]}); give more characters")
         if not rows:
-            raise StoreError(f"store {self.path} has no attack with key {key!r} (nor one whose key starts with it); "
+            raise StoreError(f"store {self.path} has no attack with key {given!r} (nor one whose key starts with it); "
                              "`pixelspace status STORE --keys N` lists the stored keys")
         out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
         out["record"] = parse_record(self.path, out["key"], out["record"])
