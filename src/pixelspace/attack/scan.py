@@ -153,7 +153,7 @@ class PixelScan:
         triples_img = np.repeat(img_idx, c)
         triples_pos = np.repeat(pos, c)
         triples_col = np.tile(np.arange(c), pos.size)
-        step = clf.resolve_batch_size(h, w) * self.chunk
+        step = clf.resolve_batch_size(h, w, triples_img.size) * self.chunk
         y_t = torch.as_tensor(y, device=clf.device)
         for s in range(0, triples_img.size, step):
             sl = slice(s, s + step)

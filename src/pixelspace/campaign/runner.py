@@ -250,7 +250,10 @@ def tune_batch_size(config: CampaignConfig, module: Any, device: str, shape: tup
 
     if isinstance(config.execution.batch_size, int):
         return config.execution.batch_size
-    bs = Classifier(module.to(device), batch_size="auto").resolve_batch_size(*shape)
+    from pixelspace.models.autobatch import CAMPAIGN_BUDGET
+
+    # fixed for the whole campaign, so measured with a larger time budget than an interactive call's
+    bs = Classifier(module.to(device), batch_size="auto").resolve_batch_size(*shape, budget=CAMPAIGN_BUDGET)
     log.info("batch size: %d (measured on %s, %s)", bs, config.models[0].name, device)
     return bs
 
