@@ -3,7 +3,7 @@ then ``load`` + the chunk size for 1,200 candidates, twice.
 
 Run it with a fresh cache folder, then again to see the disk cache::
 
-    PIXELSPACE_CACHE_DIR=/tmp/pixelspace-cache python benchmarks/first_call.py
+    PIXELSPACE_AUTOBATCH_CACHE=/tmp/autobatch.json python benchmarks/first_call.py
 
 (``PYTHONPATH=OLD_CHECKOUT/src`` runs an older engine the same way; one without the ``needed`` argument
 measures the chunk size for every call size.)

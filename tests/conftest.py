@@ -11,13 +11,13 @@ _CACHE_KEY = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point the on-disk caches (the autobatch chunk sizes) at a fresh temporary folder for the whole session,
-    subprocesses included, so the tests never read or write the user's ~/.cache/pixelspace."""
+    """Point the autobatch disk cache at a fresh temporary file for the whole session, subprocesses included,
+    so the tests never read or write the user's ~/.cache/pixelspace/autobatch.json."""
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="pixelspace-test-cache-")
     config.stash[_CACHE_KEY] = folder
-    os.environ["PIXELSPACE_CACHE_DIR"] = folder
+    os.environ["PIXELSPACE_AUTOBATCH_CACHE"] = str(Path(folder) / "autobatch.json")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -145,7 +145,7 @@ def _count_measurements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]
 
 
 def test_a_call_times_no_size_beyond_its_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(autobatch.CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "autobatch.json"))
     measured = _count_measurements(monkeypatch)
     model = tiny_cnn(0)
     with torch.inference_mode():
@@ -160,7 +160,7 @@ def test_a_call_times_no_size_beyond_its_work(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_the_choice_is_remembered_on_disk_across_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(autobatch.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "cache" / "autobatch.json"))
     measured = _count_measurements(monkeypatch)
     size = Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
     assert len(measured) == 1 and (tmp_path / "cache" / "autobatch.json").is_file()
@@ -181,12 +181,15 @@ def test_the_choice_is_remembered_on_disk_across_loads(monkeypatch: pytest.Monke
     Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
     assert len(measured) == 4
     (tmp_path / "cache" / "autobatch.json").write_text("{not json")  # a damaged cache is measured over
-    monkeypatch.delenv(autobatch.CACHE_SWITCH_ENV)
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "cache" / "autobatch.json"))
     autobatch.forget_batch_sizes()
     Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
     assert len(measured) == 5
 
 
-def test_the_tests_never_touch_the_users_cache() -> None:
+def test_the_tests_never_touch_the_users_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = autobatch.cache_file()
-    assert path is not None and Path.home() / ".cache" not in path.parents
+    assert path is not None and Path.home() / ".cache" not in path.parents  # tests/conftest.py
+    monkeypatch.delenv(autobatch.CACHE_SWITCH_ENV)  # a user's default: the datasets' cache folder
+    monkeypatch.setenv("PIXELSPACE_CACHE", str(tmp_path / "c"))
+    assert autobatch.cache_file() == tmp_path / "c" / "autobatch.json"

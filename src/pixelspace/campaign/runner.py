@@ -390,7 +390,7 @@ def _setup_done(path: str | Path) -> bool:
     if not Path(path).is_file():
         return False
     try:
-        with Store.open_readonly(path) as store:
+        with Store.open_readonly(path, check=False) as store:  # Store.open_for_campaign checks it
             return store.meta().get("setup_done") == "1"
     except StoreError:
         return False

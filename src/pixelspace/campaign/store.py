@@ -160,10 +160,12 @@ class Store:
 
     # -- opening ------------------------------------------------------------------------------------------
     @classmethod
-    def open_readonly(cls, path: str | Path) -> Store:
+    def open_readonly(cls, path: str | Path, check: bool = True) -> Store:
         """Open an existing store for reading (never blocks the writer; sees committed batches only).
 
         ``path`` may also be a folder holding ``store.sqlite`` (as the demo's ``./pixelspace-demo/`` does).
+        ``check``: refuse a damaged store (:func:`~pixelspace.store_access.check_store`, which reads the whole
+        file); only for a caller that checks it later itself.
 
         Raises:
             StoreError: no such file, not a pixelspace store, or a newer schema version.
@@ -173,7 +175,8 @@ class Store:
             raise StoreError(f"store {p} does not exist")
         store = cls(p, connect_readonly(p), readonly=True)
         try:
-            check_store(store.conn, p)
+            if check:
+                check_store(store.conn, p)
             store._check_schema()
         except BaseException:
             store.close()

@@ -16,9 +16,10 @@ The choice is remembered per model object (held weakly: the entry goes with the 
 input handling and torch thread count (:func:`remembered`, :func:`remember`), so each ``PixelAttack`` call on
 the same model measures nothing again; and on disk (:func:`cached`, :func:`cache`), keyed by a hash of the
 module's class and weights, the device, the torch version and the host, so a second process or a second
-``load`` of the same network measures nothing either. The disk cache is one JSON file in
-``$PIXELSPACE_CACHE_DIR``, else ``$XDG_CACHE_HOME/pixelspace``, else ``~/.cache/pixelspace``;
-``PIXELSPACE_AUTOBATCH_CACHE=0`` turns it off. The chunk size never changes an attack's result, only its speed.
+``load`` of the same network measures nothing either. The disk cache is ``autobatch.json`` in the user cache
+folder of the decoded datasets (``$PIXELSPACE_CACHE``, else ``$XDG_CACHE_HOME/pixelspace``, else
+``~/.cache/pixelspace``); ``PIXELSPACE_AUTOBATCH_CACHE=0`` turns it off and ``PIXELSPACE_AUTOBATCH_CACHE=FILE``
+puts it in ``FILE`` (the test suite's temporary file). The chunk size never changes an attack's result, only its speed.
 """
 
 from __future__ import annotations
@@ -52,8 +53,7 @@ FALL = 0.85
 BUDGET = 3.0
 #: The budget of a campaign's batch size (measured once and fixed for the whole campaign, so worth more time).
 CAMPAIGN_BUDGET = 30.0
-#: The environment variables naming the cache folder and switching the disk cache off ("0").
-CACHE_DIR_ENV = "PIXELSPACE_CACHE_DIR"
+#: The environment variable that switches the disk cache off ("0") or names its file.
 CACHE_SWITCH_ENV = "PIXELSPACE_AUTOBATCH_CACHE"
 _CACHE_FILE = "autobatch.json"
 
@@ -155,13 +155,14 @@ def forget_batch_sizes() -> None:
 # -- the disk cache ------------------------------------------------------------------------------------------
 def cache_file() -> Path | None:
     """The disk cache's file, or None when ``PIXELSPACE_AUTOBATCH_CACHE=0`` turns it off."""
-    if os.environ.get(CACHE_SWITCH_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+    from pixelspace.data.cifar10 import default_cache_dir
+
+    setting = os.environ.get(CACHE_SWITCH_ENV, "").strip()
+    if setting.lower() in ("0", "false", "no", "off"):
         return None
-    folder = os.environ.get(CACHE_DIR_ENV)
-    if not folder:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        folder = str(Path(xdg) / "pixelspace") if xdg else str(Path.home() / ".cache" / "pixelspace")
-    return Path(folder) / _CACHE_FILE
+    if setting and setting.lower() not in ("1", "true", "yes", "on"):
+        return Path(setting).expanduser()
+    return default_cache_dir() / _CACHE_FILE
 
 
 def module_fingerprint(module: Any) -> str | None:
