@@ -57,7 +57,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 def check_store(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse a damaged store: SQLite's ``quick_check`` of every page, and every attack record valid JSON.
 
-    Reads the whole file once (about a second for 100 MB).
+    Reads the whole file once (0.05 s for a 17.5 MB store whose pages the OS has cached).
 
     Raises:
         StoreError: naming the damaged pages or attack keys and how to recover.
