@@ -21,6 +21,7 @@ as every call did before sizes were remembered) and the raw-best int.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Literal
 
@@ -29,7 +30,7 @@ import torch
 from rawspeed import raw_throughput
 
 from pixelspace import Classifier, DEConfig, PixelAttack, Untargeted
-from pixelspace.models import load
+from pixelspace.models import autobatch, load
 from pixelspace.models.registry import get_spec, shipped_weights_path
 from pixelspace.runtime import tune_malloc_unless_disabled
 
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--user-model", action="store_true", help="a plain NCHW nn.Module, one PixelAttack per call")
     ap.add_argument("--calls", type=int, default=3, help="attack calls per batch-size setting (--user-model)")
     args = ap.parse_args()
+    os.environ[autobatch.CACHE_SWITCH_ENV] = "0"  # "measured per call" below means it: no disk cache
     print(f"malloc tuning (pixelspace.runtime, as the CLI): {'on' if tune_malloc_unless_disabled() else 'off'}")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -89,7 +91,6 @@ def main() -> None:
 def user_model(model: torch.nn.Module, cfg: DEConfig, args: argparse.Namespace, sizes: tuple[int, ...],
                shape: tuple[int, int]) -> None:
     """``--user-model``: separate PixelAttack calls on a plain NCHW module, auto vs fixed batch sizes."""
-    from pixelspace.models import autobatch
 
     h, w = shape
     assert not any(p.ndim == 4 and not p.is_contiguous() for p in model.parameters())  # plain NCHW weights
@@ -112,7 +113,8 @@ def user_model(model: torch.nn.Module, cfg: DEConfig, args: argparse.Namespace, 
             res = attack(model, images, Untargeted(labels), seed=call)
             dt = time.perf_counter() - t0
             q = int(res.queries.sum())
-            chosen = Classifier(model, batch_size=batch).resolve_batch_size(h, w)  # remembered: no new timing
+            chosen = Classifier(model, batch_size=batch).resolve_batch_size(  # remembered: no new timing
+                h, w, args.images * cfg.population_size)
             rows.append((name, call + 1, chosen, q, dt, q / dt))
     _, raw_after = raw_throughput(model, args.seconds, (bs,), image_size=h, channels_last=False)
     print(f"raw again after the engine runs: {raw_after:.0f} images/s at batch {bs}")

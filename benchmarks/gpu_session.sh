@@ -44,7 +44,8 @@ for item in $CAMPAIGNS; do
   toml=${item%%:*}
   results=${item#*:}
   name=$(basename "$toml" .toml)
-  store=$($PY -c "import sys, tomllib; print(tomllib.load(open(sys.argv[1], 'rb'))['campaign']['store'])" "$toml")
+  # the store as `pixelspace run` finds it (a relative path is taken from the campaign file's folder)
+  store=$($PY -c "import sys; from pixelspace.campaign import load_config; print(load_config(sys.argv[1]).campaign.store)" "$toml")
   mkdir -p "$(dirname "$store")"
   if [ -f "$results/store.sqlite" ] && [ ! -f "$store" ]; then
     cp "$results/store.sqlite" "$store"

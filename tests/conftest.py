@@ -7,6 +7,26 @@ from pathlib import Path
 
 import pytest
 
+_CACHE_KEY = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point the autobatch disk cache at a fresh temporary file for the whole session, subprocesses included,
+    so the tests never read or write the user's ~/.cache/pixelspace/autobatch.json."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="pixelspace-test-cache-")
+    config.stash[_CACHE_KEY] = folder
+    os.environ["PIXELSPACE_AUTOBATCH_CACHE"] = str(Path(folder) / "autobatch.json")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    import shutil
+
+    folder = config.stash.get(_CACHE_KEY, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")

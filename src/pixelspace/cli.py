@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,10 @@ def parse_duration(text: str) -> float:
     return total
 
 
+#: The files ``pixelspace attack`` writes, after the image's stem (``single.attack_image``).
+ATTACK_OUTPUTS = ("-adversarial.png", "-best-attempt.png", "-attack.png")
+
+
 class Duration(click.ParamType):
     """A click parameter for :func:`parse_duration`."""
 
@@ -43,9 +48,12 @@ class Duration(click.ParamType):
 
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Measure how robust an image classifier is in pixel space, region by region."""
     from pixelspace.runtime import tune_malloc_unless_disabled
+
+    ctx.ensure_object(dict)["started"] = time.monotonic()  # --time-limit counts the command's own start
 
     tune_malloc_unless_disabled()  # 1.7-2.5x faster CPU inference (docs/engine.md); PIXELSPACE_MALLOC_TUNING=0 disables
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -59,7 +67,7 @@ def cli(verbose: bool) -> None:
 @click.option("--run-dir", type=click.Path(path_type=Path), default=None,
               help="Checkpoint folder (default: runs/<arch>); an interrupted run resumes from it.")
 @click.option("--epochs", type=int, default=None)
-@click.option("--seed", type=int, default=0)
+@click.option("--seed", type=click.IntRange(min=0), default=0)
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda; a run may resume on another device.")
 def train(arch: str, data_path: Path, out: Path, run_dir: Path | None, epochs: int | None, seed: int,
           device: str) -> None:
@@ -116,16 +124,21 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
 @click.option("--time-limit", "time_limit", type=Duration(), default=None, metavar="DURATION",
               help="Stop at a batch boundary before this much wall time (e.g. 90s, 8m, 1h30m), leave the store "
                    "consistent and exit 0; run again to resume.")
-def run_command(campaign: Path, backend: str | None, address: str | None, no_progress: bool,
+@click.pass_context
+def run_command(ctx: click.Context, campaign: Path, backend: str | None, address: str | None, no_progress: bool,
                 time_limit: float | None) -> None:
     """Run a campaign file into its store; rerunning resumes where it stopped."""
     from pixelspace.campaign import load_config, run_campaign
     from pixelspace.errors import PixelspaceError
 
+    if time_limit is not None:  # what the imports above and the start of the process have left of it
+        started = (ctx.obj or {}).get("started", time.monotonic())
+        time_limit = max(time_limit - (time.monotonic() - started), 1e-3)
     changes = {k: v for k, v in (("backend", backend), ("address", address)) if v is not None}
     config = None
     try:
         config = load_config(campaign)
+        click.echo(f"store {config.campaign.store}")  # relative paths are taken from the campaign file's folder
         summary = run_campaign(config.replace(**changes) if changes else config, progress=not no_progress,
                                time_limit=time_limit)
     except PixelspaceError as exc:
@@ -149,8 +162,10 @@ def run_command(campaign: Path, backend: str | None, address: str | None, no_pro
                f"stored ({summary.attacks_run} now, {summary.successes} successful in all); "
                f"{summary.images_attacked} images attacked, {summary.images_skipped} passed over")
     if summary.stopped_by_time_limit:
-        click.echo(f"time limit reached: {summary.attacks_before + summary.attacks_run} of {summary.attacks_total} "
-                   f"attacks are done; run `pixelspace run {campaign}` again to resume")
+        before = (" (reached before the first batch: starting, loading the networks and the setup took it all)"
+                  if summary.attacks_run == 0 else "")
+        click.echo(f"time limit reached{before}: {summary.attacks_before + summary.attacks_run} of "
+                   f"{summary.attacks_total} attacks are done; run `pixelspace run {campaign}` again to resume")
 
 
 @cli.command("status")
@@ -166,13 +181,17 @@ def status_command(store: Path, keys: int | None) -> None:
     try:
         click.echo(format_status(campaign_status(store)))
         if keys:
+            from pixelspace.store_access import parse_record
+
             with Store.open_readonly(store) as s:
-                rows = s.query("SELECT key, model, region, pixels, mode, target, success, queries FROM attacks "
-                               "ORDER BY key LIMIT ?", (keys,))
-            click.echo(f"\n{'key':<34}{'model':<18}{'region':<12}{'px':>3} {'mode':<11}{'target':>7}"
+                rows = s.query("SELECT key, model, region, pixels, mode, target, success, queries, record "
+                               "FROM attacks ORDER BY key LIMIT ?", (keys,))
+                searches = [str(parse_record(s.path, r[0], r[-1]).get("search", "de")) for r in rows]
+            click.echo(f"\n{'key':<34}{'search':<11}{'model':<18}{'region':<12}{'px':>3} {'mode':<11}{'target':>7}"
                        f"{'success':>8}{'queries':>9}")
-            for key, model, region, px, mode, target, success, queries in rows:
-                click.echo(f"{key:<34}{model:<18}{region:<12}{px:>3} {mode:<11}"
+            for (key, model, region, px, mode, target, success, queries, _), search in zip(rows, searches,
+                                                                                        strict=True):
+                click.echo(f"{key:<34}{search:<11}{model:<18}{region:<12}{px:>3} {mode:<11}"
                            f"{'-' if target is None or target < 0 else target:>7}{'yes' if success else 'no':>8}"
                            f"{queries:>9}")
     except PixelspaceError as exc:
@@ -303,9 +322,15 @@ def _second_masks(choice: str, store: Path) -> tuple[dict[str, np.ndarray] | Non
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def demo_command(out: Path, no_progress: bool) -> None:
     """Run the shipped demo campaign (rerun resumes) and write its report."""
+    from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds)
+        check_output_dir(out, files=["store.sqlite"], folders=["report"])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
     from pixelspace.campaign import campaign_status, format_status
     from pixelspace.campaign.demo import run_demo
-    from pixelspace.errors import PixelspaceError
 
     try:
         outcome = run_demo(out, progress=not no_progress)
@@ -324,7 +349,8 @@ def demo_command(out: Path, no_progress: bool) -> None:
 @click.option("--target", type=int, default=None, help="Target class (default: untargeted).")
 @click.option("--population", type=int, default=400, show_default=True)
 @click.option("--generations", type=int, default=100, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the search (an integer >= 0).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def attack_command(image: Path, model_name: str, weights: Path | None, region: str, pixels: int, target: int | None,
@@ -334,8 +360,14 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
     The defaults are the paper's budget: up to 400 x 101 = 40,400 model queries, minutes per image for
     VGG-16 on a CPU (a progress bar counts the generations; a success stops early).
     """
-    from pixelspace.campaign.single import attack_image
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds), and before any query
+        check_output_dir(out, files=[f"{image.stem}{suffix}" for suffix in ATTACK_OUTPUTS])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from pixelspace.campaign.single import attack_image
     from pixelspace.search import DEConfig
     from pixelspace.segment import read_image
 
@@ -363,7 +395,10 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
         click.echo(f"  {dropped} of {pixels} pixels fell outside the region and were left unchanged (restrict mode)")
     click.echo(f"  region {res.region_name}: {int(res.region.sum())} px; generations {int(r.generations[0])}, "
                f"queries {int(r.queries[0])}")
-    click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
+    if r.success[0]:
+        click.echo(f"wrote {res.adversarial_png} and {res.figure_png}")
+    else:
+        click.echo(f"wrote {res.adversarial_png} (the best candidate found; the attack failed) and {res.figure_png}")
 
 
 @cli.command("scan")
@@ -376,8 +411,14 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
               help="Scan every Nth row and column only (a full 224x224 scan is 401,409 queries).")
 def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path, stride: int) -> None:
     """Scan every pixel of a region with the 8 RGB-cube corners; write the map (.npz) and a PNG."""
-    from pixelspace.campaign.single import scan_image
     from pixelspace.errors import PixelspaceError
+    from pixelspace.outputs import check_output_dir
+
+    try:  # before the imports of torch and the models (seconds), and before any query
+        check_output_dir(out, files=[f"{image.stem}-scan.npz", f"{image.stem}-scan.png"])
+    except PixelspaceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    from pixelspace.campaign.single import scan_image
     from pixelspace.segment import read_image
 
     try:

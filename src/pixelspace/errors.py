@@ -47,6 +47,13 @@ class OutputError(PixelspaceError, ValueError):
     """An output folder is a file, lies under a file, or cannot be written; or an output file is a folder."""
 
 
+def recovery_hint(path: object) -> str:
+    """How to get the readable rows of a damaged store file back."""
+    return (f"To recover: `sqlite3 {path} .recover | sqlite3 recovered.sqlite` copies what can be read into a new "
+            "file (then `pixelspace run` the campaign with `store` set to it to redo what is missing), or run the "
+            "campaign again into a new store path")
+
+
 def sqlite_store_error(path: object, action: str, exc: Exception) -> StoreError:
     """A :class:`StoreError` for an SQLite failure on store ``path`` while doing ``action`` ("open", "read",
     "write"): SQLite's text plus the likely cause and what to do about it."""
@@ -60,9 +67,8 @@ def sqlite_store_error(path: object, action: str, exc: Exception) -> StoreError:
     elif "not a database" in text:
         hint = " (the file is not an SQLite database: give the path of a store that `pixelspace run` wrote)"
     elif "malformed" in text or "corrupt" in text:
-        hint = (f" (the file is damaged, e.g. truncated by an interrupted copy or a full disk; recover what it holds "
-                f"with `sqlite3 {path} .recover | sqlite3 recovered.sqlite`, or run the campaign again into a new "
-                "store path)")
+        hint = (" (the file is damaged, e.g. truncated by an interrupted copy or a full disk). "
+                f"{recovery_hint(path)}")
     elif "locked" in text or "busy" in text:
         hint = " (another process holds the store; is a second campaign writing it?)"
     else:

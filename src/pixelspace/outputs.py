@@ -4,6 +4,7 @@ path that cannot be written)."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from pixelspace.errors import OutputError
 
 def check_output_dir(folder: str | Path, files: Iterable[str] = (), folders: Iterable[str] = ()) -> Path:
     """Check that ``folder`` is, or can be made as, a writable folder, and that the ``files`` and sub-``folders``
-    to be written in it (names relative to it) are not in the way. Nothing is created.
+    to be written in it (names relative to it) are not in the way. Nothing is left behind (a probe folder is
+    made and removed in the nearest existing folder).
 
     Returns:
         ``folder`` as a :class:`~pathlib.Path`.
@@ -35,6 +37,11 @@ def check_output_dir(folder: str | Path, files: Iterable[str] = (), folders: Ite
         raise OutputError(f"output folder {out} cannot be made: {existing} is a file")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise OutputError(f"output folder {out}: {'it' if existing == out else existing} is not writable")
+    try:  # the permission bits are not the whole story (root, /proc, read-only mounts): make and remove a folder
+        os.rmdir(tempfile.mkdtemp(prefix=".pixelspace-probe-", dir=existing))
+    except OSError as exc:
+        raise OutputError(f"output folder {out}: nothing can be made in {existing} ({exc.strerror}); "
+                          "give a writable folder") from None
     for name in files:
         p = out / name
         if p.is_dir():

@@ -214,13 +214,14 @@ def test_time_limit_stops_at_a_batch_boundary_and_the_rerun_completes(campaign_f
     runner = CliRunner()
     out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "0.001s"])
     assert out.exit_code == 0, out.output
-    # one batch always runs (2 attacks per batch); then the limit stops the run at its boundary
-    assert "2/15 attacks stored" in out.output
-    assert "time limit reached: 2 of 15 attacks are done" in out.output
-    assert len(attack_rows(store)) == 2
+    # the start and the setup used the limit up: the setup is stored, no batch starts (issue 33)
+    assert "0/15 attacks stored" in out.output
+    assert "time limit reached (reached before the first batch" in out.output
+    assert ": 0 of 15 attacks are done" in out.output
+    assert len(attack_rows(store)) == 0
     out = runner.invoke(cli, ["run", str(campaign_file), "--no-progress", "--time-limit", "1h"])
     assert out.exit_code == 0, out.output
-    assert "15/15 attacks stored (13 now" in out.output and "time limit" not in out.output
+    assert "15/15 attacks stored (15 now" in out.output and "time limit" not in out.output
     reference = tmp_path / "reference.toml"
     reference.write_text(campaign_file.read_text().replace(str(store), str(tmp_path / "reference.sqlite")))
     assert runner.invoke(cli, ["run", str(reference), "--no-progress"]).exit_code == 0

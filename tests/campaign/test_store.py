@@ -198,8 +198,10 @@ def test_any_unique_key_prefix_is_accepted_however_short(tmp_path: Path) -> None
             store.attack("7c0")
         with pytest.raises(StoreError, match="no attack with key 'a%'.*--keys"):
             store.attack("a%")  # % and _ are characters of the key, not wildcards
-        with pytest.raises(StoreError, match="no attack with key 'E'"):
-            store.attack("E")  # keys are case-sensitive
+        assert store.attack("E")["key"] == "e5"  # keys are lower-case hex: prefixes ignore case (issue 33)
+        assert store.attack("7C0A9")["key"] == "7c0a91"
+        with pytest.raises(StoreError, match="no attack with key 'F'"):
+            store.attack("F")
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX file locks and symlinks")
@@ -219,3 +221,40 @@ def test_one_writer_per_store_whatever_the_path(tmp_path: Path) -> None:
         store.write_batch([_row(0)])
     with Store.open_readonly(real) as reader:
         assert reader.count_attacks() == 1
+
+
+_HOLD_STORE = """
+import sys, time
+from pixelspace.campaign.store import Store
+store = Store.open_for_campaign(sys.argv[1], '{"x": 1}', "h1", {"device": "cpu"})
+print("ready", flush=True)
+sys.stdin.readline()
+store.close()
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX hard links and file locks")
+def test_a_hard_link_is_no_second_writer(tmp_path: Path) -> None:
+    # issue 33: SQLite names its WAL after the path, so a second `run` on a hard link saw an empty database,
+    # set it up again in its own WAL and, once both were checkpointed, the store lost its committed rows
+    import subprocess
+
+    real = tmp_path / "store.sqlite"
+    with _open(real) as store:
+        store.write_batch([_row(0), _row(1)])
+    writer = subprocess.Popen([sys.executable, "-c", _HOLD_STORE, str(real)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+        hard = tmp_path / "hard.sqlite"
+        os.link(real, hard)
+        with pytest.raises(StoreError, match=r"hard\.sqlite has 2 links.*hard link.*write-ahead log"):
+            _open(hard)
+    finally:
+        writer.communicate("\n", timeout=60)
+    assert writer.returncode == 0
+    with pytest.raises(StoreError, match="has 2 links"):  # nor through the first name while the link exists
+        _open(real)
+    os.unlink(tmp_path / "hard.sqlite")
+    with Store.open_readonly(real) as reader:
+        assert reader.count_attacks() == 2

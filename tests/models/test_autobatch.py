@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,27 +62,29 @@ def test_growth_stops_at_a_plateau_or_out_of_memory_not_before() -> None:
     assert choose_batch_size(oom)[0] == 128
     # a per-call cost that dominates (2 threads on an oversubscribed CPU): every doubling gains, so it grows on
     overhead = {b: b / (0.5 + b / 4000.0) for b in autobatch.CANDIDATES}
-    assert choose_batch_size(_timer(overhead)[0])[0] == 1024
+    assert choose_batch_size(_timer(overhead)[0], budget=math.inf)[0] == 1024
 
 
 def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pytest.MonkeyPatch) -> None:
     # each PixelAttack call wraps a plain nn.Module in a new Classifier; the measurement used to run every time
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, "0")  # this process's memory only (the disk: below)
     measured: list[tuple[int, int]] = []
     real = Classifier._measure_batch_size
 
-    def counting(self: Classifier, height: int, width: int) -> int:
+    def counting(self: Classifier, height: int, width: int, candidates: tuple[int, ...] | None = None,
+                 budget: float | None = None) -> int:
         measured.append((height, width))
-        return real(self, height, width)
+        return real(self, height, width, candidates, budget)
 
     monkeypatch.setattr(Classifier, "_measure_batch_size", counting)
     autobatch.forget_batch_sizes()
     model = tiny_cnn(0)
     images = gray_images(2, 16)
     labels = predict(model, images)
-    attack = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))
+    attack = PixelAttack(pixels=1, de=DEConfig(population_size=600, max_generations=1))  # 1,200 per call
     first = attack(model, images, Untargeted(labels), seed=0)
-    again = PixelAttack(pixels=1, de=DEConfig(population_size=8, max_generations=1))(model, images,
-                                                                                     Untargeted(labels), seed=0)
+    again = PixelAttack(pixels=1, de=DEConfig(population_size=600, max_generations=1))(model, images,
+                                                                                       Untargeted(labels), seed=0)
     assert measured == [(16, 16)]
     assert np.array_equal(first.adversarial, again.adversarial)
     assert Classifier(model).resolve_batch_size(16, 16) == Classifier(model).resolve_batch_size(16, 16)
@@ -110,3 +114,82 @@ def test_the_measurement_leaves_a_training_mode_model_unchanged() -> None:
         Classifier(net).probabilities(torch.zeros((2, 3, 8, 8), dtype=torch.uint8))
     assert net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+# -- issue 33: the first call waits (46.6 s measuring sizes up to 1,024 for 4 images, and again per load) -------
+def test_the_measurement_keeps_to_its_time_budget() -> None:
+    # every size is slow (1 s per 32 images): the rule alone would time 32 ... 1024 and each contender twice
+    rates = {b: 32.0 * (1 + 0.5 * i) for i, b in enumerate(autobatch.CANDIDATES)}
+    seconds, calls = _timer(rates)
+    chosen, _ = choose_batch_size(seconds, budget=3.0)
+    spent = sum(b / rates[b] for b in calls)
+    assert spent <= 3.0 + 1e-9, (calls, spent)  # no call that would end past the budget is made
+    assert chosen in calls
+    seconds, calls = _timer(rates)
+    choose_batch_size(seconds, budget=0.0)
+    assert calls == [32]  # the first size is always timed once
+
+
+def _count_measurements(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    measured: list[tuple[int, ...]] = []
+    real = Classifier._measure_batch_size
+
+    def counting(self: Classifier, height: int, width: int, candidates: tuple[int, ...] | None = None,
+                 budget: float | None = None) -> int:
+        measured.append(tuple(candidates or autobatch.CANDIDATES))
+        return real(self, height, width, candidates, budget)
+
+    monkeypatch.setattr(Classifier, "_measure_batch_size", counting)
+    autobatch.forget_batch_sizes()
+    return measured
+
+
+def test_a_call_times_no_size_beyond_its_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "autobatch.json"))
+    measured = _count_measurements(monkeypatch)
+    model = tiny_cnn(0)
+    with torch.inference_mode():
+        probs = Classifier(model).probabilities(torch.zeros((4, 3, 16, 16), dtype=torch.uint8))
+    assert probs.shape == (4, 10) and measured == []  # 4 images are one chunk whatever the choice
+    Classifier(model).probabilities(torch.zeros((100, 3, 16, 16), dtype=torch.uint8))
+    assert measured == [(32, 64, 128)]  # 128 holds all 100: larger sizes are not timed
+    Classifier(model).probabilities(torch.zeros((90, 3, 16, 16), dtype=torch.uint8))
+    assert len(measured) == 1  # remembered for calls of that size
+    Classifier(model).resolve_batch_size(16, 16)  # a call that may need every size measures up to 1,024
+    assert measured[1] == autobatch.CANDIDATES
+
+
+def test_the_choice_is_remembered_on_disk_across_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "cache" / "autobatch.json"))
+    measured = _count_measurements(monkeypatch)
+    size = Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
+    assert len(measured) == 1 and (tmp_path / "cache" / "autobatch.json").is_file()
+    autobatch.forget_batch_sizes()  # a new process, or a second load of the same network
+    assert Classifier(tiny_cnn(0)).resolve_batch_size(16, 16) == size
+    assert len(measured) == 1
+    Classifier(tiny_cnn(1)).resolve_batch_size(16, 16)  # other weights: another network
+    assert len(measured) == 2
+    autobatch.forget_batch_sizes()
+    # a campaign's batch size is measured with a larger budget: a quicker choice does not answer it ...
+    Classifier(tiny_cnn(0)).resolve_batch_size(16, 16, budget=autobatch.CAMPAIGN_BUDGET)
+    assert len(measured) == 3
+    autobatch.forget_batch_sizes()
+    Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)  # ... but it answers a quick call (from the disk)
+    assert len(measured) == 3
+    autobatch.forget_batch_sizes()
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, "0")  # the switch: no disk cache read or written
+    Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
+    assert len(measured) == 4
+    (tmp_path / "cache" / "autobatch.json").write_text("{not json")  # a damaged cache is measured over
+    monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, str(tmp_path / "cache" / "autobatch.json"))
+    autobatch.forget_batch_sizes()
+    Classifier(tiny_cnn(0)).resolve_batch_size(16, 16)
+    assert len(measured) == 5
+
+
+def test_the_tests_never_touch_the_users_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = autobatch.cache_file()
+    assert path is not None and Path.home() / ".cache" not in path.parents  # tests/conftest.py
+    monkeypatch.delenv(autobatch.CACHE_SWITCH_ENV)  # a user's default: the datasets' cache folder
+    monkeypatch.setenv("PIXELSPACE_CACHE", str(tmp_path / "c"))
+    assert autobatch.cache_file() == tmp_path / "c" / "autobatch.json"

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from pixelspace.errors import ConfigError, DTypeError, RegionError, ShapeError
+from pixelspace.search.de import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,12 @@ def regions_to_masks(regions: Any, n: int, height: int, width: int, pixels: int)
 
 
 def attack_seeds(seed: int | Sequence[int] | np.ndarray, n: int) -> np.ndarray:
-    """One 63-bit seed per attack: an int gives attack ``i`` the stream of ``(seed, i)``; a sequence is used as is."""
+    """One 63-bit seed per attack: an int gives attack ``i`` the stream of ``(seed, i)``; a sequence is used as is.
+
+    Raises:
+        ConfigError: a negative seed, or a sequence of the wrong length or type.
+    """
+    check_seed(seed)
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
         ss = np.random.SeedSequence(int(seed))
         children = ss.spawn(n)

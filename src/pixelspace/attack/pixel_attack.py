@@ -172,6 +172,7 @@ class _Run:
         init_population: np.ndarray | None = None,
     ) -> None:
         self.attack, self.clf, self.objective, self.regions, self.seeds = attack, clf, objective, regions, seeds
+        self.chunk_size = 0  # the largest chunk size an evaluation used (recorded in the result)
         self.progress = progress
         self.init_population = init_population
         self.cfg = attack.de
@@ -202,7 +203,8 @@ class _Run:
     def _evaluate(self, rows: np.ndarray, dec: Decoded, precision: Precision | None = None) -> dict[str, np.ndarray]:
         """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps, at
         ``precision`` (default: the attack's)."""
-        bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width)
+        bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width, rows.shape[0])
+        self.chunk_size = max(self.chunk_size, bs)
         step = bs * self.attack.eval_chunk
         parts = []
         for s in range(0, rows.shape[0], step):
@@ -445,5 +447,5 @@ class _Run:
             region_size=self.regions.counts.copy(),
             mode=self.objective.mode,
             region_mode=self.attack.region_mode,
-            batch_size=self.clf.resolve_batch_size(self.regions.height, self.regions.width),
+            batch_size=self.chunk_size or self.clf.resolve_batch_size(self.regions.height, self.regions.width, 1),
         )

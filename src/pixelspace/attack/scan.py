@@ -28,6 +28,7 @@ from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
+from pixelspace.search.de import check_seed
 from pixelspace.store_types import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class PixelScan:
         triples_img = np.repeat(img_idx, c)
         triples_pos = np.repeat(pos, c)
         triples_col = np.tile(np.arange(c), pos.size)
-        step = clf.resolve_batch_size(h, w) * self.chunk
+        step = clf.resolve_batch_size(h, w, triples_img.size) * self.chunk
         y_t = torch.as_tensor(y, device=clf.device)
         for s in range(0, triples_img.size, step):
             sl = slice(s, s + step)
@@ -243,6 +244,7 @@ def scan_first(
     check_registered_size(clf.fn, h, w)
     clean = torch.from_numpy(clean_np).to(clf.device)
     clean_probs = clf.probabilities(clean).cpu().numpy().astype(np.float32)
+    check_seed(seed)
     if np.ndim(seed) == 0:
         rngs = [np.random.default_rng([int(seed), i]) for i in range(n)]  # type: ignore[arg-type]
     else:

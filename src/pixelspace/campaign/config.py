@@ -28,6 +28,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import tomllib
 import types
 import typing
@@ -59,7 +60,9 @@ class CampaignSection:
     Attributes:
         name: a label shown in reports.
         seed: the campaign seed; every attack's seed derives from it and the attack's key.
-        store: path of the SQLite results store (relative paths are taken from the working directory).
+        store: path of the SQLite results store. In a campaign file (:meth:`CampaignConfig.load`) a relative
+            path is taken from the campaign file's folder; in a config built in code, from the working
+            directory. Not part of the config hash.
     """
 
     name: str = "campaign"
@@ -546,7 +549,17 @@ class CampaignConfig:
             raise ConfigError(f"{p}: not a campaign file (a campaign file is UTF-8 TOML text)") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
-        return cls.from_dict(data, str(p))
+        config = cls.from_dict(data, str(p))
+        return config.replace(store=resolve_store_path(config.campaign.store, p))
+
+
+def resolve_store_path(store: str, campaign_file: str | Path) -> str:
+    """``store`` as written in ``campaign_file``: an absolute path (``~`` expanded) as it is, a relative one
+    taken from the campaign file's folder (that folder's symlinks resolved, ``..`` in ``store`` collapsed)."""
+    path = Path(store).expanduser()
+    if path.is_absolute():
+        return str(path)
+    return os.path.normpath(Path(campaign_file).parent.resolve() / path)
 
 
 _SECTIONS: dict[str, type] = {

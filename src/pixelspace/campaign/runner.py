@@ -252,7 +252,10 @@ def tune_batch_size(config: CampaignConfig, module: Any, device: str, shape: tup
 
     if isinstance(config.execution.batch_size, int):
         return config.execution.batch_size
-    bs = Classifier(module.to(device), batch_size="auto").resolve_batch_size(*shape)
+    from pixelspace.models.autobatch import CAMPAIGN_BUDGET
+
+    # fixed for the whole campaign, so measured with a larger time budget than an interactive call's
+    bs = Classifier(module.to(device), batch_size="auto").resolve_batch_size(*shape, budget=CAMPAIGN_BUDGET)
     log.info("batch size: %d (measured on %s, %s)", bs, config.models[0].name, device)
     return bs
 
@@ -391,7 +394,7 @@ def _setup_done(path: str | Path) -> bool:
     if not Path(path).is_file():
         return False
     try:
-        with Store.open_readonly(path) as store:
+        with Store.open_readonly(path, check=False) as store:  # Store.open_for_campaign checks it
             return store.meta().get("setup_done") == "1"
     except StoreError:
         return False
@@ -412,10 +415,12 @@ def run_campaign(
         progress: show a tqdm bar (attacks done, successes, queries/s, ETA).
         backend: an execution backend; default the one ``config.execution.backend`` names.
         foreground: precomputed foreground masks, image id -> bool (H, W), used instead of the segmenter.
-        time_limit: seconds from this call's start; the call stops at a batch boundary when the next batch
-            would likely end past it (estimated from the longest batch so far), leaving the store consistent
-            (``summary.stopped_by_time_limit``). A batch already started always finishes, so a first batch
-            longer than the limit overruns it. None: no limit.
+        time_limit: seconds from this call's start; the call stops at a batch boundary, leaving the store
+            consistent (``summary.stopped_by_time_limit``): no batch starts once the limit has passed (so when
+            loading and a first start's setup use it up, no attack runs), and a later batch starts only when
+            it would likely end before the limit (estimated from the longest batch so far). A batch that has
+            started always finishes, so the call ends within the limit plus one batch's length (plus the
+            setup, which is never cut). None: no limit.
 
     Returns:
         A :class:`CampaignSummary`.
@@ -528,6 +533,9 @@ def _execute(
 
     if not batches:
         return 0, 0, 0.0, False
+    if deadline is not None and time.monotonic() >= deadline:  # the start and the setup used up the limit
+        log.info("time limit: reached before the first batch; the setup is stored")
+        return 0, 0, 0.0, True
     reported: dict[int, int] = defaultdict(int)
     bar = tqdm(total=total, initial=len(done), unit="attack", desc="attacks", disable=not progress, dynamic_ncols=True)
     committed = queries = 0

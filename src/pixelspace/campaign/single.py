@@ -19,7 +19,9 @@ from pixelspace.store_types import VulnerabilityMap
 
 @dataclass(frozen=True)
 class SingleAttack:
-    """Outcome of :func:`attack_image`: the result (one attack), the region used, class names, output files."""
+    """Outcome of :func:`attack_image`: the result (one attack), the region used, class names, output files
+    (``adversarial_png`` is ``<stem>-adversarial.png`` after a success, ``<stem>-best-attempt.png`` after a
+    failure: the best candidate found, which is not adversarial)."""
 
     result: AttackResult
     region: np.ndarray
@@ -70,7 +72,8 @@ def attack_image(
     stem: str = "image",
     progress: bool = False,
 ) -> SingleAttack:
-    """Attack one uint8 RGB image (H, W, 3) with a registered model and write ``<stem>-adversarial.png`` and a
+    """Attack one uint8 RGB image (H, W, 3) with a registered model and write ``<stem>-adversarial.png`` (after
+    a failure ``<stem>-best-attempt.png``: the best candidate found, which does not fool the model) and a
     side-by-side ``<stem>-attack.png`` (the changed pixels circled) into ``out_dir``. ``progress`` shows a bar
     over the DE generations.
 
@@ -83,7 +86,7 @@ def attack_image(
     from pixelspace.models import get_spec, load
     from pixelspace.report.figures import figure_png, side_by_side
 
-    check_output_dir(out_dir, files=[f"{stem}-adversarial.png", f"{stem}-attack.png"])  # before any query
+    check_output_dir(out_dir, files=[f"{stem}-adversarial.png", f"{stem}-best-attempt.png", f"{stem}-attack.png"])
     spec = get_spec(model_name)
     if image.shape[:2] != spec.input_size:
         raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")
@@ -107,7 +110,7 @@ def attack_image(
     names = CLASSES if spec.num_classes == 10 else tuple(str(i) for i in range(spec.num_classes))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    adv_path = out / f"{stem}-adversarial.png"
+    adv_path = out / (f"{stem}-adversarial.png" if result.success[0] else f"{stem}-best-attempt.png")
     adv_path.write_bytes(encode_png(result.adversarial[0]))
     r = result[0]
     positions = [(int(a), int(b)) for a, b in r.pixels[0] if a >= 0]

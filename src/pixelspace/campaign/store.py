@@ -9,7 +9,6 @@ the one it was created with (results of different configs are never mixed).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pixelspace.errors import DataError, StoreError, sqlite_store_error
+from pixelspace.store_access import check_store, connect_readonly, parse_record
 from pixelspace.store_types import ATTACK_COLUMNS, AttackRow
 
 log = logging.getLogger(__name__)
@@ -116,14 +116,25 @@ class Store:
         """Hold ``<store>.lock`` (an OS file lock, released even on SIGKILL) so that one campaign writes a store.
 
         The lock sits next to the resolved file (symlinks followed, ``..`` removed), so two paths that name the
-        same store take the same lock.
+        same store take the same lock. A hard link is a second name the lock cannot see, and SQLite keeps the
+        write-ahead log beside the name it was opened by, so two writers through two links each see their own
+        database and checkpointing both loses committed rows: a store file with more than one link is refused
+        (checked with the lock held, so a link made later is refused to the next writer through either name).
         """
         try:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
         real = Path(os.path.realpath(self.path))
-        lock = (real.parent / (real.name + ".lock")).open("a")
+        lock_path = real.parent / (real.name + ".lock")
+        try:
+            lock = lock_path.open("a")
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write store {self.path}: its lock file {lock_path} cannot be made ({exc.strerror}); "
+                "`pixelspace run` needs a writable folder for the store (`status` and `report` read a store in a "
+                "read-only folder): copy the store somewhere writable, or set `store` to a writable path"
+            ) from None
         try:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -133,14 +144,28 @@ class Store:
                 f"store {self.path}{same} is being written by another process (a second `pixelspace run` of the "
                 "same campaign?); wait for it or stop it first"
             ) from None
+        try:
+            links = os.stat(real).st_nlink
+        except OSError:
+            links = 1
+        if links > 1:
+            lock.close()
+            raise StoreError(
+                f"store {self.path} has {links} links (hard links name one file by several paths): SQLite keeps "
+                "a store's write-ahead log beside the path it is opened by, so writers or readers through two "
+                "links see different data and committed rows can be lost; remove the other links (`find / "
+                f"-samefile {real}` lists them) or make an independent copy (`cp`), and run again"
+            )
         self._lock = lock
 
     # -- opening ------------------------------------------------------------------------------------------
     @classmethod
-    def open_readonly(cls, path: str | Path) -> Store:
+    def open_readonly(cls, path: str | Path, check: bool = True) -> Store:
         """Open an existing store for reading (never blocks the writer; sees committed batches only).
 
         ``path`` may also be a folder holding ``store.sqlite`` (as the demo's ``./pixelspace-demo/`` does).
+        ``check``: refuse a damaged store (:func:`~pixelspace.store_access.check_store`, which reads the whole
+        file); only for a caller that checks it later itself.
 
         Raises:
             StoreError: no such file, not a pixelspace store, or a newer schema version.
@@ -148,11 +173,14 @@ class Store:
         p = store_file(path)
         if not p.is_file():
             raise StoreError(f"store {p} does not exist")
-        with _sqlite_errors(p, "open"):
-            conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 30000")
-        store = cls(p, conn, readonly=True)
-        store._check_schema()
+        store = cls(p, connect_readonly(p), readonly=True)
+        try:
+            if check:
+                check_store(store.conn, p)
+            store._check_schema()
+        except BaseException:
+            store.close()
+            raise
         return store
 
     @classmethod
@@ -186,6 +214,7 @@ class Store:
                     raise StoreError(f"store {p}: cannot switch to WAL mode (got {mode}); is the file on a network share?")
                 conn.execute("PRAGMA synchronous = FULL")
             if store._has_table("meta"):
+                check_store(conn, p)
                 store._check_schema()
                 stored = store.meta().get("config_hash")
                 if stored is None:
@@ -330,21 +359,24 @@ class Store:
 
         Raises:
             StoreError: no attack has this key, or ``key`` is a prefix of several keys (any prefix that
-                names one attack is accepted, however short).
+                names one attack is accepted, however short, in either case: keys are lower-case hex).
         """
         columns = ", ".join(ATTACK_COLUMNS)
+        given = key
+        if key != key.lower() and not self.query("SELECT 1 FROM attacks WHERE key = ? LIMIT 1", (key,)):
+            key = key.lower()  # keys are lower-case hex: a key or prefix typed in capitals names the same attack
         rows = self.query(f"SELECT {columns} FROM attacks WHERE key = ?", (key,)) if key else []
         if not rows and key:  # an exact prefix match (LIKE would read % and _ as wildcards and ignore case)
             rows = self.query(f"SELECT {columns} FROM attacks WHERE substr(key, 1, ?) = ? ORDER BY key LIMIT 2",
                               (len(key), key))
             if len(rows) > 1:
-                raise StoreError(f"key prefix {key!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
+                raise StoreError(f"key prefix {given!r} matches several attacks in {self.path} (e.g. {rows[0][0]} and "
                                  f"{rows[1][0]}); give more characters")
         if not rows:
-            raise StoreError(f"store {self.path} has no attack with key {key!r} (nor one whose key starts with it); "
+            raise StoreError(f"store {self.path} has no attack with key {given!r} (nor one whose key starts with it); "
                              "`pixelspace status STORE --keys N` lists the stored keys")
         out = dict(zip(ATTACK_COLUMNS, rows[0], strict=True))
-        out["record"] = json.loads(out["record"])
+        out["record"] = parse_record(self.path, out["key"], out["record"])
         return out
 
     def discard(self) -> None:

@@ -9,6 +9,7 @@ so nothing is normalised or soft-maxed twice.
 from __future__ import annotations
 
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -96,7 +97,7 @@ class Classifier:
             device = ref.device if ref is not None else torch.device("cpu")
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.batch_size: int | Literal["auto"] = batch_size
-        self._tuned: dict[tuple[int, int], int] = {}
+        self._tuned: dict[tuple[int, int], tuple[int, int, float]] = {}  # (h, w) -> autobatch.Choice
         self.queries = 0
         self._warned_training = False
         self.incremental: bool | Literal["auto"] = incremental
@@ -176,7 +177,7 @@ class Classifier:
         if n == 0:
             raise ValueError("no images to evaluate")
         with self._eval_mode():
-            bs = self.resolve_batch_size(images.shape[2], images.shape[3])  # measured in eval mode too
+            bs = self.resolve_batch_size(images.shape[2], images.shape[3], n)  # measured in eval mode too
             parts = [self._call(images[i : i + bs], precision) for i in range(0, n, bs)]
         if count:
             self.queries += n
@@ -232,7 +233,7 @@ class Classifier:
             if share > MAX_COST_SHARE:
                 return None
         with self._eval_mode():
-            bs = self.resolve_batch_size(clean.shape[2], clean.shape[3])
+            bs = self.resolve_batch_size(clean.shape[2], clean.shape[3], rows.shape[0])
             x = clean.to(torch.float32).div_(255.0)
             col = torch.as_tensor(np.ascontiguousarray(colors), device=self.device).to(torch.float32).div_(255.0)
             out = engine.outputs(x, rows, positions, col, applied, bs)
@@ -264,29 +265,60 @@ class Classifier:
                 self._engine = False
         return self._engine or None
 
-    def resolve_batch_size(self, height: int, width: int) -> int:
+    def resolve_batch_size(self, height: int, width: int, needed: int | None = None,
+                           budget: float | None = None) -> int:
         """The chunk size for images of this size: the explicit int, or the measured one (``"auto"``).
 
-        A measured size is remembered per model object, device, image size, input handling and torch thread
-        count (:mod:`pixelspace.models.autobatch`), so a new Classifier around the same model (each
-        ``PixelAttack`` call on a plain ``nn.Module`` makes one) measures nothing again.
+        ``needed`` is how many images the call at hand evaluates: a call of at most the smallest candidate
+        (32) is one chunk and measures nothing; otherwise no size above the smallest candidate holding them all
+        is timed, and a later call needing more measures again up to its own need. ``budget`` bounds the timed
+        calls in seconds (default :data:`~pixelspace.models.autobatch.BUDGET`). A measured size is remembered
+        per model object, device, image size, input handling and torch thread count, and on disk by the
+        weights' hash, device, torch version and host (:mod:`pixelspace.models.autobatch`), so a new
+        Classifier around the same model, or a second load of the same network, measures nothing again.
         """
         from pixelspace.models import autobatch
 
         if isinstance(self.batch_size, int):
             return self.batch_size
         key = (height, width)
-        if key not in self._tuned:
-            where = (str(self.device), height, width, self.input_layout, self.input_dtype, self.array,
-                     self._channels_last, torch.get_num_threads())
-            size = autobatch.remembered(self.fn, where)
-            if size is None:
-                size = self._measure_batch_size(height, width)
-                autobatch.remember(self.fn, where, size)
-            self._tuned[key] = size
-        return self._tuned[key]
+        candidates = autobatch.candidates_for(needed)
+        cap, budget = candidates[-1], autobatch.BUDGET if budget is None else budget
+        tuned = self._tuned.get(key)
+        if autobatch.sufficient(tuned, cap, budget):
+            assert tuned is not None
+            return tuned[0]
+        if needed is not None and needed <= autobatch.CANDIDATES[0]:
+            return tuned[0] if tuned is not None else needed  # one chunk whatever the choice: nothing to time
+        where = (str(self.device), height, width, self.input_layout, self.input_dtype, self.array,
+                 self._channels_last, torch.get_num_threads())
+        found = autobatch.remembered(self.fn, where)
+        disk_key = None
+        if not autobatch.sufficient(found, cap, budget):
+            fingerprint = autobatch.module_fingerprint(self.fn) if autobatch.cache_file() is not None else None
+            if fingerprint is not None:
+                disk_key = autobatch.cache_key(fingerprint, where, self._device_name())
+                on_disk = autobatch.cached(disk_key)
+                if autobatch.sufficient(on_disk, cap, budget):
+                    found = on_disk
+                    assert found is not None
+                    autobatch.remember(self.fn, where, found)
+        if found is None or not autobatch.sufficient(found, cap, budget):
+            found = (self._measure_batch_size(height, width, candidates, budget), cap, budget)
+            autobatch.remember(self.fn, where, found)
+            if disk_key is not None:
+                autobatch.cache(disk_key, found)
+        self._tuned[key] = found
+        return found[0]
 
-    def _measure_batch_size(self, height: int, width: int) -> int:
+    def _device_name(self) -> str:
+        """The accelerator's name (a cache key: a measurement on one GPU model does not hold for another)."""
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        return f"{self.device.type} x{os.cpu_count()}"
+
+    def _measure_batch_size(self, height: int, width: int, candidates: tuple[int, ...] | None = None,
+                            budget: float | None = None) -> int:
         """Time chunk sizes on random images (:func:`~pixelspace.models.autobatch.choose_batch_size`)."""
         from pixelspace.models import autobatch
 
@@ -307,7 +339,8 @@ class Classifier:
                 return time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        best, rates = autobatch.choose_batch_size(seconds_per_call)
+        best, rates = autobatch.choose_batch_size(seconds_per_call, candidates or autobatch.CANDIDATES,
+                                                  autobatch.BUDGET if budget is None else budget)
         log.info("auto batch size for %dx%d images on %s: %d (%s images/s; measured in %.1f s)", height, width,
                  self.device, best, ", ".join(f"{b}: {r:.0f}" for b, r in rates.items()), time.perf_counter() - t0)
         return best

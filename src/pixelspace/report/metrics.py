@@ -21,6 +21,7 @@ import numpy as np
 
 from pixelspace.errors import StoreError, sqlite_store_error
 from pixelspace.report import stats
+from pixelspace.store_access import check_store, connect_readonly
 from pixelspace.store_types import AttackRow
 
 SUPPORTED_SCHEMAS = ("1", "2")
@@ -156,11 +157,10 @@ def load_store(path: str | Path) -> Store:
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"store {p} does not exist")
+    con = connect_readonly(p)
     try:
-        con = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error as exc:  # pragma: no cover - sqlite rarely fails to open an existing file
-        raise sqlite_store_error(p, "open", exc) from exc
-    try:
+        check_store(con, p)  # the check every command that reads a store makes
+        con.execute("BEGIN")  # one snapshot for every table, while a campaign may be writing
         con.row_factory = sqlite3.Row
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         missing = {"meta", "models", "images", "predictions", "attacks"} - tables

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -212,9 +212,23 @@ class MinimizeResult:
     history: np.ndarray
 
 
+def check_seed(seed: Any, name: str = "seed") -> None:
+    """Refuse a negative seed (an int, or any entry of a sequence) with a message naming it.
+
+    Raises:
+        ConfigError: a seed below 0 (NumPy's ``SeedSequence`` takes integers >= 0).
+    """
+    values = np.asarray(seed).reshape(-1)
+    if values.size and np.issubdtype(values.dtype, np.integer) and (values < 0).any():
+        bad = int(values[values < 0][0])
+        where = "" if np.ndim(seed) == 0 else f" (entry {int(np.flatnonzero(values < 0)[0])})"
+        raise ConfigError(f"{name} {bad}{where}: seeds must be non-negative integers (0, 1, 2, …)")
+
+
 def rngs_from_seed(seed: int | Sequence[int], count: int) -> list[np.random.Generator]:
     """One independent generator per problem: an int seed gives problem ``i`` the stream of ``(seed, i)``;
-    a sequence gives one seed per problem."""
+    a sequence gives one seed per problem (seeds >= 0)."""
+    check_seed(seed)
     if isinstance(seed, int | np.integer):
         return [np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(i,))) for i in range(count)]
     seeds = list(seed)
