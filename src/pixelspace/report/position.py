@@ -177,7 +177,8 @@ def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF,
 
     p1, p0 = _expit(x1 @ beta), _expit(x0 @ beta)
     grad = (x1 * (p1 * (1 - p1))[:, None] - x0 * (p0 * (1 - p0))[:, None]).mean(axis=0)
-    ame_se = math.sqrt(max(float(grad @ cov @ grad), 0.0))
+    var = float(grad @ cov @ grad)
+    ame_se = math.sqrt(var) if var > 0 else math.nan  # a singular covariance (collinear splines): no interval
     value = ame(beta)
     marginal = stats.Interval(100 * value, 100 * (value - z * ame_se), 100 * (value + z * ame_se),
                               "average marginal effect, delta method, cluster-robust")
