@@ -49,5 +49,5 @@ def test_missing_or_malformed_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="mask file not found"):
         load_cifar10_sample_masks(tmp_path / "none.npz")
     np.savez(tmp_path / "bad.npz", masks=np.zeros((1, 2, 2), bool))
-    with pytest.raises(DataError, match="lacks the 'foreground' and 'ids' arrays"):
+    with pytest.raises(DataError, match=r"lacks the 'foreground' \(or 'foreground_bits'\) and 'ids' arrays"):
         load_cifar10_sample_masks(tmp_path / "bad.npz")

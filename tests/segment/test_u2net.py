@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -71,3 +72,17 @@ def test_imagenet_sample_has_a_foreground(shared_data: Path, u2net: U2Net) -> No
     q = mask_quality(u2net(img[None]))
     assert not q.flagged[0]
     assert 0.05 < q.foreground_fraction[0] < 0.95
+
+
+def test_resampling_names_what_preprocessing_does() -> None:
+    """A CIFAR-sized image is upscaled with bicubic, a photo larger than the input on both sides is shrunk with
+    area averaging; the map always comes back bilinear. The names are those recorded with shipped masks."""
+    from pixelspace.segment.u2net import resampling
+
+    assert resampling(32, 32, 320) == ("cv2.INTER_CUBIC", "cv2.INTER_LINEAR")
+    assert resampling(480, 640, 320) == ("cv2.INTER_AREA", "cv2.INTER_LINEAR")
+    assert resampling(300, 640, 320)[0] == "cv2.INTER_CUBIC"  # smaller than the input on one side
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    by_hand = cv2.resize(img, (320, 320), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    by_hand = (by_hand / by_hand.max() - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    np.testing.assert_allclose(_preprocess(img, 320)[0].transpose(1, 2, 0), by_hand, atol=1e-5)

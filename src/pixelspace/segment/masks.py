@@ -1,5 +1,5 @@
 """Masks as data: PNG files named by image id, the ``MaskFiles`` and ``Full`` segmenters, the quality guard and
-the precomputed GrabCut masks of the shipped CIFAR-10 sample.
+the precomputed masks of the shipped CIFAR-10 sample (GrabCut, the default, and U²-Netp).
 
 A mask is a bool array, True on the foreground; the background is its complement. On disk a mask is a
 single-channel 8-bit PNG (255 foreground, 0 background; any value >= 128 reads as foreground) in one flat
@@ -17,13 +17,15 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
-from pixelspace.errors import DataError, RegionError, ShapeError
+from pixelspace.errors import ConfigError, DataError, RegionError, ShapeError
 from pixelspace.segment._validate import check_ids, check_images, check_masks
 
 log = logging.getLogger(__name__)
 
 #: File name of the precomputed GrabCut masks of the shipped CIFAR-10 sample in ``pixelspace/assets``.
 SAMPLE_MASKS_FILE = "cifar10_test_sample_masks.npz"
+#: The precomputed masks of the shipped CIFAR-10 sample in ``pixelspace/assets``, by segmentation method.
+SAMPLE_MASK_FILES: dict[str, str] = {"grabcut": SAMPLE_MASKS_FILE, "u2net": "cifar10_test_sample_masks_u2netp.npz"}
 #: Default minimum number of foreground and of background pixels for a usable mask (the quality guard).
 MIN_REGION_PIXELS = 20
 
@@ -280,64 +282,131 @@ class SampleMasks:
     def __len__(self) -> int:
         return int(self.foreground.shape[0])
 
+    @property
+    def quality(self) -> MaskQuality:
+        """The quality guard on these masks (``settings["min_pixels"]`` if recorded, else
+        :data:`MIN_REGION_PIXELS`, for both regions): which images a campaign would drop."""
+        n = int(self.settings.get("min_pixels", MIN_REGION_PIXELS))  # type: ignore[call-overload]
+        return mask_quality(self.foreground, min_foreground=n, min_background=n)
 
-def save_sample_masks(path: str | Path, foreground: np.ndarray, ids: Sequence[str], settings: Mapping[str, object]) -> None:
-    """Write masks, ids and settings as a compressed ``.npz`` (keys ``foreground``, ``ids``, ``setting_<name>``)."""
+
+def save_sample_masks(
+    path: str | Path, foreground: np.ndarray, ids: Sequence[str], settings: Mapping[str, object], *,
+    packed: bool = False,
+) -> None:
+    """Write masks, ids and settings as a compressed ``.npz``.
+
+    Keys: ``foreground`` bool (N, H, W), or with ``packed`` ``foreground_bits`` uint8 (N, H, ceil(W / 8)) of
+    ``numpy.packbits(foreground, axis=-1)`` (big-endian bit order) and ``shape`` int64 ``[N, H, W]``; ``ids``;
+    ``setting_<name>``; and ``quality_reasons`` (N strings, empty where the mask passes the quality guard, see
+    :func:`mask_quality`, with ``settings["min_pixels"]`` if given, else :data:`MIN_REGION_PIXELS`).
+    """
     foreground = check_masks(foreground)
     id_list = check_ids(ids, foreground.shape[0])
     extra = {f"setting_{k}": np.array(v) for k, v in settings.items()}
-    np.savez_compressed(path, foreground=foreground, ids=np.array(id_list), **extra)  # type: ignore[arg-type]
+    n = int(settings.get("min_pixels", MIN_REGION_PIXELS))  # type: ignore[call-overload]
+    reasons = np.array(mask_quality(foreground, min_foreground=n, min_background=n).reasons, dtype=str)
+    arrays: dict[str, np.ndarray] = (
+        {"foreground_bits": np.packbits(foreground, axis=-1), "shape": np.array(foreground.shape, np.int64)}
+        if packed else {"foreground": foreground}
+    )
+    np.savez_compressed(path, **arrays, ids=np.array(id_list), quality_reasons=reasons, **extra)  # type: ignore[arg-type]
 
 
-def load_cifar10_sample_masks(path: str | Path | None = None) -> SampleMasks:
-    """The shipped GrabCut masks of the 1,000-image CIFAR-10 sample (same order as ``load_cifar10_sample``).
+def load_cifar10_sample_masks(path: str | Path | None = None, *, method: str | None = None) -> SampleMasks:
+    """The shipped masks of the 1,000-image CIFAR-10 sample (same order as ``load_cifar10_sample``).
 
     Args:
-        path: another file of the same format (default the shipped ``assets/cifar10_test_sample_masks.npz``).
+        path: another file of the same format (default the shipped file of ``method``; see
+            :data:`SAMPLE_MASK_FILES`).
+        method: ``"grabcut"`` (the default when no ``path`` is given: the masks every campaign uses) or
+            ``"u2net"`` (shipped U²-Netp, 320x320 input, threshold 0.5; see ``assets/DATA.md``). With a
+            ``path``, the file's recorded method must match it.
 
     Returns:
-        :class:`SampleMasks` with ``foreground`` bool (1000, 32, 32), the ids and the GrabCut settings.
+        :class:`SampleMasks` with ``foreground`` bool (1000, 32, 32), the ids and the segmenter settings.
 
     Raises:
-        DataError: the file is missing or lacks the ``foreground``/``ids`` keys.
+        ConfigError: unknown ``method`` (lists the valid ones).
+        DataError: the file is missing, lacks the masks or ids, records another method than ``method``, or
+            records quality flags that do not match its masks.
     """
     from pixelspace.data.samples import asset_path
 
-    p = Path(path) if path is not None else asset_path(SAMPLE_MASKS_FILE)
+    if method is not None and method not in SAMPLE_MASK_FILES:
+        raise ConfigError(f"method: unknown segmentation method {method!r} for the shipped sample masks; "
+                          f"valid methods are {', '.join(SAMPLE_MASK_FILES)}")
+    p = Path(path) if path is not None else asset_path(SAMPLE_MASK_FILES[method or "grabcut"])
     if not p.is_file():
         raise DataError(f"path: mask file not found: {p}")
     with np.load(p, allow_pickle=False) as z:
-        if "foreground" not in z or "ids" not in z:
-            raise DataError(f"path: {p} lacks the 'foreground' and 'ids' arrays, has {sorted(z.files)}")
+        if ("foreground" not in z and "foreground_bits" not in z) or "ids" not in z:
+            raise DataError(f"path: {p} lacks the 'foreground' (or 'foreground_bits') and 'ids' arrays, "
+                            f"has {sorted(z.files)}")
         settings = {k.removeprefix("setting_"): z[k].item() for k in z.files if k.startswith("setting_")}
-        return SampleMasks(z["foreground"].astype(bool), tuple(str(s) for s in z["ids"]), settings)
+        if "foreground" in z:
+            fg = z["foreground"].astype(bool)
+        else:
+            shape = tuple(int(v) for v in z["shape"])
+            fg = np.unpackbits(z["foreground_bits"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
+        ids = tuple(str(s) for s in z["ids"])
+        recorded = tuple(str(r) for r in z["quality_reasons"]) if "quality_reasons" in z else None
+    if method is not None and settings.get("method", method) != method:
+        raise DataError(f"path: {p} holds {settings['method']!r} masks, not {method!r}")
+    masks = SampleMasks(fg, ids, settings)
+    if recorded is not None and recorded != masks.quality.reasons:
+        i = next(k for k, (a, b) in enumerate(zip(recorded, masks.quality.reasons, strict=True)) if a != b)
+        raise DataError(f"path: {p}: quality_reasons[{i}] = {recorded[i]!r} does not match its mask "
+                        f"({masks.quality.reasons[i]!r})")
+    return masks
 
 
 def build_cifar10_sample_masks(
-    out: str | Path, segmenter: object | None = None, *, progress: bool = True
+    out: str | Path, segmenter: object | None = None, *, method: str | None = None, progress: bool = True
 ) -> SampleMasks:
-    """Recompute the sample's masks with GrabCut (default settings) and write them to ``out``.
+    """Recompute the sample's masks and write them to ``out`` (the format :func:`load_cifar10_sample_masks` reads).
 
     Args:
         out: the ``.npz`` file to write.
-        segmenter: a :class:`~pixelspace.segment.GrabCut` (default ``GrabCut()``).
+        segmenter: a :class:`~pixelspace.segment.GrabCut` or :class:`~pixelspace.segment.U2Net`; default that
+            of ``method`` with its default settings (``GrabCut()``, ``U2Net()``).
+        method: ``"grabcut"`` (default) or ``"u2net"``; with a ``segmenter``, its method (and must match it).
         progress: show a progress bar.
 
     Returns:
-        The masks written.
+        The masks written. GrabCut masks are stored as ``foreground`` bool, with the OpenCV version; U²-Net
+        masks as packed bits, with the weights' file name and sha256, the threshold, the input size, the
+        resampling to and from it and the onnxruntime and OpenCV versions. U²-Net is deterministic (no seed).
     """
+    import hashlib
+
     from pixelspace.data.samples import load_cifar10_sample
     from pixelspace.segment.grabcut import GrabCut
+    from pixelspace.segment.u2net import U2Net, resampling
 
-    seg = segmenter if segmenter is not None else GrabCut()
-    assert isinstance(seg, GrabCut)
+    if method is not None and method not in SAMPLE_MASK_FILES:
+        raise ConfigError(f"method: unknown segmentation method {method!r}; valid methods are "
+                          f"{', '.join(SAMPLE_MASK_FILES)}")
+    seg = segmenter if segmenter is not None else (U2Net() if method == "u2net" else GrabCut())
+    if not isinstance(seg, GrabCut | U2Net):
+        raise ConfigError(f"segmenter: expected a GrabCut or U2Net, got {type(seg).__name__}")
+    if method is not None and seg.settings()["method"] != method:
+        raise ConfigError(f"segmenter: a {seg.settings()['method']!r} segmenter cannot build {method!r} masks")
     sample = load_cifar10_sample()
-    fg = seg(sample.images, progress=progress)
-    settings = {**seg.settings(), "opencv": cv2.__version__}
-    save_sample_masks(out, fg, sample.ids, settings)
-    q = mask_quality(fg)
-    log.info("wrote %s: %d masks, %d flagged by the quality guard", out, len(fg), int(q.flagged.sum()))
-    return SampleMasks(fg, sample.ids, settings)
+    settings: dict[str, object] = dict(seg.settings())
+    if isinstance(seg, U2Net):
+        import onnxruntime
+
+        settings["min_pixels"] = MIN_REGION_PIXELS
+        settings["weights_sha256"] = hashlib.sha256(seg.weights.read_bytes()).hexdigest()
+        settings["upscale"], settings["downscale"] = resampling(sample.images.shape[1], sample.images.shape[2], seg.size)
+        settings["onnxruntime"] = onnxruntime.__version__
+    settings["opencv"] = cv2.__version__
+    fg = seg(sample.images, ids=sample.ids, progress=progress)
+    save_sample_masks(out, fg, sample.ids, settings, packed=isinstance(seg, U2Net))
+    masks = SampleMasks(fg, sample.ids, settings)
+    log.info("wrote %s: %d masks, %d flagged by the quality guard", out, len(fg), int(masks.quality.flagged.sum()))
+    return masks
 
 
 def check_mask_images(masks: np.ndarray, images: np.ndarray) -> np.ndarray:

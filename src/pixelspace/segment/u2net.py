@@ -126,7 +126,8 @@ class U2Net:
             except Exception as exc:
                 raise WeightsError(f"weights: {self.weights} failed on image {i} of input shape {x.shape}: {exc}") from exc
             fused = np.asarray(fused, dtype=np.float32).reshape(fused.shape[-2], fused.shape[-1])
-            out[i] = np.clip(cv2.resize(fused, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+            back = _RESIZE[resampling(h, w, self.size)[1]]
+            out[i] = np.clip(cv2.resize(fused, (w, h), interpolation=back), 0.0, 1.0)
         return out
 
     def __call__(
@@ -142,11 +143,24 @@ class U2Net:
         return self.saliency(images, progress=progress) >= self.threshold
 
 
+_RESIZE = {"cv2.INTER_AREA": cv2.INTER_AREA, "cv2.INTER_CUBIC": cv2.INTER_CUBIC, "cv2.INTER_LINEAR": cv2.INTER_LINEAR}
+
+
+def resampling(h: int, w: int, size: int) -> tuple[str, str]:
+    """How an (h, w) image is resized to the size x size input and how the saliency map is resized back.
+
+    Returns:
+        (to the network, back to the image) as OpenCV flag names: ``cv2.INTER_AREA`` into the input when the
+        image is larger than it on both sides, else ``cv2.INTER_CUBIC`` (a 32x32 CIFAR-10 image is upscaled
+        10x with it); always ``cv2.INTER_LINEAR`` back.
+    """
+    return ("cv2.INTER_AREA" if (h > size and w > size) else "cv2.INTER_CUBIC"), "cv2.INTER_LINEAR"
+
+
 def _preprocess(image: np.ndarray, size: int) -> np.ndarray:
     """One uint8 RGB image (H, W, 3) -> float32 (1, 3, size, size), normalised as U²-Net was trained."""
     h, w = image.shape[:2]
-    interp = cv2.INTER_AREA if (h > size and w > size) else cv2.INTER_CUBIC
-    x = cv2.resize(image, (size, size), interpolation=interp).astype(np.float32)
+    x = cv2.resize(image, (size, size), interpolation=_RESIZE[resampling(h, w, size)[0]]).astype(np.float32)
     x /= max(float(x.max()), 1e-6)
     x = (x - _MEAN) / _STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
