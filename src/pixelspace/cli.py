@@ -296,10 +296,12 @@ def _second_masks(choice: str, store: Path) -> tuple[dict[str, np.ndarray] | Non
         from pixelspace.segment import load_cifar10_sample_masks
 
         try:
-            sample = load_cifar10_sample_masks(method="u2net")  # type: ignore[call-arg]
-        except (DataError, TypeError):  # no shipped U²-Netp masks in this install
+            sample = load_cifar10_sample_masks(method="u2net")
+        except DataError:  # no shipped U²-Netp masks in this install
             return None, ""
-        return dict(zip(sample.ids, sample.foreground, strict=True)), "U²-Netp (shipped)"
+        usable = ~sample.quality.flagged  # the quality guard a campaign applies (>= 20 px on each side)
+        return ({i: m for i, m, ok in zip(sample.ids, sample.foreground, usable, strict=True) if ok},
+                "U²-Netp (shipped)")
     folder = Path(choice)
     if not folder.is_dir():
         raise DataError(f"--second-masks: {choice!r} is neither 'auto', 'none' nor a mask folder")

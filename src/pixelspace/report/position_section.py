@@ -99,8 +99,11 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
             variants.append((label, fg_bg(maps, [sm.shift_foreground(f, s) for f in fgs])))
         if second:
             keep = [k for k, i in enumerate(ids) if i in second]
-            variants.append((f"{second_name} masks", fg_bg([maps[k] for k in keep],
-                                                            [second[ids[k]] for k in keep])))
+            if keep:  # the same images with the stored masks, so the masks' effect is told from the subset's
+                variants.append((f"as stored, on the {len(keep)} images with {second_name} masks",
+                                 fg_bg([maps[k] for k in keep], [fgs[k] for k in keep])))
+                variants.append((f"{second_name} masks", fg_bg([maps[k] for k in keep],
+                                                                [second[ids[k]] for k in keep])))
         ie = pos.interior_exterior(maps, fgs, model)
         signs = set()
         for label, r in variants:
@@ -118,7 +121,8 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
     caption = ("Outline sensitivity of the per-image answer (1 pixel, untargeted, the scan's colour set): the "
                "foreground's success against the background's on the same images, with the stored foreground, the "
                "foreground eroded or dilated by 1 and 2 px (3 × 3 steps; the background is the rest), "
-               + (f"the {second_name} masks, " if second else "")
+               + (f"the {second_name} masks where they pass the quality guard (beside the stored masks on the same "
+                  "images), " if second else "")
                + "and the interior (more than 2 px inside the outline) against the exterior (more than 2 px "
                "outside), which leaves out the band where outlines are uncertain. Newcombe paired 95 % intervals, "
                "exact McNemar p (not multiplicity-corrected). A per-image rate grows with the region's size, so "
