@@ -196,7 +196,7 @@ class ScanSeededAttack:
         colors: uint8 (C, 3) the scan's colour set; default the 8 RGB-cube corners.
         batch_size: images per model call, or ``"auto"``.
 
-    Example:
+    Examples:
         >>> attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=100, max_generations=1000),
         ...                           max_queries=12_000)
         >>> attack.pixels, attack.top
