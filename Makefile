@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint setup bench bench-setup bench-peers train-cifar10 reproduce-cifar10 clean
+.PHONY: demo test lint setup docs bench bench-setup bench-peers train-cifar10 reproduce-cifar10 clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +26,16 @@ lint: $(STAMP)
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# The documentation site (mkdocs.yml: docs/*.md and an API reference from the docstrings) into site/;
+# --strict turns every warning (a broken link or anchor, a page missing from the nav) into a failure.
+DOCS_STAMP := $(VENV)/.docs-stamp
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean
+
 bench: $(STAMP)
 	$(PY) benchmarks/engine_throughput.py
 
@@ -35,7 +45,7 @@ bench-setup: $(STAMP)
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
 	$(PY) -m pip install -q adversarial-robustness-toolbox==1.20.1 six scikit-learn packaging
 
-# PEERS_ARGS passes options through, e.g. PEERS_ARGS="--device cuda --images 40" on a GPU (README, Performance)
+# PEERS_ARGS passes options through, e.g. PEERS_ARGS="--device cuda --images 40" on a GPU (docs/performance.md)
 PEERS_ARGS ?=
 bench-peers: bench-setup
 	$(PY) benchmarks/peers.py $(PEERS_ARGS)
@@ -51,7 +61,7 @@ train-cifar10: $(STAMP)
 	done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
 
 # The paper's full CIFAR-10 grid (campaigns/paper-cifar10.toml); resumable: run it again after an interruption.
 reproduce-cifar10: $(STAMP)

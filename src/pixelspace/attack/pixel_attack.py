@@ -57,7 +57,7 @@ class PixelAttack:
             and every success confirmation are evaluated at ``"fp32"``, so a reduced-precision success that
             does not hold at fp32 is not reported (the search goes on).
 
-    Example:
+    Examples:
         >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
         >>> attack.pixels
         1

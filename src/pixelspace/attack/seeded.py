@@ -192,11 +192,14 @@ class ScanSeededAttack:
         max_queries: per-attack budget of model queries, scan included (None: no limit). DE gets
             ``max_queries - scan queries`` of the image, so it must exceed the scan's cost
             (region pixels x colours + 1) by at least 3.
-        top, weighting, random_fraction: how the population is seeded (:func:`seeded_population`).
+        top: how many of the most damaging region pixels the seeded members draw from
+            (:func:`seeded_population`).
+        weighting: ``"damage"`` or ``"uniform"`` draws among those pixels (:func:`seeded_population`).
+        random_fraction: share of members drawn over the whole unit cube (:func:`seeded_population`).
         colors: uint8 (C, 3) the scan's colour set; default the 8 RGB-cube corners.
         batch_size: images per model call, or ``"auto"``.
 
-    Example:
+    Examples:
         >>> attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=100, max_generations=1000),
         ...                           max_queries=12_000)
         >>> attack.pixels, attack.top

@@ -107,7 +107,7 @@ class SparseRandomSearch:
             random order without repeats (module docstring); ``"random"`` draws them with repetition (the
             authors' rule). Ignored for ``pixels > 1``.
 
-    Example:
+    Examples:
         >>> SparseRandomSearch(pixels=3, max_queries=1000).pixels
         3
     """

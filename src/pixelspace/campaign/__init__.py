@@ -1,6 +1,6 @@
 """Campaigns: a TOML file expands into attack keys, run in batches and stored kill-safe in SQLite.
 
-Example:
+Examples:
     >>> from pixelspace.campaign import load_config, run_campaign  # doctest: +SKIP
     >>> summary = run_campaign(load_config("campaigns/demo.toml"))  # doctest: +SKIP
 

@@ -12,7 +12,7 @@ imagenet_class_index.json``: index -> [wnid, name], wnids sorted, the torchvisio
 ``wnid -> index`` map of your own; or from an explicit ``file name -> wnid or index`` map for folders such as the
 ILSVRC-2012 validation set whose file names carry no wnid.
 
-Example:
+Examples:
     >>> from pixelspace.data.imagenet import load_imagenet_sample
     >>> sample = load_imagenet_sample()
     >>> sample.images.shape, sample.images.dtype.name, sample.labels.dtype.name

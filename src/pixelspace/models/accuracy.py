@@ -10,7 +10,7 @@ The file maps model names to records::
     {"vgg16-cifar10": {"sample_accuracy": 0.874, "sample_size": 1000, "weights_sha256": "…",
                        "test_accuracy": 0.868, "per_class_test_accuracy": [0.9, …]}}
 
-Example:
+Examples:
     >>> from pixelspace.models import measure_sample_accuracy, record_accuracy
     >>> record_accuracy("vgg16-cifar10", measure_sample_accuracy("vgg16-cifar10"))  # doctest: +SKIP
 """

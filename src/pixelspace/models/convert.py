@@ -1,6 +1,6 @@
 """Convert a foreign weight file (torchvision, EfficientNet-PyTorch ...) into compact fp16 safetensors.
 
-Example:
+Examples:
     >>> from pixelspace.models.convert import convert_weights
     >>> convert_weights("resnet50-imagenet", "resnet50-0676ba61.pth", "resnet50.safetensors")  # doctest: +SKIP
 """

@@ -12,11 +12,13 @@ Cell = str | list[str]  # a list is rendered as separate lines in one cell
 
 @dataclass
 class Table:
-    """A table: caption, header and rows of cells (plain text)."""
+    """A table: caption, header and rows of cells (plain text); a ``folded`` table is shown collapsed (HTML
+    ``<details>``, its caption as the summary), for detail that would push the findings off the first screen."""
 
     caption: str
     header: list[str]
     rows: list[list[Cell]]
+    folded: bool = False
 
 
 @dataclass
@@ -63,16 +65,25 @@ def nozero(text: str) -> str:
     return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
 
 
+def fixed(x: float, digits: int = 1) -> str:
+    """``x`` with ``digits`` decimals, or with two significant digits when those decimals would round a non-zero
+    value to zero (0.0012 -> '0.0012', not '0.0'); never in scientific notation."""
+    if x != 0 and math.isfinite(x) and abs(x) < 0.5 * 10.0**-digits:
+        return f"{x:.{1 - math.floor(math.log10(abs(x)))}f}".rstrip("0")
+    return nozero(f"{x:.{digits}f}")
+
+
 def pct(x: float | None, digits: int = 1) -> str:
-    """A fraction as a percentage ('—' when missing)."""
-    return "—" if x is None or not math.isfinite(x) else nozero(f"{100 * x:.{digits}f}%")
+    """A fraction as a percentage ('—' when missing); a small non-zero value keeps two significant digits."""
+    return "—" if x is None or not math.isfinite(x) else f"{fixed(100 * x, digits)}%"
 
 
 def interval(lo: float, hi: float) -> str:
-    """A 95 % interval of fractions, in percent (empty when undefined)."""
+    """A 95 % interval of fractions, in percent (empty when undefined); small non-zero limits keep two
+    significant digits, so no interval of non-zero values reads [0.0, 0.0]."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return ""
-    return f"[{nozero(f'{100 * lo:.1f}')}, {nozero(f'{100 * hi:.1f}')}]"
+    return f"[{fixed(100 * lo)}, {fixed(100 * hi)}]"
 
 
 def rate_cell(r: Rate, unit: str = "") -> Cell:

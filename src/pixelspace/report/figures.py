@@ -15,8 +15,9 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, MultipleLocator
 
 from pixelspace.report import metrics
 from pixelspace.report.metrics import AttackRow
@@ -269,6 +270,12 @@ def figure6_fitness(rows: Sequence[AttackRow], image_ids: Sequence[str]) -> Figu
             ax.legend(fontsize=7)
         if i == len(models) - 1:
             ax.set_xlabel("generation")
+    # shared axes: whole generations from 0 (at least 0–1, so one-point panels get an axis, not ±0.04 around
+    # their point) and the probability's full range
+    last = max((len(h) - 1 for r in rel for h in [r.record.get("fitness_history") or [0]]), default=0)
+    axes[0, 0].set_xlim(-0.5, max(1, last) + 0.5)
+    axes[0, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0, 0].set_ylim(-0.03, 1.03)
     return fig
 
 
@@ -328,7 +335,8 @@ def vulnerability_figure(
 def vulnerability_grid(
     entries: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
 ) -> Figure | None:
-    """Several images beside their vulnerability maps, two pairs per row.
+    """Several images beside their vulnerability maps, two pairs per row; each pair is one panel on a grey
+    ground under one title (the image's and the map's), so a title cannot be read as the next row's.
 
     Args:
         entries: (title, image uint8 (H, W, 3), lowest clean-class probability float (H, W) with NaN where not
@@ -338,25 +346,28 @@ def vulnerability_grid(
         return None
     cols = min(2, len(entries))
     rows = math.ceil(len(entries) / cols)
-    fig = Figure(figsize=(3.3 * 2 * cols, 3.2 * rows + 0.3), layout="constrained")
-    axes = fig.subplots(rows, 2 * cols, squeeze=False)
+    fig = Figure(figsize=(3.3 * 2 * cols + 1.0, 3.5 * rows + 0.2), layout="constrained")
+    outer = fig.subfigures(1, 2, squeeze=False, width_ratios=[3.3 * 2 * cols, 1.0])
+    grid, bar = outer[0, 0], outer[0, 1]
+    pairs = grid.subfigures(rows, cols, squeeze=False, wspace=0.04, hspace=0.04)
     im = None
-    for ax in axes.ravel():
-        ax.set_axis_off()
     for n, (title, image, min_p, flips, fg) in enumerate(entries):
-        ax_img, ax_map = axes[n // cols, 2 * (n % cols)], axes[n // cols, 2 * (n % cols) + 1]
+        pair = pairs[n // cols, n % cols]
+        pair.set_facecolor("#f2f2f2")
+        ax_img, ax_map = pair.subplots(1, 2)
         _show(ax_img, image)
-        ax_img.set_axis_on()
-        ax_img.set_title(title, fontsize=9)
         im = ax_map.imshow(min_p, cmap="magma", vmin=0.0, vmax=1.0, interpolation="nearest")
         ys, xs = np.nonzero(flips)
         ax_map.scatter(xs, ys, s=max(2.0, 600.0 / max(image.shape[:2])), c="cyan", marker="o", linewidths=0)
-        ax_map.set_title(f"{int(flips.sum())} flipping px (cyan)", fontsize=9)
+        ax_map.set_xticks([])
+        ax_map.set_yticks([])
+        pair.suptitle(f"{title}: {int(flips.sum())} flipping px (cyan)", fontsize=9)
         if fg is not None and fg.any() and not fg.all():
             for ax in (ax_img, ax_map):
                 ax.contour(fg.astype(float), levels=[0.5], colors="yellow", linewidths=1.0)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, label="lowest p(clean class)")
+        fig.colorbar(im, cax=bar.add_axes((0.1, 0.5 - min(0.4, 1.2 / rows), 0.22, 2 * min(0.4, 1.2 / rows))),
+                     label="lowest p(clean class)")
     return fig
 
 
@@ -388,56 +399,97 @@ def figure_reachable_classes(distributions: Mapping[str, Mapping[str, np.ndarray
     return fig
 
 
+SEARCH_MARKERS = ("o", "s", "D", "^")  # the opening figure's marker per search, in the order given
+
+
+def rate_axis(ends: Sequence[float]) -> tuple[float, float]:
+    """A success-rate axis (percent) spanning ``ends`` with a margin, on a 5-point grid inside 0–100 and at
+    least 20 points wide: intervals of a few points stay visible where 0–100 would hide them under the dots."""
+    finite = [x for x in ends if math.isfinite(x)]
+    if not finite:
+        return 0.0, 100.0
+    lo, hi = min(finite), max(finite)
+    pad = max(2.0, 0.08 * (hi - lo))
+    lo, hi = max(0.0, 5 * math.floor((lo - pad) / 5)), min(100.0, 5 * math.ceil((hi + pad) / 5))
+    while hi - lo < 20:
+        lo, hi = max(0.0, lo - 5), min(100.0, hi + 5)
+    return lo, hi
+
+
+def _split_n(label: str) -> tuple[str, str]:
+    """'foreground − background (n=40)' -> ('foreground − background', '40'); '?' without an n."""
+    name, sep, n = label.rpartition(" (n=")
+    return (name, n.rstrip(")")) if sep else (label, "?")
+
+
 def figure_at_a_glance(
-    rates: Mapping[str, Sequence[tuple[str, float, float, float, int]]],
-    differences: Mapping[str, Sequence[tuple[str, float, float, float]]],
+    rates: Mapping[str, Mapping[str, Sequence[tuple[str, float, float, float, int]]]],
+    differences: Mapping[str, Mapping[str, Sequence[tuple[str, float, float, float]]]],
     title: str,
 ) -> Figure | None:
     """The answer at a glance: per network, each region's success rate with its 95 % interval (top) and the
-    paired differences with theirs (bottom).
+    paired differences with theirs (bottom); several searches side by side, each with its own marker.
 
     Args:
-        rates: network -> (region, rate, low, high, images) per region; fractions.
-        differences: network -> (label such as 'foreground − background', value, low, high); fractions.
+        rates: search (e.g. 'DE') -> network -> (region, rate, low, high, images) per region; fractions.
+        differences: search -> network -> (label such as 'foreground − background (n=40)', value, low, high);
+            fractions.
         title: the figure's title (what the rows are: DE or the scan, pixels).
     """
-    models = [m for m in rates if rates[m]]
+    searches = [s for s in rates if any(rates[s].values())]
+    models = sorted({m for s in searches for m, rows in rates[s].items() if rows})
     if not models:
         return None
-    fig = Figure(figsize=(3.6 * len(models) + 0.8, 4.6), layout="constrained")
+    many = len(searches) > 1
+    step = 0.34 / max(1, len(searches) - 1) if many else 0.0  # vertical offset between searches in one row
+    fig = Figure(figsize=(3.6 * len(models) + 0.8, 4.6 + (0.6 if many else 0.0)), layout="constrained")
     axes = fig.subplots(2, len(models), squeeze=False, height_ratios=[3, 2])
-    ends = [abs(x) for m in models for d in differences.get(m, ()) for x in d[1:] if math.isfinite(x)]
+    ends = [abs(x) for s in searches for ds in differences.get(s, {}).values() for d in ds for x in d[1:]
+            if math.isfinite(x)]
     reach = 100 * max(ends, default=0.1) * 1.1  # one symmetric scale for every network's differences
+    span = rate_axis([100 * x for s in searches for rows in rates[s].values() for r in rows for x in r[1:4]])
     for j, model in enumerate(models):
-        ax = axes[0, j]
-        rows = list(rates[model])
-        for y, (region, v, lo, hi, _) in enumerate(rows):
-            colour = REGION_COLOURS.get(region, "#333333")
-            if math.isfinite(lo):
-                ax.plot([100 * lo, 100 * hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
-            ax.plot([100 * v], [y], "o", color=colour, ms=6)
-        ax.set_yticks(range(len(rows)), [f"{r[0]} (n={r[4]})" for r in rows], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlim(0, 100)
-        ax.set_xlabel("success rate, % (95 % interval)", fontsize=8)
-        ax.set_title(model, fontsize=10)
-        ax.grid(axis="x", alpha=0.3)
-        ax = axes[1, j]
-        diffs = list(differences.get(model, ()))
-        for y, (_, v, lo, hi) in enumerate(diffs):
-            if math.isfinite(lo):
-                ax.plot([100 * lo, 100 * hi], [y, y], color="black", lw=2.2, solid_capstyle="butt")
-            ax.plot([100 * v], [y], "o", color="black", ms=6)
-        ax.axvline(0, color="#999999", lw=1, ls="--")
-        ax.set_xlim(-reach, reach)
-        ax.set_yticks(range(len(diffs)), [d[0] for d in diffs], fontsize=8)
-        ax.invert_yaxis()
-        if diffs:
-            ax.set_ylim(len(diffs) - 0.5, -0.5)
-        else:
-            ax.text(0, 0.5, "no two regions share images yet:\nno paired difference", ha="center", va="center",
-                    fontsize=8, color="#666666", transform=ax.get_yaxis_transform())
-        ax.set_xlabel("paired difference, pp (95 % interval)", fontsize=8)
-        ax.grid(axis="x", alpha=0.3)
+        for row, key in ((0, "rates"), (1, "diffs")):
+            ax = axes[row, j]
+            # per search: (row name, n, value, low, high)
+            series = {s: [(g, str(n), v, lo, hi) for g, v, lo, hi, n in rates[s].get(model, ())] if key == "rates"
+                      else [(*_split_n(label), v, lo, hi) for label, v, lo, hi in differences.get(s, {}).get(model, ())]
+                      for s in searches}
+            labels: dict[str, list[str]] = {}  # row name -> the n of each search
+            for found in series.values():
+                for name, n, _, _, _ in found:
+                    labels.setdefault(name, []).append(n)
+            order = list(labels)
+            for k, found in enumerate(series.values()):
+                for name, _, v, lo, hi in found:
+                    y = order.index(name) + (k * step - step * (len(searches) - 1) / 2)
+                    colour = REGION_COLOURS.get(name, "#333333") if key == "rates" else "black"
+                    if math.isfinite(lo):
+                        ax.plot([100 * lo, 100 * hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+                    face = colour if k == 0 else "white"
+                    ax.plot([100 * v], [y], SEARCH_MARKERS[k % len(SEARCH_MARKERS)], color=colour, ms=6,
+                            markerfacecolor=face)
+            ax.set_yticks(range(len(order)), [f"{name} (n={' / '.join(dict.fromkeys(ns)) if ns else '?'})"
+                                              for name, ns in labels.items()], fontsize=8)
+            ax.grid(axis="x", alpha=0.3)
+            if order:
+                ax.set_ylim(len(order) - 0.5, -0.5)
+            if key == "rates":
+                ax.set_xlim(*span)
+                width = span[1] - span[0]
+                ax.xaxis.set_major_locator(MultipleLocator(5 if width <= 30 else 10 if width <= 60 else 20))
+                ax.set_xlabel("success rate, % (95 % interval)", fontsize=8)
+                ax.set_title(model, fontsize=10)
+            else:
+                ax.axvline(0, color="#999999", lw=1, ls="--")
+                ax.set_xlim(-reach, reach)
+                ax.set_xlabel("paired difference, pp (95 % interval)", fontsize=8)
+                if not order:
+                    ax.text(0, 0.5, "no two regions share images yet:\nno paired difference", ha="center",
+                            va="center", fontsize=8, color="#666666", transform=ax.get_yaxis_transform())
+    if many:
+        handles = [Line2D([], [], marker=SEARCH_MARKERS[k % len(SEARCH_MARKERS)], color="#444444", linestyle="none",
+                          markerfacecolor="#444444" if k == 0 else "white", label=s) for k, s in enumerate(searches)]
+        fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncols=len(handles), frameon=False)
     fig.suptitle(title, fontsize=10)
     return fig

@@ -42,6 +42,7 @@ from pixelspace.report.verdict_section import at_a_glance, verdict_blocks
 FIG6_IMAGES = 15
 FIG1_PER_MODEL = 2
 PAPER_BUDGET = (400, 100)
+FOLD_ROWS = 8  # a table of detail longer than this is folded away (HTML <details>)
 
 @dataclass(frozen=True)
 class ReportPaths:
@@ -179,19 +180,24 @@ def _findings(store: Store) -> list[Block]:
     if extra:
         setup += (f" A further {extra} attacks ran {'without' if store.early_stop else 'with'} early stop for the "
                    "fitness curves (Fig. 6 only; the tables leave them out).")
-    out: list[Block] = [*_unfinished(store), setup]
     de_rows = [r for r in rows if r.mode == "untargeted"]
-    glance = at_a_glance(de_rows, "DE") if de_rows else at_a_glance(store.scan_rows, "the scan")
-    if glance is not None:  # after the unfinished-campaign banner, before any table
-        out.insert(len(out) - 1, glance)
     if de_rows or not store.scan_rows:
-        out += verdict_blocks(de_rows, "DE")
+        verdict = verdict_blocks(de_rows, "DE")
+        searches = {"DE": de_rows} if de_rows else {}
     else:
-        out.append("This store holds no DE attacks: the verdict below reads the pixel scan's rows (one scan per "
+        verdict = verdict_blocks(store.scan_rows, "the scan")
+        searches = {"the scan": store.scan_rows}
+    sparse = [r for r in store.attacks if r.search == "sparse-rs" and r.mode == "untargeted"]
+    if sparse:
+        searches["sparse random search"] = sparse
+    glance = at_a_glance(searches)
+    # the first screen: the unfinished-campaign banner, the verdict sentence, the figure, then the setup
+    out: list[Block] = [*_unfinished(store), verdict[0], *([glance] if glance is not None else []), setup]
+    if not (de_rows or not store.scan_rows):
+        out.append("This store holds no DE attacks: the verdict reads the pixel scan's rows (one scan per "
                    "network × image, read out per region; section 'Pixel vulnerability maps'). "
                    + scan_coverage(store))
-        out += verdict_blocks(store.scan_rows, "the scan")
-    return out
+    return out + verdict[1:]
 
 
 def _table1(store: Store) -> Section:
@@ -219,7 +225,7 @@ def _table1(store: Store) -> Section:
                       f"{len(store.images) - attacked} passed over.")
     if reasons:
         sec.blocks.append(Table("Pool images passed over, by reason.", ["reason", "images"],
-                                [[r, str(n)] for r, n in reasons]))
+                                [[r, str(n)] for r, n in reasons], folded=len(reasons) > FOLD_ROWS))
     return sec
 
 
@@ -485,18 +491,21 @@ def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
     with_history = sorted({r.image_id for r in curves if r.mode == "untargeted" and r.pixels == 1
                            and r.record.get("fitness_history")})
     chosen = [i for i in everywhere if i in set(with_history)]
-    sel_note = "images whose 1-pixel untargeted attack succeeded in every region on every network"
+    sel_note = "whose 1-pixel untargeted attack succeeded in every region on every network"
     if not chosen:
         chosen = with_history
-        sel_note = ("images with 1-pixel untargeted attacks (no image was fooled in every region on every "
-                    "network)")
+        sel_note = "with 1-pixel untargeted attacks (no image was fooled in every region on every network)"
+
+    def images(n: int) -> str:
+        return f"{n} image{'' if n == 1 else 's'}"
+
     if len(chosen) > FIG6_IMAGES:
         rng = np.random.default_rng(stats.DEFAULT_SEED)
-        sel_note = (f"{FIG6_IMAGES} of the {len(chosen)} {sel_note}, chosen at random "
+        sel_note = (f"{FIG6_IMAGES} of the {images(len(chosen))} {sel_note}, chosen at random "
                     f"(seed {stats.DEFAULT_SEED})")
         chosen = sorted(rng.choice(chosen, size=FIG6_IMAGES, replace=False).tolist())
     else:
-        sel_note = f"all {len(chosen)} " + sel_note
+        sel_note = f"{'the ' if len(chosen) == 1 else 'all '}{images(len(chosen))} {sel_note}"
     fig = figs.figure6_fitness(curves, chosen)
     if fig is not None:
         stopped = any(r.early_stop for r in curves)
@@ -545,6 +554,11 @@ def _provenance(store: Store) -> Section:
 # -------------------------------------------------------------------------------------- writers
 
 
+def _folded_summary(t: Table) -> str:
+    """A folded table's one visible line: its caption and its size."""
+    return f"{t.caption.rstrip('. ')} ({len(t.rows)} rows)."
+
+
 def _md_cell(c: Cell) -> str:
     lines = [c] if isinstance(c, str) else [x for x in c if x]
     return "<br>".join(x.replace("|", "\\|") for x in lines) or " "
@@ -562,10 +576,12 @@ def _md(title: str, sections: Sequence[Section], figure_dir: str) -> str:
             elif isinstance(b, Code):
                 out += [f"{b.summary}:", "", "```json", b.text, "```", ""]
             elif isinstance(b, Table):
-                out += [f"*{b.caption}*", "", "| " + " | ".join(b.header) + " |",
+                if b.folded:  # GitHub and most Markdown viewers render <details> too
+                    out += ["<details>", f"<summary>{html.escape(_folded_summary(b))}</summary>", ""]
+                out += [*([] if b.folded else [f"*{b.caption}*", ""]), "| " + " | ".join(b.header) + " |",
                         "|" + "---|" * len(b.header)]
                 out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
-                out.append("")
+                out += ["", "</details>", ""] if b.folded else [""]
             else:
                 out += [f"![{b.name}]({figure_dir}/{b.name}.png)", "", f"*{b.caption}*", ""]
     return "\n".join(out)
@@ -591,6 +607,8 @@ figcaption { color: #555; font-size: 14px; margin-top: .3em; }
 code { background: #f3f3f3; padding: 0 .25em; }
 pre { background: #f6f8fa; padding: .8em; overflow-x: auto; font-size: 12px; }
 summary { cursor: pointer; color: #444; }
+details { margin: .6em 0 1.4em; }
+details > summary { font-style: italic; color: #555; font-size: 14px; }
 """
 
 
@@ -625,10 +643,13 @@ def _html(title: str, sections: Sequence[Section]) -> str:
                 out.append(f"<details><summary>{html.escape(b.summary)}</summary><pre>{html.escape(b.text)}</pre>"
                            "</details>")
             elif isinstance(b, Table):
-                out.append(f"<table><caption>{html.escape(b.caption)}</caption><thead><tr>"
+                if b.folded:
+                    out.append(f"<details><summary>{html.escape(_folded_summary(b))}</summary>")
+                caption = "" if b.folded else f"<caption>{html.escape(b.caption)}</caption>"
+                out.append(f"<table>{caption}<thead><tr>"
                            + "".join(_html_cell(h, "th") for h in b.header) + "</tr></thead><tbody>")
                 out += ["<tr>" + "".join(_html_cell(c, "td") for c in r) + "</tr>" for r in b.rows]
-                out.append("</tbody></table>")
+                out.append("</tbody></table>" + ("</details>" if b.folded else ""))
             else:
                 data = base64.b64encode(b.png).decode("ascii")
                 out.append(f'<figure id="{b.name}"><img alt="{html.escape(b.name)}" '
@@ -641,6 +662,16 @@ def _html(title: str, sections: Sequence[Section]) -> str:
 def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
     for s in sections:
         yield from (b for b in s.blocks if isinstance(b, FigureBlock))
+
+
+def report_title(store: Store, store_path: Path) -> str:
+    """'pixelspace report: <campaign name> (<dataset>)': the name from the stored config's ``campaign.name``
+    (the store's file name when the config records none)."""
+    campaign = store.config.get("campaign")
+    name = campaign.get("name") if isinstance(campaign, dict) else None
+    name = name if isinstance(name, str) and name.strip() else None
+    dataset = store.meta.get("dataset")
+    return f"pixelspace report: {name or store_path.name}" + (f" ({dataset})" if dataset else "")
 
 
 def write_report(store_path: str | Path, out_dir: str | Path, *,
@@ -662,8 +693,7 @@ def write_report(store_path: str | Path, out_dir: str | Path, *,
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base)
-    dataset = store.meta.get("dataset") or "pixelspace"
-    title = f"pixelspace report: {dataset}, {Path(store_path).name}"
+    title = report_title(store, Path(store_path))
     fig_paths = []
     for b in _figure_blocks(sections):
         p = out / "figures" / f"{b.name}.png"

@@ -163,6 +163,14 @@ def _density_tables(rows: list[metrics.AttackRow]) -> list[Block]:
 
 
 def _versus_de(rows: list[metrics.AttackRow], de_rows: list[metrics.AttackRow]) -> Table:
+    if not de_rows:  # nothing to set beside: the scan's own per-image numbers, folded away
+        return Table(
+            "The scan per region (1 pixel, untargeted; the store holds no DE attacks to set beside it): images "
+            "scanned, flipping pixels and reachable classes per image, and the mean queries a scan of the region "
+            "alone costs.",
+            ["network", "region", "images", "flipping px / image", "reachable classes / image", "queries: scan"],
+            [[c.model, c.region, str(c.scan_images), _num(c.flipping_pixels), _num(c.reachable_classes, 2),
+              _num(c.scan_queries, 0)] for c in sm.scan_vs_de(rows, de_rows)], folded=True)
     body: list[list[Cell]] = []
     for c in sm.scan_vs_de(rows, de_rows):
         paired = c.images > 0

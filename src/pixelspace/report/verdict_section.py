@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pixelspace.report import figures as figs
 from pixelspace.report import metrics
@@ -139,33 +139,43 @@ def control_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
 GLANCE_DIFFERENCES = (("foreground", "background"), ("foreground", "centre"), ("background", "border"))
 
 
-def at_a_glance(rows: Sequence[AttackRow], what: str) -> FigureBlock | None:
-    """The report's opening figure from 1-pixel untargeted ``rows`` (None when they hold no such rows)."""
-    rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1]
-    if not rel:
+def at_a_glance(searches: Mapping[str, Sequence[AttackRow]]) -> FigureBlock | None:
+    """The report's opening figure from the 1-pixel untargeted rows of each search (``{"DE": rows, "sparse
+    random search": rows}``, drawn side by side); None when no search has such rows."""
+    rates: dict[str, dict[str, list[tuple[str, float, float, float, int]]]] = {}
+    diffs: dict[str, dict[str, list[tuple[str, float, float, float]]]] = {}
+    for what, rows in searches.items():
+        rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1]
+        if not rel:
+            continue
+        rates[what], diffs[what] = {}, {}
+        for model in sorted({r.model for r in rel}):
+            mine = [r for r in rel if r.model == model]
+            for g in metrics.region_order(r.region for r in mine):
+                rate = metrics.untargeted1(metrics.select(mine, region=g))
+                rates[what].setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
+            for a, b in GLANCE_DIFFERENCES:
+                d = metrics.region_difference(mine, model=model, pixels=1, region_a=a, region_b=b)
+                if d is not None:
+                    iv = d.difference
+                    diffs[what].setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low,
+                                                              iv.high))
+    if not rates:
         return None
-    rates: dict[str, list[tuple[str, float, float, float, int]]] = {}
-    diffs: dict[str, list[tuple[str, float, float, float]]] = {}
-    for model in sorted({r.model for r in rel}):
-        mine = [r for r in rel if r.model == model]
-        for g in metrics.region_order(r.region for r in mine):
-            rate = metrics.untargeted1(metrics.select(mine, region=g))
-            rates.setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
-        for a, b in GLANCE_DIFFERENCES:
-            d = metrics.region_difference(mine, model=model, pixels=1, region_a=a, region_b=b)
-            if d is not None:
-                iv = d.difference
-                diffs.setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low, iv.high))
+    names = list(rates)
+    what = " and ".join(names) if len(names) < 3 else ", ".join(names[:-1]) + " and " + names[-1]
     fig = figs.figure_at_a_glance(rates, diffs, f"1-pixel untargeted success ({what})")
     if fig is None:
         return None
     drawn = [f"{a} − {b}" for a, b in GLANCE_DIFFERENCES
-             if any(label.startswith(f"{a} − {b} ") for ds in diffs.values() for label, *_ in ds)]
+             if any(label.startswith(f"{a} − {b} ") for per in diffs.values() for ds in per.values()
+                    for label, *_ in ds)]
     pairs = (", ".join(drawn[:-1]) + " and " + drawn[-1]) if len(drawn) > 1 else "".join(drawn)
     return FigureBlock(
         "fig0_at_a_glance", figs.figure_png(fig),
         f"The answer at a glance ({what}, 1 pixel, untargeted): per network, the success rate of every region and "
-        "control with its Wilson 95 % interval (top)"
+        "control with its Wilson 95 % interval (top; the axis spans the data, not 0–100 %)"
         + (f", and the paired difference{'s' if len(drawn) > 1 else ''} {pairs} with Newcombe 95 % intervals "
-           "(bottom; an interval clear of the dashed zero line is a difference these images resolve)." if drawn
-           else "; no two regions share images yet, so no paired difference is drawn."))
+           "(bottom; an interval clear of the dashed zero line is a difference these images resolve)" if drawn
+           else "; no two regions share images yet, so no paired difference is drawn")
+        + (f". Each search is drawn with its own marker (legend), {names[0]} above." if len(names) > 1 else "."))

@@ -6,7 +6,7 @@ background is the complement. ``GrabCut`` (CIFAR-10), ``U2Net`` (ImageNet, shipp
 or background is too small to attack; ``make_region`` gives the plain and control regions (``random``,
 ``centre``, ``border``). See ``docs/segmentation.md``.
 
-Example:
+Examples:
     >>> from pixelspace.segment import load_cifar10_sample_masks, mask_quality
     >>> masks = load_cifar10_sample_masks()
     >>> masks.foreground.shape

@@ -63,7 +63,7 @@ def random_region(foreground: np.ndarray, *, seed: SeedLike) -> np.ndarray:
     Returns:
         bool masks of the same shape, ``out[i].sum() == foreground[i].sum()``.
 
-    Example:
+    Examples:
         >>> fg = np.zeros((8, 8), bool); fg[2:5, 2:5] = True
         >>> int(random_region(fg, seed=0).sum())
         9

@@ -55,7 +55,7 @@ class GrabCut:
         seed: seed of OpenCV's random generator (``cv2.setRNGSeed``), set before each image; a call may
             override it per image.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> img = np.zeros((1, 32, 32, 3), np.uint8); img[0, 8:24, 8:24] = (200, 30, 30)
         >>> GrabCut(iterations=2)(img).shape

@@ -33,7 +33,7 @@ MIN_REGION_PIXELS = 20
 def mask_file_name(image_id: str) -> str:
     """The PNG file name of an image id: ``/`` -> ``__``, extension -> ``.png``.
 
-    Example:
+    Examples:
         >>> mask_file_name("test/airplane/0003.jpg")
         'test__airplane__0003.png'
     """
@@ -240,7 +240,7 @@ def mask_quality(
     Returns:
         A :class:`MaskQuality` with fractions, pixel counts, flags and reasons.
 
-    Example:
+    Examples:
         >>> q = mask_quality(np.zeros((1, 8, 8), bool))
         >>> bool(q.flagged[0]), q.reasons[0]
         (True, 'foreground has 0 pixels, fewer than min_foreground=20')

@@ -57,7 +57,7 @@ class U2Net:
         WeightsError: the weight file is missing or onnxruntime cannot load it.
         ConfigError: ``threshold`` outside [0, 1] or ``size`` < 1.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> U2Net()(np.zeros((1, 16, 16, 3), np.uint8)).shape
         (1, 16, 16)

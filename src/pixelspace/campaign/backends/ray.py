@@ -15,7 +15,7 @@ batch computed twice is committed once (the store ignores a key it holds), and a
 :data:`MAX_ATTEMPTS` times stops the campaign with an error (it is probably what kills the workers). An
 exception raised by the attack code itself is not retried: it is re-raised on the driver.
 
-Example:
+Examples:
     >>> from pixelspace.campaign import load_config, run_campaign  # doctest: +SKIP
     >>> cfg = load_config("campaigns/paper-cifar10.toml").replace(backend="ray", address="auto")  # doctest: +SKIP
     >>> run_campaign(cfg)  # doctest: +SKIP

@@ -28,7 +28,7 @@ from pixelspace.models.architectures.imagenet_common import ImageNetClassifier
 class AlexNet(ImageNetClassifier):
     """Single-tower AlexNet. Input float (N, 3, 224, 224) in [0, 1]; output logits (N, num_classes).
 
-    Example:
+    Examples:
         >>> import torch
         >>> with torch.device("meta"):
         ...     net = AlexNet()

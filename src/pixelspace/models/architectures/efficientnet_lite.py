@@ -109,7 +109,7 @@ class MBConv(nn.Module):
 class EfficientNetLite0(ImageNetClassifier):
     """EfficientNet-Lite0. Input float (N, 3, H, W) in [0, 1] (224x224 for ImageNet); output logits (N, num_classes).
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = EfficientNetLite0().eval()
         >>> sum(p.numel() for p in net.parameters())

@@ -51,7 +51,7 @@ class Bottleneck(nn.Module):
 class ResNet50(ImageNetClassifier):
     """ResNet-50. Input float (N, 3, H, W) in [0, 1] (224x224 for ImageNet); output logits (N, num_classes).
 
-    Example:
+    Examples:
         >>> import torch
         >>> with torch.device("meta"):
         ...     net = ResNet50()

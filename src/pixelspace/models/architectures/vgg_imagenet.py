@@ -22,7 +22,7 @@ VGG16_D: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M"
 class VGG16ImageNet(ImageNetClassifier):
     """VGG-16 (D) with the 4096-wide classifier. Input float (N, 3, 224, 224) in [0, 1]; output logits (N, 1000).
 
-    Example:
+    Examples:
         >>> import torch
         >>> with torch.device("meta"):
         ...     net = VGG16ImageNet()
