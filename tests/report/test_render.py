@@ -94,7 +94,7 @@ def test_verdict_follows_the_paired_tests(tmp_path: Path) -> None:
     flat = make_store(tmp_path / "flat.sqlite", models=("nin-cifar10",), n_images=12, targeted_images=0,
                       success_fn=lambda m, region, i: i % 2 == 0)
     text = write_report(flat, tmp_path / "b").markdown.read_text(encoding="utf-8")
-    assert "**not shown**" in text and "Background clearly lower than both: not shown" in text
+    assert "**not shown**" in text and "Background clearly lower than the foreground: not shown" in text
 
 
 def test_fitness_curve_attacks_feed_fig6_only(tmp_path: Path) -> None:

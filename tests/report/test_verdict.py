@@ -30,17 +30,55 @@ def test_closeness_needs_a_valid_interval_not_an_empty_bootstrap(tmp_path: Path)
     assert text.index("figures/fig0_at_a_glance.png") < text.index("\n| ")
 
 
-def test_clearly_lower_is_holm_corrected(tmp_path: Path) -> None:
-    # 6 images, background never fooled, whole and foreground always: b = 6, c = 0, raw p = 2/64 = 0.03125 for
-    # both tests; Holm over the two: 0.0625 > 0.05, so the background is not "clearly lower" (raw p alone said yes).
+def test_clearly_lower_is_holm_corrected_over_the_fg_bg_tests_only(tmp_path: Path) -> None:
+    # 6 images per network, background never fooled, whole and foreground always: b = 6, c = 0, raw p = 2/64 =
+    # 0.03125 for each fg − bg test. One network: the family is its one fg − bg test (whole − background is not
+    # tested: in a scan no image can succeed in the background alone), so the background is clearly lower.
     path = make_store(tmp_path / "s.sqlite", models=("nin-cifar10",), n_images=6, targeted_images=0,
                       success_fn=lambda m, region, i: region != "background")
     v = verdict.verdicts(load_store(path).results)[0]
-    assert v.fg_bg.diff.p_value == pytest.approx(0.03125)
-    assert v.fg_bg.p_holm == pytest.approx(0.0625) and v.whole_bg.p_holm == pytest.approx(0.0625)
-    assert not v.lower and v.fg_bg.family == 2
+    assert v.fg_bg.diff.p_value == pytest.approx(0.03125) and v.fg_bg.p_holm == pytest.approx(0.03125)
+    assert v.lower and v.fg_bg.family == 1 and v.whole_bg.p_holm is None
     text = write_report(path, tmp_path / "out").markdown.read_text(encoding="utf-8")
-    assert "Background clearly lower than both: not shown" in text and "Holm 0.0625" in text
+    assert "Background clearly lower than the foreground: shown for nin-cifar10 (1 px)" in text
+    # two networks: Holm over their two fg − bg tests, 0.0625 > 0.05: not shown (raw p alone said yes)
+    path = make_store(tmp_path / "t.sqlite", models=("nin-cifar10", "vgg16-cifar10"), n_images=6,
+                      targeted_images=0, success_fn=lambda m, region, i: region != "background")
+    vs = verdict.verdicts(load_store(path).results)
+    assert [x.fg_bg.p_holm for x in vs] == [pytest.approx(0.0625)] * 2 and not any(x.lower for x in vs)
+    assert all(x.fg_bg.family == 2 for x in vs)
+    text = write_report(path, tmp_path / "out2").markdown.read_text(encoding="utf-8")
+    assert "Background clearly lower than the foreground: not shown" in text and "Holm 0.0625" in text
+
+
+def test_closeness_has_three_answers(tmp_path: Path) -> None:
+    # whole fooled on 30 of 40, foreground on 6 of them: whole − fg = 60 pp, wholly outside ±18.75 pp: "no"
+    path = make_store(tmp_path / "s.sqlite", models=("allconv-cifar10",), n_images=40, targeted_images=0,
+                      success_fn=lambda m, region, i: i < {"whole": 30, "foreground": 6}.get(region, 3))
+    v = verdict.verdicts(load_store(path).results)[0]
+    assert v.closeness == "not close" and not v.close
+    # whole on 20, foreground on 17 of them: +7.5 pp, inside the ±12.5 pp margin, the interval crosses it
+    path = make_store(tmp_path / "t.sqlite", models=("allconv-cifar10",), n_images=40, targeted_images=0,
+                      success_fn=lambda m, region, i: i < {"whole": 20, "foreground": 17}.get(region, 3))
+    v = verdict.verdicts(load_store(path).results)[0]
+    iv = v.whole_fg.diff.difference
+    assert iv.low < v.margin < iv.high and v.closeness == "not shown"
+    text = write_report(path, tmp_path / "out").markdown.read_text(encoding="utf-8")
+    assert "closeness not shown" in text and "the estimate is inside the margin" in text
+
+
+def test_a_narrow_interval_is_read_as_the_bound_it_sets() -> None:
+    from pixelspace.report.metrics import RegionDifference
+    from pixelspace.report.stats import Interval
+
+    def comp(low: float, high: float, detectable: float) -> verdict.Comparison:
+        d = RegionDifference("m", 1, "Untargeted1", "foreground", "centre", 500, 0.2, 0.21,
+                             Interval((low + high) / 2, low, high, "Newcombe"), 10, 12, 0.5)
+        return verdict.Comparison(d, 1.0, 9, detectable)
+
+    assert verdict.reading(comp(-0.022, 0.010, 0.03)) == (
+        "not shown; the interval excludes a difference above +1.0 pp")
+    assert verdict.reading(comp(-0.05, 0.04, 0.03)) == "not shown (underpowered)"
 
 
 def test_position_controls_are_read(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 Pure functions of stored rows (DE attacks or scan rows, 1 pixel or more, untargeted). Per network × pixels:
 
 * "foreground close to whole": Newcombe's paired 95 % interval of whole − foreground lies inside
-  ±``CLOSE_MARGIN`` × the whole-image rate;
-* "background clearly lower": whole − background and foreground − background are both positive with a
-  Holm-corrected exact McNemar p < ``ALPHA``, the correction taken over every such test of the verdict (two per
-  network × pixels);
+  ±``CLOSE_MARGIN`` × the whole-image rate ("close"); it lies wholly outside ("not close"); or it straddles the
+  margin ("closeness not shown": the data neither establish nor exclude it);
+* "background clearly lower": foreground − background is positive with a Holm-corrected exact McNemar
+  p < ``ALPHA``, the correction taken over the verdict's fg − bg tests (one per network × pixels). Whole −
+  background is shown beside it but is not tested: in a scan the background is part of the whole image, so no
+  image can succeed in the background alone and that test can only come out one way;
 * position controls: foreground − centre (a centred region of the foreground's size) and background − border
   (a border frame of the background's size), and foreground − random, Holm-corrected as one family of their own.
 
@@ -80,9 +82,19 @@ class NetworkVerdict:
         return m > 0 and math.isfinite(iv.low) and -m <= iv.low and iv.high <= m
 
     @property
+    def closeness(self) -> str:
+        """'close' (interval inside ±margin), 'not close' (wholly outside it) or 'not shown' (straddles it)."""
+        iv, m = self.whole_fg.diff.difference, self.margin
+        if self.close:
+            return "close"
+        if m > 0 and math.isfinite(iv.low) and (iv.low > m or iv.high < -m):
+            return "not close"
+        return "not shown"
+
+    @property
     def lower(self) -> bool:
-        """Background clearly lower than both whole and foreground."""
-        return self.whole_bg.lower and self.fg_bg.lower
+        """Background clearly lower than the foreground (Holm); whole − background is descriptive only."""
+        return self.fg_bg.lower
 
 
 def _with_power(diffs: Sequence[RegionDifference], p_holm: Sequence[float] | None) -> list[Comparison]:
@@ -108,18 +120,17 @@ def _diffs(rows: Sequence[AttackRow], pairs: Sequence[tuple[str, str]], seed: in
 
 
 def verdicts(rows: Sequence[AttackRow], *, seed: int = stats.DEFAULT_SEED) -> list[NetworkVerdict]:
-    """:class:`NetworkVerdict` per network × pixels with all three core regions (Holm over the 'lower' tests)."""
+    """:class:`NetworkVerdict` per network × pixels with all three core regions (Holm over the fg − bg tests)."""
     by = {(d.model, d.pixels, d.region_a, d.region_b): d for d in _diffs(rows, VERDICT_PAIRS, seed)}
     keys = sorted({(m, k) for m, k, *_ in by if all((m, k, a, b) in by for a, b in VERDICT_PAIRS)})
-    tested = [by[(m, k, a, b)] for m, k in keys for a, b in VERDICT_PAIRS[1:]]
+    tested = [by[(m, k, "foreground", "background")] for m, k in keys]  # the Holm family: fg − bg only
     adjusted = stats.holm([d.p_value if d.p_value is not None else 1.0 for d in tested])
-    comps = dict(zip(((d.model, d.pixels, d.region_a, d.region_b) for d in tested),
-                     _with_power(tested, adjusted), strict=True))
+    comps = dict(zip(((d.model, d.pixels) for d in tested), _with_power(tested, adjusted), strict=True))
     out = []
     for m, k in keys:
         wf = by[(m, k, "whole", "foreground")]
         closeness = _with_power([wf], None)[0]
-        bg1, bg2 = comps[(m, k, "whole", "background")], comps[(m, k, "foreground", "background")]
+        bg1, bg2 = _with_power([by[(m, k, "whole", "background")]], None)[0], comps[(m, k)]
         images = min(wf.images, bg1.diff.images, bg2.diff.images)
         out.append(NetworkVerdict(m, k, images, closeness, bg1, bg2))
     return out
@@ -142,13 +153,18 @@ def power_text(c: Comparison) -> str:
 
 
 def reading(c: Comparison) -> str:
-    """'shown' (A − B > 0 after Holm), 'the opposite is shown', 'not shown (underpowered)' (the observed |A − B| is
-    below the detectable difference) or 'not shown'."""
+    """'shown' (A − B > 0 after Holm), 'the opposite is shown', 'not shown; excludes A − B above X pp' (the
+    interval's upper limit is below the detectable difference: the data bound the effect more tightly than the
+    power line), 'not shown (underpowered)' (the observed |A − B| is below the detectable difference) or
+    'not shown'."""
     if c.lower:
         return "shown"
     if c.higher:
         return "the opposite is shown"
-    obs = abs(c.diff.difference.value)
+    iv = c.diff.difference
+    if math.isfinite(iv.high) and math.isfinite(c.detectable) and iv.high < c.detectable:
+        return f"not shown; the interval excludes a difference above {100 * iv.high:+.1f} pp"
+    obs = abs(iv.value)
     if not math.isfinite(c.detectable) or obs < c.detectable:
         return "not shown (underpowered)"
     return "not shown"

@@ -20,6 +20,9 @@ def interval_pp(c: Comparison) -> str:
     return f"{pp(iv.value)}{ci}"
 
 
+_CLOSENESS = {"close": "yes", "not close": "no", "not shown": "not shown"}
+
+
 def _test_text(c: Comparison) -> str:
     return (f"{c.diff.region_a} − {c.diff.region_b} {interval_pp(c)}, p = {pvalue(c.diff.p_value)} "
             f"(Holm {pvalue(c.p_holm)}; {c.diff.b}/{c.diff.c} discordant)")
@@ -27,14 +30,18 @@ def _test_text(c: Comparison) -> str:
 
 def _network_line(v: NetworkVerdict, what: str) -> str:
     d = v.whole_fg.diff
-    close = (f"**yes**: whole − foreground {interval_pp(v.whole_fg)} lies inside ±{100 * v.margin:.1f} pp" if v.close
-             else "— (no whole-image success)" if v.margin == 0 else
-             f"not shown: whole − foreground {interval_pp(v.whole_fg)} is not inside ±{100 * v.margin:.1f} pp")
-    lower = ("**yes**" if v.lower else vd.reading(v.fg_bg) if not v.fg_bg.lower else
-             "not shown (whole − background is not significant)")
+    m = f"±{100 * v.margin:.1f} pp"
+    close = ("— (no whole-image success)" if v.margin == 0 else
+             f"**yes**: whole − foreground {interval_pp(v.whole_fg)} lies inside {m}" if v.closeness == "close" else
+             f"**no**: whole − foreground {interval_pp(v.whole_fg)} lies outside {m}" if v.closeness == "not close"
+             else f"closeness not shown: whole − foreground {interval_pp(v.whole_fg)} straddles {m} (the estimate "
+                  f"is {'inside' if abs(v.whole_fg.diff.difference.value) <= v.margin else 'outside'} the margin, "
+                  "the interval crosses it)")
+    lower = "**yes**" if v.lower else vd.reading(v.fg_bg)
     return (f"**{v.model}, {v.pixels} px** ({what}, n = {v.images} images): whole {pct(d.rate_a)}, foreground "
             f"{pct(d.rate_b)}, background {pct(v.fg_bg.diff.rate_b)}. Foreground close to whole: {close}. "
-            f"Background clearly lower: {lower} ({_test_text(v.whole_bg)}; {_test_text(v.fg_bg)}). "
+            f"Background clearly lower than the foreground: {lower} ({_test_text(v.fg_bg)}; whole − background "
+            f"{interval_pp(v.whole_bg)}, not tested: the background is part of the whole image). "
             f"Power of foreground − background: {vd.power_text(v.fg_bg)}.")
 
 
@@ -65,7 +72,7 @@ def verdict_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
     lower = [v for v in vs if v.lower]
     text += (f" Foreground close to whole: {'shown for ' + who(close) if close else 'not shown'}"
              f"{'; not shown for ' + who([v for v in vs if not v.close]) if close and len(close) < len(vs) else ''}.")
-    text += (f" Background clearly lower than both: {'shown for ' + who(lower) if lower else 'not shown'}"
+    text += (f" Background clearly lower than the foreground: {'shown for ' + who(lower) if lower else 'not shown'}"
              f"{'; not shown for ' + who([v for v in vs if not v.lower]) if lower and len(lower) < len(vs) else ''}.")
     out.append(text)
     out += [_network_line(v, what) for v in vs]
@@ -74,28 +81,32 @@ def verdict_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
         d = v.whole_fg.diff
         table.append([v.model, str(v.pixels), str(v.images),
                       f"{pct(d.rate_a)} / {pct(d.rate_b)} / {pct(v.fg_bg.diff.rate_b)}", interval_pp(v.whole_fg),
-                      f"{'yes' if v.close else 'no'} (±{100 * v.margin:.1f} pp)" if v.margin > 0 else
+                      f"{_CLOSENESS[v.closeness]} (±{100 * v.margin:.1f} pp)" if v.margin > 0 else
                       "— (no whole-image success)",
-                      [interval_pp(v.whole_bg), f"p = {pvalue(v.whole_bg.diff.p_value)}, Holm {pvalue(v.whole_bg.p_holm)}"],
+                      [interval_pp(v.whole_bg), "not tested"],
                       [interval_pp(v.fg_bg), f"p = {pvalue(v.fg_bg.diff.p_value)}, Holm {pvalue(v.fg_bg.p_holm)}"],
                       "yes" if v.lower else "no", f"{100 * v.fg_bg.detectable:.1f} pp"
                       if math.isfinite(v.fg_bg.detectable) else "none"])
     out.append(Table(
         f"The paired tests behind this verdict (Untargeted1, {what}; images attacked in all three regions): rates, "
         "paired differences with Newcombe 95 % intervals, exact McNemar p (raw) and Holm-corrected over the "
-        f"{2 * len(vs)} 'lower' tests, and the smallest foreground − background difference this n detects with "
-        "80 % power.",
+        f"{len(vs)} foreground − background tests, and the smallest foreground − background difference this n "
+        "detects with 80 % power. Whole − background is shown, not tested: the background is part of the whole "
+        "image, so no image can succeed in the background alone.",
         ["network", "pixels", "images", "whole / fg / bg", "whole − fg [95 %]", "fg close to whole?",
          "whole − bg", "fg − bg", "bg clearly lower?", "detectable fg − bg"], table))
     out += control_blocks(rows, what)
     out.append(Note(
-        f"Rules: 'clearly lower' needs whole − background and foreground − background both positive with an exact "
-        f"McNemar p < {vd.ALPHA} after a Holm correction over the verdict's {2 * len(vs)} such tests (raw p beside "
-        f"it). 'Close' needs Newcombe's paired 95 % score interval of whole − foreground inside "
-        f"±{vd.CLOSE_MARGIN:.0%} of the whole-image rate (the paper's foreground lost 6.8 % relative, its background "
-        "54 %). 'Detects' is the smallest paired difference the exact McNemar test finds with 80 % power on these "
-        "n images at the strictest Holm step (α / number of tests), with the observed share of discordant images; "
-        "an observed difference below it is reported as 'not shown (underpowered)'."))
+        f"Rules: 'clearly lower' needs foreground − background positive with an exact McNemar p < {vd.ALPHA} after a "
+        f"Holm correction over the verdict's {len(vs)} such tests (raw p beside it); whole − background is not "
+        "tested, since in a scan it cannot have an image where only the background succeeds. 'Close' needs "
+        f"Newcombe's paired 95 % score interval of whole − foreground inside ±{vd.CLOSE_MARGIN:.0%} of the "
+        "whole-image rate (the paper's foreground lost 6.8 % relative, its background 54 %); 'no' needs it wholly "
+        "outside; an interval that straddles the margin is 'not shown'. 'Detects' is the smallest paired difference "
+        "the exact McNemar test finds with 80 % power on these n images at the strictest Holm step (α / number of "
+        "tests), with the observed share of discordant images. A difference not shown is reported as the bound its "
+        "interval sets ('excludes a difference above X pp') when that bound is below the detectable difference, "
+        "else as 'not shown (underpowered)'."))
     return out
 
 
@@ -123,7 +134,7 @@ def control_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
         for c in sel:
             hit = c.lower if direction == "lower" else c.higher
             ans = "yes" if hit else ("the opposite" if (c.higher if direction == "lower" else c.lower) else
-                                     "not shown" + (" (underpowered)" if "underpowered" in vd.reading(c) else ""))
+                                     _not_shown(c, direction))
             parts.append(f"{c.diff.model} {c.diff.pixels} px: {ans} ({interval_pp(c)}, n = {c.diff.images})")
         out.append(f"{q} " + "; ".join(parts) + ".")
     out.append(Table(
@@ -134,6 +145,17 @@ def control_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
         ["network", "pixels", "A − B", "images", "A vs B", "difference [95 %]", "p / Holm p", "detectable",
          "A above B?"], body))
     return out
+
+
+def _not_shown(c: Comparison, direction: str) -> str:
+    """'not shown', with the bound a narrow interval sets in the direction asked, else '(underpowered)'."""
+    iv = c.diff.difference
+    bound = iv.high if direction == "lower" else -iv.low
+    if math.isfinite(bound) and math.isfinite(c.detectable) and bound < c.detectable:
+        side = "above" if direction == "lower" else "below"
+        limit = 100 * (iv.high if direction == "lower" else iv.low)
+        return f"not shown; the interval excludes {c.diff.region_a} − {c.diff.region_b} {side} {limit:+.1f} pp"
+    return "not shown (underpowered)" if "underpowered" in vd.reading(c) else "not shown"
 
 
 GLANCE_DIFFERENCES = (("foreground", "background"), ("foreground", "centre"), ("background", "border"))
