@@ -84,6 +84,8 @@ def test_never_outside_the_region() -> None:
         res = SparseRandomSearch(pixels=2, max_queries=300, region_mode=mode)(
             model, gray(2), Untargeted([0, 0]), regions=region, seed=1)
         assert not res.success.any()
+        # every pixel is placed (never a restored (-1, -1), which would index the region from its far end)
+        assert ((res.pixels >= 0) & (res.pixels < SIZE)).all(), res.pixels
         assert region[res.pixels[..., 0], res.pixels[..., 1]].all()
         diff = (res.adversarial != gray(2)).any(axis=-1)
         assert not (diff & ~region).any()

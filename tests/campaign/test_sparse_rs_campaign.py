@@ -46,7 +46,9 @@ def test_sparse_rs_rows_beside_de_replay_and_report(make_config: Any, tiny_data:
         assert r["queries"] <= 60
         assert np.array(r["record"]["pixels"]).shape == (r["pixels"], 2)
         mask = masks[(r["image_id"], r["region"])]
-        assert all(mask[rr, cc] for rr, cc in r["record"]["pixels"])
+        # every pixel is placed inside the image and the region (a restored pixel would read (-1, -1))
+        assert all(0 <= rr < mask.shape[0] and 0 <= cc < mask.shape[1] and mask[rr, cc]
+                   for rr, cc in r["record"]["pixels"]), r["record"]["pixels"]
     for k in (1, 2):  # one pixel enumerates (pixel, corner) pairs, two run the random search
         rep = replay_attack(store, next(r["key"] for r in sparse if r["pixels"] == k))
         assert rep.identical, rep.differences

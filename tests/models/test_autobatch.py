@@ -66,15 +66,16 @@ def test_growth_stops_at_a_plateau_or_out_of_memory_not_before() -> None:
 
 
 def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pytest.MonkeyPatch) -> None:
-    # each PixelAttack call wraps a plain nn.Module in a new Classifier; the measurement used to run every time
+    # each PixelAttack call wraps a plain nn.Module in a new Classifier; the measurement used to run every time.
+    # The fake measurement answers sizes no real one picks, so a size read back is known to be the one remembered
     monkeypatch.setenv(autobatch.CACHE_SWITCH_ENV, "0")  # this process's memory only (the disk: below)
     measured: list[tuple[int, int]] = []
-    real = Classifier._measure_batch_size
+    answers = {(16, 16): 37, (8, 8): 23}
 
     def counting(self: Classifier, height: int, width: int, candidates: tuple[int, ...] | None = None,
                  budget: float | None = None) -> int:
         measured.append((height, width))
-        return real(self, height, width, candidates, budget)
+        return answers[(height, width)] + 2 * (len(measured) > 2)  # the other model and re-measures: 39, 25
 
     monkeypatch.setattr(Classifier, "_measure_batch_size", counting)
     autobatch.forget_batch_sizes()
@@ -86,12 +87,15 @@ def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pyt
     again = PixelAttack(pixels=1, de=DEConfig(population_size=600, max_generations=1))(model, images,
                                                                                        Untargeted(labels), seed=0)
     assert measured == [(16, 16)]
+    assert first.batch_size == again.batch_size == 37  # the second call used the size the first measured
     assert np.array_equal(first.adversarial, again.adversarial)
-    assert Classifier(model).resolve_batch_size(16, 16) == Classifier(model).resolve_batch_size(16, 16)
+    assert Classifier(model).resolve_batch_size(16, 16) == 37
     assert measured == [(16, 16)]
-    Classifier(model).resolve_batch_size(8, 8)  # another image size: measured once more
+    assert Classifier(model).resolve_batch_size(8, 8) == 23  # another image size: measured once more
+    assert Classifier(model).resolve_batch_size(8, 8) == 23 and Classifier(model).resolve_batch_size(16, 16) == 37
     other = tiny_cnn(1)
-    Classifier(other).resolve_batch_size(16, 16)  # another model object
+    assert Classifier(other).resolve_batch_size(16, 16) == 39  # another model object: its own measurement
+    assert Classifier(model).resolve_batch_size(16, 16) == 37 and Classifier(other).resolve_batch_size(16, 16) == 39
     assert measured == [(16, 16), (8, 8), (16, 16)]
     with torch.inference_mode():
         Classifier(model, batch_size=64).probabilities(torch.zeros((1, 3, 16, 16), dtype=torch.uint8))
@@ -101,7 +105,7 @@ def test_the_choice_is_remembered_per_model_across_attack_calls(monkeypatch: pyt
     gc.collect()
     assert len(autobatch._SIZES) == before - 1  # held weakly: the entry goes with the model
     autobatch.forget_batch_sizes()
-    Classifier(model).resolve_batch_size(16, 16)
+    assert Classifier(model).resolve_batch_size(16, 16) == 39  # measured again, not read back
     assert len(measured) == 4
 
 

@@ -111,7 +111,25 @@ def test_random_chains_match_full_forward(seed: int, k: int) -> None:
         clf._engine = IncrementalModel(*analyse(model), full_share=share, max_images=2)
         full, inc = full_and_incremental(clf, clean, rows, dec)
         assert torch.equal(full.argmax(1), inc.argmax(1))
-        assert (full - inc).abs().max().item() < 1e-5
+        # not bit-identical: some of these odd layers (1x1 stride-2 convolutions with padding, dilated 2x2
+        # kernels) round differently on a crop than on the full map, by a few float32 ulps (<= 6e-8 seen)
+        assert (full - inc).abs().max().item() < 1e-6
+
+
+def test_every_colour_level_gives_the_full_pass_bit_for_bit() -> None:
+    # issue 32: colours scaled as c * (1 / 255) instead of c / 255 differ from the full pass's input by one ulp
+    # for half of the 256 levels; the tolerances above cannot see that, an exact comparison can
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.Flatten(),
+                          nn.Linear(6 * 8 * 8, 4)).eval()
+    clf = Classifier(model, batch_size=64, incremental=True)
+    rng = np.random.default_rng(0)
+    clean = torch.from_numpy(rng.integers(0, 256, (2, 3, 8, 8), dtype=np.uint8))
+    levels = np.arange(256, dtype=np.uint8)
+    colours = np.stack([levels, levels[::-1], rng.permutation(levels)], axis=-1)[:, None, :]  # (256, 1, 3)
+    dec = Decoded(rng.integers(0, 64, (256, 1)), colours, np.ones((256, 1), bool))
+    full, inc = full_and_incremental(clf, clean, rng.integers(0, 2, 256), dec)
+    assert torch.equal(full, inc), (full - inc).abs().max().item()
 
 
 def test_chain_reads_modules_and_forward_arithmetic() -> None:
@@ -178,8 +196,7 @@ def test_shipped_networks_match_full_forward(name: str) -> None:
     for k in (1, 3, 5):
         rows, dec = random_candidates(rng, 3, 32, 32, 24, k)
         full, inc = full_and_incremental(clf, clean, rows, dec)
-        assert torch.equal(full.argmax(1), inc.argmax(1))
-        assert (full - inc).abs().max().item() < 1e-4
+        assert torch.equal(full, inc), (k, (full - inc).abs().max().item())  # bit-identical on the CPU (docs)
 
 
 def test_auto_uses_it_on_the_cpu_only_where_estimated_cheaper() -> None:
@@ -204,11 +221,14 @@ def test_attack_scan_and_scan_first_unchanged_by_it() -> None:
                    seed=1) for inc in (False, True)]
     for key in ("success", "queries", "predicted", "pixels", "colors", "generations"):
         assert np.array_equal(getattr(runs[0], key), getattr(runs[1], key)), key
-    np.testing.assert_allclose(runs[0].fitness_history, runs[1].fitness_history, atol=1e-5)
+    # not bit-identical: a chunk of one candidate (left by the memo) takes another float32 path in a conv net
+    # on the CPU, with or without the incremental pass (the batch rounding of docs/engine.md, <= 1e-6)
+    for key in ("fitness_history", "confidence", "target_probability", "adv_top5_probs"):
+        np.testing.assert_allclose(getattr(runs[0], key), getattr(runs[1], key), rtol=0, atol=1e-6, err_msg=key)
     scans = [PixelScan(batch_size=64)(Classifier(model, batch_size=64, incremental=inc), images[:1], labels[:1],
                                       regions=region[:1])[0] for inc in (False, True)]
     assert np.array_equal(scans[0].predicted, scans[1].predicted)
-    np.testing.assert_allclose(scans[0].probability, scans[1].probability, atol=1e-5, equal_nan=True)
+    np.testing.assert_allclose(scans[0].probability, scans[1].probability, rtol=0, atol=1e-6, equal_nan=True)
     firsts = [scan_first(Classifier(model, batch_size=64, incremental=inc), images, labels, regions=region, seed=2,
                          per_round=16) for inc in (False, True)]
     for key in ("success", "pixel", "first_hit", "queries"):
