@@ -143,7 +143,8 @@ def model_table(effects: Sequence[pos.ObjectEffect]) -> Table:
         "nearest edge and the unsigned distance to the outline; every scanned pixel of every image, images as "
         "clusters (cluster-robust covariance, statsmodels GLM). 'object at equal position': the average marginal "
         "effect of membership in pp (delta-method interval); 'naive': the pooled foreground − background flip rate "
-        "(bootstrap over images); 'position p': joint Wald test of the position terms.",
+        "(bootstrap over images); 'position p': joint Wald test of the position terms. Rows naming a second "
+        "segmenter refit the model on the images its masks cover, with its outlines.",
         ["network", "images", "pixels", "naive fg − bg", "object at equal position", "odds ratio", "p (object)",
          "position p"], rows)
 
@@ -199,6 +200,11 @@ def position_section(store: Store, *, second_masks: Mapping[str, np.ndarray] | N
                 sec.blocks.append(Note(f"{model}: {len(ids)} images, fewer than the {pos.MIN_MODEL_IMAGES} the "
                                        "per-pixel model needs (images are its clusters); no model fitted."))
             eqs.append(pos.equal_distance(t, model, seed=seed))
+        keep = [k for k, i in enumerate(ids) if second_masks and i in second_masks]
+        if second_masks and len(keep) >= pos.MIN_MODEL_IMAGES:  # the same model with the second segmenter's outlines
+            t2 = pos.pixel_table([maps[k] for k in keep], [second_masks[ids[k]] for k in keep], [ids[k] for k in keep])
+            if t2.foreground.any() and not t2.foreground.all():
+                effects.append(pos.object_effect(t2, f"{model}, {second_name} masks", seed=seed))
     if effects:
         sec.blocks.append(model_table(effects))
         sec.blocks.append(_model_sentence(effects))
