@@ -6,12 +6,8 @@ import logging
 import re
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-
-if TYPE_CHECKING:
-    import numpy as np
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
@@ -270,52 +266,23 @@ def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path
 def report_command(store: Path, out: Path, baseline: Path | None, second_masks: str) -> None:
     """Write the paper's tables and figures for STORE (a store file, or a folder holding store.sqlite) as
     Markdown and self-contained HTML."""
-    from pixelspace.campaign.store import store_file
+    from pixelspace.campaign.store import Store, store_file
     from pixelspace.errors import PixelspaceError
     from pixelspace.outputs import check_output_dir
     from pixelspace.report import write_report
+    from pixelspace.segment import second_foreground_masks
 
     try:
         check_output_dir(out, files=["report.md", "report.html"], folders=["figures"])
         path = store_file(store)
-        masks, name = _second_masks(second_masks, path)
+        with Store.open_readonly(path) as st:
+            ids = [r[0] for r in st.query("SELECT image_id FROM images WHERE status = 'attacked'")]
+        masks, name = second_foreground_masks(second_masks, ids)
         paths = write_report(path, out, second_masks=masks, second_name=name,
                              baseline=store_file(baseline) if baseline is not None else None)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {paths.html} and {paths.markdown} ({len(paths.figures)} figures)")
-
-
-def _second_masks(choice: str, store: Path) -> tuple[dict[str, np.ndarray] | None, str]:
-    """``--second-masks``: image id -> bool (H, W) masks and their name, or (None, "") for 'none'."""
-    from pixelspace.errors import DataError
-
-    if choice == "none":
-        return None, ""
-    if choice == "auto":
-        from pixelspace.segment import load_cifar10_sample_masks
-
-        try:
-            sample = load_cifar10_sample_masks(method="u2net")
-        except DataError:  # no shipped U²-Netp masks in this install
-            return None, ""
-        usable = ~sample.quality.flagged  # the quality guard a campaign applies (>= 20 px on each side)
-        return ({i: m for i, m, ok in zip(sample.ids, sample.foreground, usable, strict=True) if ok},
-                "U²-Netp (shipped)")
-    folder = Path(choice)
-    if not folder.is_dir():
-        raise DataError(f"--second-masks: {choice!r} is neither 'auto', 'none' nor a mask folder")
-    import contextlib
-    import sqlite3
-
-    from pixelspace.segment import mask_file_name, read_mask_png
-
-    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
-        ids = [r[0] for r in conn.execute("SELECT image_id FROM images WHERE status = 'attacked'")]
-    found = {i: read_mask_png(folder / mask_file_name(i)) for i in ids if (folder / mask_file_name(i)).is_file()}
-    if not found:
-        raise DataError(f"--second-masks: {folder} holds no mask for any attacked image of {store}")
-    return found, folder.name
 
 
 @cli.command("demo")

@@ -45,6 +45,7 @@ from pixelspace.segment.masks import (
     read_hint_png,
     read_mask_png,
     save_masks,
+    second_foreground_masks,
     write_mask_png,
 )
 from pixelspace.segment.overlay import overlay, overlay_grid, save_overlay_grids
@@ -82,6 +83,7 @@ __all__ = [
     "read_mask_png",
     "save_masks",
     "save_overlay_grids",
+    "second_foreground_masks",
     "segment_files",
     "write_mask_png",
 ]

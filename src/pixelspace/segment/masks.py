@@ -413,3 +413,37 @@ def check_mask_images(masks: np.ndarray, images: np.ndarray) -> np.ndarray:
     """Check that masks (N, H, W) bool belong to images (N, H, W, 3) uint8; returns the masks."""
     images = check_images(images)
     return check_masks(masks, like=images)
+
+
+def second_foreground_masks(choice: str, image_ids: Sequence[str]) -> tuple[dict[str, np.ndarray] | None, str]:
+    """A second segmenter's foreground masks for the report's outline rows (``pixelspace report --second-masks``).
+
+    Args:
+        choice: ``"auto"`` (the shipped U²-Netp masks of the shipped CIFAR-10 sample, only those that pass the
+            quality guard a campaign applies; none when this install has no such file), ``"none"``, or a folder
+            of mask PNGs as :func:`save_masks` writes them.
+        image_ids: the store's attacked images (a folder is read for these).
+
+    Returns:
+        image id -> bool (H, W) mask (None for ``"none"``), and the masks' name for the report.
+
+    Raises:
+        DataError: ``choice`` is not a folder, or the folder holds no mask of these images.
+    """
+    if choice == "none":
+        return None, ""
+    if choice == "auto":
+        try:
+            sample = load_cifar10_sample_masks(method="u2net")
+        except DataError:
+            return None, ""
+        usable = ~sample.quality.flagged
+        return ({i: m for i, m, ok in zip(sample.ids, sample.foreground, usable, strict=True) if ok},
+                "U²-Netp (shipped)")
+    folder = Path(choice)
+    if not folder.is_dir():
+        raise DataError(f"second masks: {choice!r} is neither 'auto', 'none' nor a mask folder")
+    found = {i: read_mask_png(folder / mask_file_name(i)) for i in image_ids if (folder / mask_file_name(i)).is_file()}
+    if not found:
+        raise DataError(f"second masks: {folder} holds no mask for any of the {len(image_ids)} attacked images")
+    return found, folder.name
