@@ -125,3 +125,14 @@ def test_the_model_refuses_too_few_images() -> None:
     t = P.pixel_table(maps, fgs, [str(i) for i in range(len(maps))])
     with pytest.raises(ValueError, match="at least 30 images"):
         P.object_effect(t)
+
+
+def test_concat_tables_keeps_an_image_one_cluster() -> None:
+    maps, fgs = _world(position_effect=False, n=3)
+    a = P.pixel_table(maps[:2], fgs[:2], ["x", "y"])
+    b = P.pixel_table(maps[1:], fgs[1:], ["y", "z"])
+    t = P.concat_tables([a, b])
+    assert t.image_ids == ("x", "y", "z") and len(t) == len(a) + len(b)
+    assert np.unique(t.image).tolist() == [0, 1, 2]
+    assert (t.image[len(a):][: SIZE * SIZE] == 1).all()  # b's first image is "y", a's second: one cluster
+    np.testing.assert_array_equal(t.flip, np.concatenate([a.flip, b.flip]))

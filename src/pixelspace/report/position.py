@@ -97,6 +97,22 @@ def pixel_table(maps: Sequence[VulnerabilityMap], foregrounds: Sequence[np.ndarr
                       cat["outline"].astype(np.float64), tuple(image_ids))
 
 
+def concat_tables(tables: Sequence[PixelTable]) -> PixelTable:
+    """One table from several (e.g. the same images unshifted and shifted); an image id that appears in more
+    than one table stays one cluster."""
+    ids: dict[str, int] = {}
+    for t in tables:
+        for i in t.image_ids:
+            ids.setdefault(i, len(ids))
+    image = np.concatenate([np.array([ids[i] for i in t.image_ids], dtype=np.int64)[t.image] if len(t) else
+                            np.zeros(0, dtype=np.int64) for t in tables])
+    def cat(field: str) -> np.ndarray:
+        return np.concatenate([getattr(t, field) for t in tables])
+
+    return PixelTable(image, cat("flip"), cat("foreground"), cat("centre"), cat("border"), cat("outline"),
+                      tuple(ids))
+
+
 # -- the per-pixel model ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ObjectEffect:

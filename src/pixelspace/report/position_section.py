@@ -266,7 +266,33 @@ def translation_blocks(shifted: Store, baseline: Store, *, seed: int = stats.DEF
         ["network", "images", "r content", "r position", "content − position", "flipping pixels",
          "kept at p + s", "kept at p"], rows))
     blocks.append(_region_moves(shifted, baseline, seed=seed))
+    pooled = _pooled_effects(shifted, baseline, seed=seed)
+    if pooled:
+        blocks.append(model_table(pooled))
+        blocks.append("The rows above fit the per-pixel model to each image twice, unshifted and shifted (the same "
+                      "image is one cluster), so the object sits at two positions and its effect is separated from "
+                      "position by moving it, not only by adjusting for it. " + _model_sentence(pooled))
     return blocks
+
+
+def _pooled_effects(shifted: Store, baseline: Store, *, seed: int) -> list[pos.ObjectEffect]:
+    """The per-pixel model on the images scanned both unshifted and shifted, both placements together."""
+    moved, base = _model_data(shifted), _model_data(baseline)
+    out = []
+    for model, (maps, fgs, ids) in moved.items():
+        if model not in base:
+            continue
+        bmaps, bfgs, bids = base[model]
+        index = {i: k for k, i in enumerate(bids)}
+        both = [i for i in ids if i in index]
+        if len(both) < pos.MIN_MODEL_IMAGES:
+            continue
+        k_moved = [ids.index(i) for i in both]
+        t = pos.concat_tables([
+            pos.pixel_table([bmaps[index[i]] for i in both], [bfgs[index[i]] for i in both], both),
+            pos.pixel_table([maps[k] for k in k_moved], [fgs[k] for k in k_moved], both)])
+        out.append(pos.object_effect(t, f"{model}, unshifted + shifted", seed=seed))
+    return out
 
 
 def _r_cell(iv: stats.Interval) -> Cell:
