@@ -26,7 +26,7 @@ import numpy as np
 
 from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
 from pixelspace.campaign.config import CampaignConfig, canonical_json
-from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_hash, search_hash, sparse_rs_hash
+from pixelspace.campaign.keys import KeyFields, attack_seed, config_search_hash, mask_hash
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
@@ -120,15 +120,8 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
     for m in config.models:
         images = inputs.selection.get(m.name, [])
         for search, pixels_list, modes, early_stop, regions, limit in groups:
-            if search == "de":
-                s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
-                                     config.attack.reuse_evaluations, config.attack.precision)
-            elif search != "sparse-rs":
-                s_hash = scan_hash(search, config.scan, config.attack.precision)
             for pixels in pixels_list:
-                if search == "sparse-rs":  # its hash depends on k (single_pixel)
-                    s_hash = sparse_rs_hash(config.sparse_rs, config.attack.region_mode,
-                                            config.attack.reuse_evaluations, pixels=pixels)
+                s_hash = config_search_hash(config, search, pixels, early_stop)
                 for mode in modes:
                     for image_id in images[:limit]:
                         label = inputs.predictions[(image_id, m.name)]
