@@ -48,6 +48,8 @@ class OldDefault:
         idle: ``idle(pixels)`` is true where the option has no effect for these pixel counts (the campaign's
             ``attack.pixels`` for the config hash, ``(k,)`` for one attack's search hash): left out there too.
         meaning: the old value in words.
+        feature: for an option that turns an engine feature on, its name (``"the evaluation memo"``): a store
+            that refuses a config is checked for it, and the message says which key to set to resume it.
     """
 
     section: str
@@ -56,6 +58,7 @@ class OldDefault:
     hashes: tuple[str, ...] = ()
     idle: Callable[[tuple[int, ...]], bool] | None = None
     meaning: str = ""
+    feature: str = ""
 
     def omitted(self, value: Any, pixels: tuple[int, ...]) -> bool:
         """Whether a hash leaves the option out at ``value`` (its old value, or idle at ``pixels``)."""
@@ -71,11 +74,12 @@ OLD_DEFAULTS: tuple[OldDefault, ...] = (
     OldDefault("attack", "search", ("de",),
                meaning="DE only (the searches' list and the [scan] section entered the config hash with scans)"),
     OldDefault("attack", "reuse_evaluations", False, hashes=("de",),
-               meaning="no evaluation memo: every candidate costs a model query"),
+               meaning="no evaluation memo: every candidate costs a model query", feature="the evaluation memo"),
     OldDefault("attack", "precision", "fp32", hashes=("de", "scan"),
                meaning="fp32 model evaluations"),
     OldDefault("attack", "incremental", False,
-               meaning="full forward passes (same answers; not part of any search hash)"),
+               meaning="full forward passes (same answers; not part of any search hash)",
+               feature="the incremental forward pass"),
     OldDefault("images", "shift", (0, 0),
                meaning="no translation of the attacked images"),
     OldDefault("sparse_rs", "first_color", "random", hashes=("sparse-rs",),
