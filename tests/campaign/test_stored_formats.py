@@ -114,6 +114,14 @@ def test_the_written_cases_cover_every_old_default() -> None:
     assert left_out == expected and set_otherwise == expected
 
 
+def test_the_written_cases_follow_the_old_defaults_table() -> None:
+    # a new row of OLD_DEFAULTS needs a case here: add it to make_written_formats.py and rerun it
+    from pixelspace.campaign.legacy import OLD_DEFAULTS
+
+    table = {(r.section, r.name): json.loads(json.dumps(r.old)) for r in OLD_DEFAULTS}
+    assert table == {(s, o): v for s, opts in _old_values().items() for o, v in opts.items()}
+
+
 def _old_values() -> dict[str, dict[str, Any]]:
     from tests.campaign.fixtures.make_written_formats import OLD_VALUES
 
