@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from pixelspace.campaign.legacy import fill_stored, omit_old
 from pixelspace.errors import ConfigError
 from pixelspace.search.de import DEConfig
 
@@ -299,11 +300,11 @@ class SparseRSSection:
         max_queries: model evaluations per attack (clean image and confirmation included), >= 3.
         p_init: initial fraction of the k pixels resampled per iteration, in (0, 1].
         first_color: ``"opposite"`` (a pixel's first placement takes the corner farthest from its clean colour)
-            or ``"random"`` (every placement a uniform corner, the authors' rule and the rule of stores written
-            before the option existed).
+            or ``"random"`` (every placement a uniform corner, the authors' rule; older stores read as it,
+            :mod:`pixelspace.campaign.legacy`).
         single_pixel: at one pixel only: ``"enumerate"`` (every (pixel, corner) pair of the region once, in a
-            random order) or ``"random"`` (pairs drawn with repetition, the authors' rule and the rule of
-            stores written before the option existed).
+            random order) or ``"random"`` (pairs drawn with repetition, the authors' rule; older stores read
+            as it).
     """
 
     max_queries: int = 10_000
@@ -436,33 +437,14 @@ class CampaignConfig:
     def result_dict(self) -> dict[str, Any]:
         """The part of the config that decides which attacks exist and what they return.
 
-        Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name. A
-        campaign that only runs DE also leaves out ``attack.search`` and ``[scan]``, so its hash is the one it
-        had before scans existed (its stores stay usable); likewise ``attack.reuse_evaluations`` and
-        ``attack.incremental`` when false and ``attack.precision`` when ``"fp32"``.
+        Leaves out ``execution`` (backend, device, batch sizes), the store path and the campaign's name, the
+        sections of searches it does not use and every option at its old value
+        (:data:`pixelspace.campaign.legacy.OLD_DEFAULTS`), so a store keeps the hash it was written with.
         """
         d = self.to_dict()
         d.pop("execution")
         d["campaign"] = {"seed": self.campaign.seed}
-        if self.attack.search == ("de",):
-            d["attack"].pop("search")
-            d.pop("scan")
-        if "sparse-rs" not in self.attack.searches:
-            d.pop("sparse_rs")  # hashes of campaigns without it stay what they were
-        else:
-            if self.sparse_rs.first_color == "random":
-                d["sparse_rs"].pop("first_color")  # the hash stores had before the option existed
-            if self.sparse_rs.single_pixel == "random" or 1 not in self.attack.pixels:
-                d["sparse_rs"].pop("single_pixel")  # likewise; and it changes nothing above one pixel
-        if not self.attack.reuse_evaluations:
-            d["attack"].pop("reuse_evaluations")  # the hash stores had before the memo existed
-        if self.attack.precision == "fp32":
-            d["attack"].pop("precision")  # the hash stores had before the option existed
-        if tuple(self.images.shift) == (0, 0):
-            d["images"].pop("shift")  # the hash stores had before the option existed
-        if not self.attack.incremental:
-            d["attack"].pop("incremental")  # the hash stores had before the incremental pass existed
-        return d
+        return omit_old(d, self)
 
     def config_hash(self) -> str:
         """sha256 (hex) of :meth:`result_dict` as canonical JSON: a store refuses any other hash."""
@@ -510,17 +492,9 @@ class CampaignConfig:
 
     @classmethod
     def from_stored(cls, data: dict[str, Any], source: str = "config_json") -> CampaignConfig:
-        """Build the config a store recorded (``meta.config_json``). A store written before the evaluation
-        memo existed has no ``attack.reuse_evaluations``: its attacks ran without it, so it reads as false;
-        likewise ``attack.incremental`` for a store written before the incremental forward pass existed, and
-        ``sparse_rs.first_color`` and ``sparse_rs.single_pixel`` (``"random"``) for one written before those
-        options existed."""
-        if isinstance(data, dict) and isinstance(data.get("attack"), dict):
-            data = {**data, "attack": {"reuse_evaluations": False, "incremental": False, **data["attack"]}}
-        if isinstance(data, dict) and isinstance(data.get("sparse_rs"), dict):
-            data = {**data, "sparse_rs": {"first_color": "random", "single_pixel": "random",
-                                  **data["sparse_rs"]}}
-        return cls.from_dict(data, source)
+        """Build the config a store recorded (``meta.config_json``): an option it lacks reads as its old value
+        (:func:`pixelspace.campaign.legacy.fill_stored`), the engine's behaviour when the store was written."""
+        return cls.from_dict(fill_stored(data), source)
 
     @classmethod
     def load(cls, path: str | Path) -> CampaignConfig:

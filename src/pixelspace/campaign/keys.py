@@ -13,73 +13,91 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pixelspace.campaign.config import ScanSection, SparseRSSection, canonical_json
+from pixelspace.campaign.config import CampaignConfig, ScanSection, SparseRSSection, canonical_json
+from pixelspace.campaign.legacy import carried, option_values
 from pixelspace.search.de import DEConfig
 
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
 
 
-def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False,
-                    precision: str = "fp32") -> dict[str, Any]:
-    """The search settings that change an attack's result, as plain data (batch size excluded).
+def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32", *,
+                    options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The search settings that change a DE attack's result, as plain data (batch size excluded).
 
-    ``reuse_evaluations`` (the evaluation memo, which changes query counts) enters only when on, and
-    ``precision`` only when not ``"fp32"``, so attacks made before either existed keep their keys.
+    ``reuse_evaluations``, ``precision`` and the other ``options`` (name -> value; they win over the two
+    arguments) enter as :func:`pixelspace.campaign.legacy.carried` says: only away from their old values, so
+    attacks made before an option existed keep their keys.
     """
     d = dataclasses.asdict(de)
     d["mutation"] = list(de.mutation_range) if isinstance(de.mutation, tuple) else de.mutation
     out: dict[str, Any] = {"de": d, "region_mode": region_mode}
-    if reuse_evaluations:
-        out["reuse_evaluations"] = True
-    if precision != "fp32":
-        out["precision"] = precision
+    out.update(carried("de", {"reuse_evaluations": reuse_evaluations, "precision": precision, **(options or {})}))
     return out
 
 
-def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32") -> str:
+def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32", *,
+                options: Mapping[str, Any] | None = None) -> str:
     """sha256 (hex, 16 chars) of :func:`search_settings`."""
-    settings = search_settings(de, region_mode, reuse_evaluations, precision)
+    settings = search_settings(de, region_mode, reuse_evaluations, precision, options=options)
     return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 
-def scan_settings(search: str, scan: ScanSection, precision: str = "fp32") -> dict[str, Any]:
-    """The settings that change a ``"scan"`` / ``"scan-first"`` row, as plain data (``precision``: the scan's,
-    only when not ``"fp32"``; ``scan-first`` always runs at fp32)."""
+def scan_settings(search: str, scan: ScanSection, precision: str = "fp32", *,
+                  options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings that change a ``"scan"`` / ``"scan-first"`` row, as plain data. ``precision`` (the
+    scan's) and the other ``options`` enter a ``"scan"`` row's as :func:`pixelspace.campaign.legacy.carried`
+    says; ``scan-first`` always runs at fp32 and carries none."""
     d: dict[str, Any] = {"search": search, "colors": scan.color_set().tolist(), "stride": scan.stride}
     if search == "scan-first":
         d = {"search": search, "colors": d["colors"], "per_round": scan.per_round}
-    elif precision != "fp32":
-        d["precision"] = precision
+    else:
+        d.update(carried("scan", {"precision": precision, **(options or {})}))
     return d
 
 
-def scan_hash(search: str, scan: ScanSection, precision: str = "fp32") -> str:
+def scan_hash(search: str, scan: ScanSection, precision: str = "fp32", *,
+              options: Mapping[str, Any] | None = None) -> str:
     """sha256 (hex, 16 chars) of :func:`scan_settings`."""
-    return hashlib.sha256(canonical_json(scan_settings(search, scan, precision)).encode()).hexdigest()[:16]
+    settings = scan_settings(search, scan, precision, options=options)
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
 
 
-def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int
-                       ) -> dict[str, Any]:
-    """The settings that change a ``"sparse-rs"`` row of ``pixels`` pixels, as plain data."""
+def sparse_rs_settings(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int,
+                       options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings that change a ``"sparse-rs"`` row of ``pixels`` pixels, as plain data. The options of
+    ``section`` added after the search (and the other ``options``) enter as
+    :func:`pixelspace.campaign.legacy.carried` says (at ``(pixels,)``)."""
     d: dict[str, Any] = {"search": "sparse-rs", "max_queries": section.max_queries, "p_init": float(section.p_init),
                          "max_iterations": 2 * section.max_queries, "region_mode": region_mode,
                          "reuse_evaluations": reuse_evaluations}
-    if section.first_color != "random":
-        d["first_color"] = section.first_color  # rows made before the option existed keep their hash
-    if pixels == 1 and section.single_pixel != "random":
-        d["single_pixel"] = section.single_pixel  # likewise; no effect above one pixel
+    d.update(carried("sparse-rs", {**dataclasses.asdict(section), **(options or {})}, (pixels,)))
     return d
 
 
-def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int) -> str:
+def sparse_rs_hash(section: SparseRSSection, region_mode: str, reuse_evaluations: bool, *, pixels: int,
+                   options: Mapping[str, Any] | None = None) -> str:
     """sha256 (hex, 16 chars) of :func:`sparse_rs_settings`."""
-    settings = sparse_rs_settings(section, region_mode, reuse_evaluations, pixels=pixels)
+    settings = sparse_rs_settings(section, region_mode, reuse_evaluations, pixels=pixels, options=options)
     return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]
+
+
+def config_search_hash(config: CampaignConfig, search: str, pixels: int, early_stop: bool) -> str:
+    """The search hash of ``config``'s ``search`` attacks with ``pixels`` pixels and ``early_stop`` (the one
+    :func:`pixelspace.campaign.runner.expand_attacks` keys them with); every option of
+    :data:`pixelspace.campaign.legacy.OLD_DEFAULTS` that names the search's hash is read from ``config``."""
+    if search == "de":
+        return search_hash(dataclasses.replace(config.de, early_stop=early_stop), config.attack.region_mode,
+                           options=option_values(config, "de"))
+    if search == "sparse-rs":
+        return sparse_rs_hash(config.sparse_rs, config.attack.region_mode, config.attack.reuse_evaluations,
+                              pixels=pixels, options=option_values(config, "sparse-rs"))
+    return scan_hash(search, config.scan, options=option_values(config, "scan"))
 
 
 def mask_hash(mask: np.ndarray) -> str:

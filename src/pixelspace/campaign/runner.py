@@ -26,7 +26,8 @@ import numpy as np
 
 from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
 from pixelspace.campaign.config import CampaignConfig, canonical_json
-from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, scan_hash, search_hash, sparse_rs_hash
+from pixelspace.campaign.keys import KeyFields, attack_seed, config_search_hash, mask_hash
+from pixelspace.campaign.legacy import OLD_DEFAULTS
 from pixelspace.campaign.prepare import (
     ForegroundSource,
     LoadedModel,
@@ -120,15 +121,8 @@ def expand_attacks(config: CampaignConfig, inputs: StoredInputs, num_classes: in
     for m in config.models:
         images = inputs.selection.get(m.name, [])
         for search, pixels_list, modes, early_stop, regions, limit in groups:
-            if search == "de":
-                s_hash = search_hash(replace(config.de, early_stop=early_stop), config.attack.region_mode,
-                                     config.attack.reuse_evaluations, config.attack.precision)
-            elif search != "sparse-rs":
-                s_hash = scan_hash(search, config.scan, config.attack.precision)
             for pixels in pixels_list:
-                if search == "sparse-rs":  # its hash depends on k (single_pixel)
-                    s_hash = sparse_rs_hash(config.sparse_rs, config.attack.region_mode,
-                                            config.attack.reuse_evaluations, pixels=pixels)
+                s_hash = config_search_hash(config, search, pixels, early_stop)
                 for mode in modes:
                     for image_id in images[:limit]:
                         label = inputs.predictions[(image_id, m.name)]
@@ -572,23 +566,27 @@ def _execute(
     return committed, queries, time.perf_counter() - t0, stopped
 
 
-_ENGINE_OPTIONS = {"reuse_evaluations": "the evaluation memo", "incremental": "the incremental forward pass"}
-
-
 def _older_engine_hint(config: CampaignConfig, message: str) -> str:
-    """What to add to [attack] when a store refused ``config`` because it was made before the evaluation memo
-    and/or the incremental forward pass existed (its stored hash is that of the config with them off); else ''."""
-    options = [o for o in ("reuse_evaluations", "incremental") if getattr(config.attack, o)]
-    for n in range(1, len(options) + 1):
-        for off in itertools.combinations(options, n):
-            attack = config.attack
-            if "reuse_evaluations" in off:
-                attack = replace(attack, reuse_evaluations=False)
-            if "incremental" in off:
-                attack = replace(attack, incremental=False)
-            older = replace(config, attack=attack)
+    """What to add to the config when a store refused ``config`` because it was made before engine features
+    that ``config`` turns on existed (the rows of :data:`pixelspace.campaign.legacy.OLD_DEFAULTS` that name a
+    ``feature``: its stored hash is that of the config with them at their old values); else ''."""
+    rows = [r for r in OLD_DEFAULTS if r.feature and getattr(getattr(config, r.section), r.name) != r.old]
+    for n in range(1, len(rows) + 1):
+        for off in itertools.combinations(rows, n):
+            older = config.replace(**{f"{r.section}.{r.name}": r.old for r in off})
             if older.config_hash()[:12] in message:
-                what = " and ".join(_ENGINE_OPTIONS[o] for o in off)
-                keys = " and ".join(f"`{o} = false`" for o in off)
-                return f"This store was made without {what}: add {keys} to [attack] to resume it (docs/engine.md)"
+                what = " and ".join(r.feature for r in off)
+                sections = list(dict.fromkeys(r.section for r in off))
+                keys = "; ".join(" and ".join(f"`{r.name} = {_toml(r.old)}`" for r in off if r.section == s)
+                                 + f" to [{s}]" for s in sections)
+                return f"This store was made without {what}: add {keys} to resume it (docs/engine.md)"
     return ""
+
+
+def _toml(value: Any) -> str:
+    """``value`` as TOML (the old values of :data:`OLD_DEFAULTS`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return f"[{', '.join(_toml(v) for v in value)}]"
+    return json.dumps(value)
