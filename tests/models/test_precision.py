@@ -98,3 +98,76 @@ def test_precision_is_refused_for_a_black_box_and_checked_by_name() -> None:
         PixelAttack(precision="half")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="precision must be one of"):
         PixelScan(precision="fp64")  # type: ignore[arg-type]
+
+
+# -- one owner: the Classifier decides, an attack's precision is an override (issue 32) -----------------------
+LIAR_DE = DEConfig(population_size=6, max_generations=3)
+
+
+def test_an_attack_without_precision_searches_at_the_classifiers() -> None:
+    model = LowPrecisionLiar()
+    clf = Classifier(model, batch_size=16, precision="bf16")
+    result = PixelAttack(pixels=1, de=LIAR_DE)(clf, gray_images(2, 8), Untargeted([0, 0]), seed=0)
+    assert torch.bfloat16 in model.calls  # the search ran at the Classifier's bf16, not at a silent fp32
+    # and the invariant holds: every bf16 "success" was refuted at fp32, the reported fields are fp32 answers
+    assert not result.success.any() and (result.predicted == 0).all()
+    assert result.queries.tolist() == [1 + 24 + 4 + 1, 1 + 24 + 4 + 1]
+
+
+def test_an_attack_precision_that_contradicts_the_classifiers_is_an_error_naming_both() -> None:
+    model = LowPrecisionLiar()
+    with pytest.raises(ConfigError, match=r"precision='fp32'.*'bf16'"):
+        PixelAttack(pixels=1, de=LIAR_DE, precision="fp32")(Classifier(model, precision="bf16"), gray_images(1, 8),
+                                                            Untargeted([0]))
+    assert model.calls == []  # refused before any query
+    # the same value, or an override of a Classifier whose precision was never set, is no conflict
+    PixelAttack(pixels=1, de=LIAR_DE, precision="bf16")(Classifier(model, precision="bf16"), gray_images(1, 8),
+                                                        Untargeted([0]))
+    model.calls.clear()
+    PixelAttack(pixels=1, de=LIAR_DE, precision="bf16")(Classifier(model), gray_images(1, 8), Untargeted([0]))
+    assert torch.bfloat16 in model.calls
+    assert PixelAttack().precision is None  # None: the Classifier's
+
+
+def test_sparse_rs_searches_at_the_classifiers_precision_or_its_own_and_confirms_at_fp32() -> None:
+    from pixelspace import SparseRandomSearch
+
+    for clf_precision, own in (("bf16", None), (None, "bf16")):
+        model = LowPrecisionLiar()
+        clf = Classifier(model, batch_size=16) if clf_precision is None else Classifier(model, batch_size=16,
+                                                                                        precision="bf16")
+        result = SparseRandomSearch(pixels=1, max_queries=20, precision=own)(clf, gray_images(2, 4),
+                                                                            Untargeted([0, 0]), seed=0)
+        assert torch.bfloat16 in model.calls, (clf_precision, own)
+        assert not result.success.any() and (result.predicted == 0).all()  # no bf16 "success" stands
+    with pytest.raises(ConfigError, match=r"precision='fp32'.*'bf16'"):
+        SparseRandomSearch(pixels=1, max_queries=20, precision="fp32")(
+            Classifier(LowPrecisionLiar(), precision="bf16"), gray_images(1, 4), Untargeted([0]))
+
+
+def test_a_scan_runs_at_the_classifiers_precision_and_keeps_only_fp32_flips() -> None:
+    model = LowPrecisionLiar()
+    vmap = PixelScan(batch_size=64)(Classifier(model, batch_size=64, precision="bf16"), gray_images(1, 4))[0]
+    assert torch.bfloat16 in model.calls and not vmap.flips.any()
+    assert vmap.queries == 16 * 8 + 1 + 16 * 8  # every bf16 "flip" evaluated again at fp32
+    with pytest.raises(ConfigError, match=r"precision='fp32'.*'bf16'"):
+        PixelScan(precision="fp32")(Classifier(model, precision="bf16"), gray_images(1, 4))
+
+
+def test_a_scan_seeded_attack_honours_the_precision_in_its_scan_and_its_de() -> None:
+    from pixelspace.attack.seeded import ScanSeededAttack
+
+    model = LowPrecisionLiar()
+    result = ScanSeededAttack(pixels=1, de=DEConfig(population_size=4, max_generations=2), top=4,
+                              precision="bf16")(model, gray_images(1, 4), Untargeted([0]), seed=0)
+    assert torch.bfloat16 in model.calls and not result.success.any()
+    assert int(result.queries[0]) > 16 * 8 + 1 + 16 * 8  # the scan re-checked its bf16 flips at fp32
+
+
+def test_scan_first_refuses_a_reduced_precision_instead_of_reporting_unconfirmed_hits() -> None:
+    from pixelspace.attack.scan import scan_first
+
+    model = LowPrecisionLiar()
+    with pytest.raises(ConfigError, match="scan_first.*'bf16'"):
+        scan_first(Classifier(model, precision="bf16"), gray_images(1, 4), [0])
+    assert scan_first(Classifier(model), gray_images(1, 4), [0]).success.tolist() == [False]

@@ -52,10 +52,13 @@ class PixelAttack:
         reuse_evaluations: answer a candidate that decodes to an image this attack already evaluated from
             memory instead of querying the model again (:mod:`pixelspace.attack.memo`); it changes the
             query counts, not the search. ``False`` reproduces results made before the memo existed.
-        precision: the arithmetic of the search's model evaluations, ``"fp32"`` (default), ``"tf32"``,
-            ``"bf16"`` or ``"fp16"`` (:mod:`pixelspace.models.precision`; torch modules only). The clean image
-            and every success confirmation are evaluated at ``"fp32"``, so a reduced-precision success that
-            does not hold at fp32 is not reported (the search goes on).
+        precision: the arithmetic of the search's model evaluations, ``"fp32"``, ``"tf32"``, ``"bf16"`` or
+            ``"fp16"`` (:mod:`pixelspace.models.precision`; torch modules only), or None (default): the
+            Classifier's (:attr:`Classifier.precision <pixelspace.models.classifier.Classifier.precision>`,
+            ``"fp32"`` unless chosen). A precision given here overrides a Classifier made without one; one that
+            differs from a Classifier's chosen precision is a ConfigError. The clean image and every success
+            confirmation are evaluated at ``"fp32"``, so a reduced-precision success that does not hold at fp32
+            is not reported (the search goes on).
 
     Examples:
         >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
@@ -69,7 +72,7 @@ class PixelAttack:
     batch_size: int | Literal["auto"] = "auto"
     eval_chunk: int = 8
     reuse_evaluations: bool = True
-    precision: Precision = "fp32"
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pixels, int) or self.pixels < 1:
@@ -82,7 +85,8 @@ class PixelAttack:
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {self.batch_size!r}")
         if not isinstance(self.reuse_evaluations, bool):
             raise ConfigError(f"reuse_evaluations must be True or False, got {self.reuse_evaluations!r}")
-        check_precision(self.precision)
+        if self.precision is not None:
+            check_precision(self.precision)
 
     @property
     def dims(self) -> int:
@@ -94,16 +98,19 @@ class PixelAttack:
         d = dataclasses.asdict(self)
         d.pop("batch_size")
         d.pop("eval_chunk")
+        if self.precision is None:
+            d.pop("precision")  # the Classifier's
         return d
 
     def clean_predictions(
         self, model: nn.Module | Classifier | Callable[[Any], Any], images: np.ndarray | torch.Tensor
     ) -> np.ndarray:
         """The model's predicted class of each clean image, int64 (N,): the usual class of interest
-        (the paper's Eq. 3). These evaluations are not counted as attack queries."""
+        (the paper's Eq. 3), at fp32 like the attack's clean query. These evaluations are not counted as attack
+        queries."""
         clean_np, _, _ = images_to_uint8_nchw(images)
         clf = Classifier.wrap(model, self.batch_size)
-        return clf.probabilities(torch.from_numpy(clean_np), count=False).argmax(1).cpu().numpy().astype(np.int64)
+        return clf.probabilities(torch.from_numpy(clean_np), count=False, precision="fp32").argmax(1).cpu().numpy().astype(np.int64)
 
     def __call__(
         self,
@@ -151,9 +158,9 @@ class PixelAttack:
             init = check_population(init_population, n, self.de.population_size, self.dims, "init_population")
         clf = Classifier.wrap(model, self.batch_size)
         check_registered_size(clf.fn, h, w)
-        if self.precision != "fp32" and not isinstance(clf.fn, nn.Module):
-            raise ConfigError(f"precision={self.precision!r} needs a torch.nn.Module; a black-box model runs at 'fp32'")
-        run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress, init)
+        precision = clf.search_precision(self.precision, "PixelAttack")
+        run = _Run(self, clf, torch.from_numpy(clean_np), objective, Regions.from_masks(masks), seeds, progress, init,
+                   precision)
         return run.execute(layout)
 
 
@@ -170,7 +177,11 @@ class _Run:
         seeds: np.ndarray,
         progress: Callable[[int], None] | None,
         init_population: np.ndarray | None = None,
+        precision: Precision = "fp32",
     ) -> None:
+        """``precision``: the search's evaluations (:meth:`Classifier.search_precision`); the clean images,
+        confirmations and reported fields are fp32 answers whatever it is."""
+        self.precision: Precision = precision
         self.attack, self.clf, self.objective, self.regions, self.seeds = attack, clf, objective, regions, seeds
         self.chunk_size = 0  # the largest chunk size an evaluation used (recorded in the result)
         self.progress = progress
@@ -202,7 +213,7 @@ class _Run:
 
     def _evaluate(self, rows: np.ndarray, dec: Decoded, precision: Precision | None = None) -> dict[str, np.ndarray]:
         """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps, at
-        ``precision`` (default: the attack's)."""
+        ``precision`` (default: the search's, :attr:`precision`)."""
         bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width, rows.shape[0])
         self.chunk_size = max(self.chunk_size, bs)
         step = bs * self.attack.eval_chunk
@@ -210,7 +221,7 @@ class _Run:
         for s in range(0, rows.shape[0], step):
             sl = slice(s, s + step)
             sub = Decoded(dec.positions[sl], dec.colors[sl], dec.applied[sl])
-            probs = pixel_probabilities(self.clf, self.clean, rows[sl], sub, precision or self.attack.precision)
+            probs = pixel_probabilities(self.clf, self.clean, rows[sl], sub, precision or self.precision)
             parts.append(self._summarise(probs, rows[sl]))
         return {key: np.concatenate([p[key] for p in parts]) for key in _SUMMARY_KEYS}
 
@@ -398,7 +409,7 @@ class _Run:
         # a best member answered from the memo has only fitness and success: re-derive its other fields
         # (not a query: the model was asked about this image before). Below fp32, a failed attack's best
         # member is evaluated again at fp32 (one counted query), so every reported field is an fp32 answer.
-        reduced = self.attack.precision != "fp32"
+        reduced = self.precision != "fp32"
         unknown = np.flatnonzero(~won & (reduced | ~pop["known"][np.arange(n), best]))
         dec_u = decode(state.population[unknown, best[unknown]], unknown, self.regions,
                        self.attack.region_mode, self.attack.pixels)

@@ -92,7 +92,8 @@ class PixelScan:
         colors: uint8 (C, 3); default the 8 RGB cube corners.
         batch_size: images per model call or ``"auto"``.
         chunk: perturbed images built per step, as a multiple of the batch size (bounds memory).
-        precision: the arithmetic of the scan's model evaluations (:mod:`pixelspace.models.precision`). Below
+        precision: the arithmetic of the scan's model evaluations (:mod:`pixelspace.models.precision`), or
+            None (default): the Classifier's (an override or a conflict as for :class:`PixelAttack`). Below
             ``"fp32"``, every (pixel, colour) that the scan finds flipping the prediction is evaluated again at
             fp32 (one more query each, counted) and the map keeps the fp32 answer, so no flip in the map rests
             on reduced precision; a flip that only fp32 would see is not looked for.
@@ -101,7 +102,7 @@ class PixelScan:
     colors: np.ndarray = field(default_factory=cube_corners)
     batch_size: int | Literal["auto"] = "auto"
     chunk: int = 8
-    precision: Precision = "fp32"
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
         c = np.asarray(self.colors)
@@ -109,7 +110,8 @@ class PixelScan:
             raise ShapeError(f"colors must have shape (C, 3); got {c.shape}")
         if c.dtype != np.uint8:
             raise ConfigError(f"colors must be uint8 RGB; got dtype {c.dtype}")
-        check_precision(self.precision)
+        if self.precision is not None:
+            check_precision(self.precision)
 
     def __call__(
         self,
@@ -137,6 +139,7 @@ class PixelScan:
         masks = regions_to_masks(regions, n, h, w, 1)
         clf = Classifier.wrap(model, self.batch_size)
         check_registered_size(clf.fn, h, w)
+        precision = clf.search_precision(self.precision, "PixelScan")
         clean = torch.from_numpy(clean_np).to(clf.device)
         clean_probs = clf.probabilities(clean, precision="fp32").cpu().numpy()
         y = clean_probs.argmax(1) if labels is None else _as_classes(labels, "labels")
@@ -159,14 +162,14 @@ class PixelScan:
             sl = slice(s, s + step)
             rows = triples_img[sl]
             dec = Decoded(triples_pos[sl, None], colors[triples_col[sl]][:, None, :], np.ones((rows.size, 1), bool))
-            probs = pixel_probabilities(clf, clean, rows, dec, self.precision)
+            probs = pixel_probabilities(clf, clean, rows, dec, precision)
             r_t = torch.as_tensor(rows, device=clf.device)
             prob[rows, triples_pos[sl], triples_col[sl]] = probs.gather(1, y_t[r_t][:, None])[:, 0].cpu().numpy()
             pred[rows, triples_pos[sl], triples_col[sl]] = probs.argmax(1).cpu().numpy()
             if progress is not None:
                 progress(rows.size)
         counts = masks.reshape(n, -1).sum(axis=1) * c + 1
-        if self.precision != "fp32":
+        if precision != "fp32":
             counts += self._confirm_flips(clf, clean, y, colors, prob, pred, step)
         return [
             VulnerabilityMap(int(y[i]), float(clean_probs[i, y[i]]), colors.copy(), prob[i].reshape(h, w, c),
@@ -232,6 +235,9 @@ def scan_first(
     target. Image ``i``'s order comes from ``numpy.random.default_rng([seed, i])``, or from
     ``numpy.random.default_rng(seed[i])`` when ``seed`` is a sequence of per-image seeds (so an image's order
     does not depend on the images beside it).
+
+    It runs at fp32 only: a hit ends the image's search and is not evaluated again, so a reduced-precision hit
+    would stand unconfirmed. A Classifier made with another precision is refused (ConfigError).
     """
     clean_np, _, _ = images_to_uint8_nchw(images)
     n, _, h, w = clean_np.shape
@@ -241,6 +247,9 @@ def scan_first(
     cols = cube_corners() if colors is None else np.asarray(colors, dtype=np.uint8)
     c = cols.shape[0]
     clf = Classifier.wrap(model, batch_size)
+    if clf.precision != "fp32":
+        raise ConfigError(f"scan_first runs at fp32 only (a hit ends the search unconfirmed); its Classifier was "
+                          f"made with precision={clf.precision!r}")
     check_registered_size(clf.fn, h, w)
     clean = torch.from_numpy(clean_np).to(clf.device)
     clean_probs = clf.probabilities(clean).cpu().numpy().astype(np.float32)

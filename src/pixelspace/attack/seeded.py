@@ -39,6 +39,7 @@ from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan, VulnerabilityMap, cube_corners
 from pixelspace.errors import ConfigError, ObjectiveError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision
 from pixelspace.search.de import DEConfig
 from pixelspace.search.init import latin_hypercube
 
@@ -198,6 +199,8 @@ class ScanSeededAttack:
         random_fraction: share of members drawn over the whole unit cube (:func:`seeded_population`).
         colors: uint8 (C, 3) the scan's colour set; default the 8 RGB-cube corners.
         batch_size: images per model call, or ``"auto"``.
+        precision: the arithmetic of the scan's and DE's evaluations, or None (default): the Classifier's (as
+            for :class:`PixelAttack`; flips and successes are checked at fp32).
 
     Examples:
         >>> attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=100, max_generations=1000),
@@ -215,9 +218,11 @@ class ScanSeededAttack:
     random_fraction: float = 0.2
     colors: np.ndarray = field(default_factory=cube_corners)
     batch_size: int | Literal["auto"] = "auto"
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
-        PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=self.de, batch_size=self.batch_size)
+        PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=self.de, batch_size=self.batch_size,
+                    precision=self.precision)
         _check_settings(self.pixels, self.de.population_size, self.top, self.weighting, self.random_fraction)
         if self.de.max_queries is not None:
             raise ConfigError(
@@ -267,9 +272,10 @@ class ScanSeededAttack:
             raise ObjectiveError(f"objective has {len(objective)} labels for {n} images")
         masks = regions_to_masks(regions, n, h, w, self.pixels)
         clf = Classifier.wrap(model, self.batch_size)
+        precision = clf.search_precision(self.precision, "ScanSeededAttack")
         if maps is None:
-            maps = PixelScan(colors=self.colors, batch_size=self.batch_size)(clf, images, objective.labels,
-                                                                          regions=masks)
+            maps = PixelScan(colors=self.colors, batch_size=self.batch_size, precision=precision)(
+                clf, images, objective.labels, regions=masks)
         else:
             if len(maps) != n:
                 raise ShapeError(f"maps has {len(maps)} entries for {n} images")
@@ -300,7 +306,8 @@ class ScanSeededAttack:
         for budget in np.unique(budgets):  # one DE run per budget; per-attack seeds keep results batch-free
             idx = np.flatnonzero(budgets == budget)
             de = self.de if budget < 0 else dataclasses.replace(self.de, max_queries=int(budget))
-            attack = PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=de, batch_size=self.batch_size)
+            attack = PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=de, batch_size=self.batch_size,
+                                 precision=precision)
             sub = images[torch.from_numpy(idx)] if isinstance(images, torch.Tensor) else images[idx]
             res = attack(clf, sub, objective.subset(idx), regions=masks[idx], seed=seeds[idx],
                          init_population=init[idx])

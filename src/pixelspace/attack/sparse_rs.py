@@ -56,6 +56,7 @@ from pixelspace.attack.pixel_attack import _SUMMARY_KEYS, PixelAttack, _Run
 from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError, ObjectiveError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision
 from pixelspace.models.registry import check_registered_size
 from pixelspace.search.de import DEConfig
 
@@ -106,6 +107,10 @@ class SparseRandomSearch:
         single_pixel: at ``pixels=1`` only: ``"enumerate"`` walks the region's (pixel, corner) pairs in a
             random order without repeats (module docstring); ``"random"`` draws them with repetition (the
             authors' rule). Ignored for ``pixels > 1``.
+        precision: the arithmetic of the search's evaluations, or None (default): the Classifier's; as for
+            :class:`PixelAttack` (an override of a Classifier made without one, a ConfigError against a
+            different chosen one; every success is confirmed at fp32 and a failed attack's fields are fp32
+            answers).
 
     Examples:
         >>> SparseRandomSearch(pixels=3, max_queries=1000).pixels
@@ -122,6 +127,7 @@ class SparseRandomSearch:
     reuse_evaluations: bool = True
     first_color: FirstColor = "opposite"
     single_pixel: SinglePixel = "enumerate"
+    precision: Precision | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.pixels, int) or self.pixels < 1:
@@ -141,7 +147,7 @@ class SparseRandomSearch:
                               f"got {self.single_pixel!r}")
         if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or self.max_iterations < 0):
             raise ConfigError(f"max_iterations must be None or an int >= 0, got {self.max_iterations!r}")
-        # the engine's checks of batch_size, eval_chunk and reuse_evaluations
+        # the engine's checks of batch_size, eval_chunk, reuse_evaluations and precision
         self._engine()
 
     @property
@@ -157,6 +163,8 @@ class SparseRandomSearch:
         d["max_iterations"] = self.iterations
         if self.pixels != 1:
             d.pop("single_pixel")  # no effect above one pixel
+        if self.precision is None:
+            d.pop("precision")  # the Classifier's
         return d
 
     @property
@@ -169,7 +177,7 @@ class SparseRandomSearch:
         return PixelAttack(pixels=self.pixels, region_mode=self.region_mode,
                            de=DEConfig(population_size=4, max_generations=0, max_queries=self.max_queries),
                            batch_size=self.batch_size, eval_chunk=self.eval_chunk,
-                           reuse_evaluations=self.reuse_evaluations)
+                           reuse_evaluations=self.reuse_evaluations, precision=self.precision)
 
     def __call__(
         self,
@@ -197,8 +205,9 @@ class SparseRandomSearch:
         seeds = attack_seeds(seed, n)
         clf = Classifier.wrap(model, self.batch_size)
         check_registered_size(clf.fn, h, w)
+        precision = clf.search_precision(self.precision, "SparseRandomSearch")
         run = _Run(self._engine(), clf, torch.from_numpy(clean_np), Margin(objective), Regions.from_masks(masks),
-                   seeds, progress)
+                   seeds, progress, precision=precision)
         return _search(self, run, clean_np, layout)
 
 

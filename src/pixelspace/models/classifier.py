@@ -34,6 +34,15 @@ OutputKind = Literal["logits", "probabilities"]
 ArrayKind = Literal["torch", "numpy"]
 
 
+def checked_precision(value: object, fn: object, name: str = "precision") -> Precision:
+    """``value`` if it names a precision that model ``fn`` can run at, else a ConfigError: the one check of a
+    precision against its model (a black-box callable runs at ``"fp32"`` only)."""
+    precision = check_precision(value, name)
+    if precision != "fp32" and not isinstance(fn, nn.Module):
+        raise ConfigError(f"{name}={precision!r} needs a torch.nn.Module; a black-box model runs at 'fp32'")
+    return precision
+
+
 class Classifier:
     """Wraps a model for black-box querying.
 
@@ -47,8 +56,10 @@ class Classifier:
         batch_size: images per call to ``fn``, or ``"auto"`` to measure a few sizes once per model, device and
             image size and keep the largest of the fastest (:mod:`pixelspace.models.autobatch`).
         precision: the arithmetic of a torch module's forward pass (:mod:`pixelspace.models.precision`):
-            ``"fp32"`` (default), ``"tf32"``, ``"bf16"`` or ``"fp16"``; other black boxes take ``"fp32"`` only.
-            :meth:`probabilities` can override it per call.
+            ``"fp32"``, ``"tf32"``, ``"bf16"`` or ``"fp16"``; other black boxes take ``"fp32"`` only. None
+            (default): not chosen, ``"fp32"``, and an attack's ``precision`` may choose it; a precision given
+            here is the owner's choice, and an attack that asks for another is refused
+            (:meth:`search_precision`). :meth:`probabilities` can override it per call.
         incremental: answer few-pixel candidates (:meth:`pixel_probabilities`) with the incremental forward
             pass (:mod:`pixelspace.models.incremental`): ``"auto"`` (default) on the CPU, where it was measured
             to be faster; ``True`` on any device; ``False`` never. Only for a module taking float NCHW input and
@@ -56,6 +67,8 @@ class Classifier:
 
     Attributes:
         queries: total images passed to ``fn`` (batch-size probing excluded).
+        precision: the precision of a call that names none (``"fp32"`` unless chosen).
+        chosen_precision: the ``precision`` given at construction, None if none was.
     """
 
     def __init__(
@@ -67,7 +80,7 @@ class Classifier:
         array: ArrayKind | None = None,
         device: str | torch.device | None = None,
         batch_size: int | Literal["auto"] = "auto",
-        precision: Precision = "fp32",
+        precision: Precision | None = None,
         incremental: bool | Literal["auto"] = "auto",
     ) -> None:
         if incremental not in (True, False, "auto"):
@@ -80,10 +93,8 @@ class Classifier:
             raise ConfigError(f"output must be 'logits' or 'probabilities', got {output!r}")
         if batch_size != "auto" and (not isinstance(batch_size, int) or batch_size < 1):
             raise ConfigError(f"batch_size must be 'auto' or an int >= 1, got {batch_size!r}")
-        check_precision(precision)
-        if precision != "fp32" and not isinstance(fn, nn.Module):
-            raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
-        self.precision: Precision = precision
+        self.chosen_precision: Precision | None = None if precision is None else checked_precision(precision, fn)
+        self.precision: Precision = self.chosen_precision or "fp32"
         self.fn = fn
         self.input_layout: Layout = input_layout
         self.input_dtype: InputDType = input_dtype
@@ -118,6 +129,25 @@ class Classifier:
         if not isinstance(model, nn.Module) and not callable(model):
             raise ConfigError(f"model must be a torch.nn.Module, a Classifier or a callable, got {type(model).__name__}")
         return cls(model, batch_size=batch_size)
+
+    def search_precision(self, override: Precision | None = None, who: str = "the attack") -> Precision:
+        """The precision a search over this classifier runs at: ``override`` (the search's own ``precision``)
+        when given, else :attr:`precision`.
+
+        Raises:
+            ConfigError: ``override`` is not a precision name, is not ``"fp32"`` for a black box, or differs
+                from a precision chosen at construction (the message names both; neither silently wins).
+        """
+        if override is None:
+            return self.precision
+        chosen = checked_precision(override, self.fn, f"{who}'s precision")
+        if self.chosen_precision is not None and chosen != self.chosen_precision:
+            raise ConfigError(
+                f"{who} asks for precision={chosen!r} but its Classifier was made with "
+                f"precision={self.chosen_precision!r}; choose one: leave the attack's precision None to run at the "
+                "Classifier's, or make the Classifier without one"
+            )
+        return chosen
 
     # -- conversion -------------------------------------------------------------------------------------
     def _prepare(self, images: torch.Tensor) -> Any:
@@ -168,10 +198,8 @@ class Classifier:
             precision: this call's arithmetic (default :attr:`precision`); a black-box callable takes
                 ``"fp32"`` only.
         """
-        if precision is not None and precision != "fp32":
-            check_precision(precision)
-            if not isinstance(self.fn, nn.Module):
-                raise ConfigError(f"precision={precision!r} needs a torch.nn.Module; a black-box callable runs at 'fp32'")
+        if precision is not None:
+            checked_precision(precision, self.fn)
         images = images.to(self.device)
         n = images.shape[0]
         if n == 0:
