@@ -120,9 +120,12 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
 @click.option("--time-limit", "time_limit", type=Duration(), default=None, metavar="DURATION",
               help="Stop at a batch boundary before this much wall time (e.g. 90s, 8m, 1h30m), leave the store "
                    "consistent and exit 0; run again to resume.")
+@click.option("--precision", default=None, metavar="NAME",
+              help="attack.precision (default: the campaign file's): fp32, tf32, bf16 or fp16. A store keeps the "
+                   "precision it was made with and refuses another.")
 @click.pass_context
 def run_command(ctx: click.Context, campaign: Path, backend: str | None, address: str | None, no_progress: bool,
-                time_limit: float | None) -> None:
+                time_limit: float | None, precision: str | None) -> None:
     """Run a campaign file into its store; rerunning resumes where it stopped."""
     from pixelspace.campaign import load_config, run_campaign
     from pixelspace.errors import PixelspaceError
@@ -130,7 +133,8 @@ def run_command(ctx: click.Context, campaign: Path, backend: str | None, address
     if time_limit is not None:  # what the imports above and the start of the process have left of it
         started = (ctx.obj or {}).get("started", time.monotonic())
         time_limit = max(time_limit - (time.monotonic() - started), 1e-3)
-    changes = {k: v for k, v in (("backend", backend), ("address", address)) if v is not None}
+    changes = {k: v for k, v in (("backend", backend), ("address", address), ("attack.precision", precision))
+               if v is not None}
     config = None
     try:
         config = load_config(campaign)
@@ -322,8 +326,10 @@ def demo_command(out: Path, no_progress: bool) -> None:
               help="Seed of the search (an integer >= 0).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--precision", default="fp32", show_default=True, metavar="NAME",
+              help="The search's arithmetic: fp32, tf32, bf16 or fp16; every success is confirmed at fp32.")
 def attack_command(image: Path, model_name: str, weights: Path | None, region: str, pixels: int, target: int | None,
-                   population: int, generations: int, seed: int, out: Path, no_progress: bool) -> None:
+                   population: int, generations: int, seed: int, out: Path, no_progress: bool, precision: str) -> None:
     """Attack one image, print the outcome and write the adversarial PNG and a side-by-side figure.
 
     The defaults are the paper's budget: up to 400 x 101 = 40,400 model queries, minutes per image for
@@ -343,7 +349,8 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
     try:
         de = DEConfig(population_size=population, max_generations=generations)
         res = attack_image(read_image(image), model_name, out, region=region, pixels=pixels, target=target, de=de,
-                           weights=weights, seed=seed, stem=image.stem, progress=not no_progress)
+                           weights=weights, seed=seed, stem=image.stem, progress=not no_progress,
+                           precision=precision)  # type: ignore[arg-type]  # checked by PixelAttack
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     r, names = res.result, res.class_names
@@ -378,7 +385,10 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
 @click.option("--stride", default=1, show_default=True, type=click.IntRange(min=1),
               help="Scan every Nth row and column only (a full 224x224 scan is 401,409 queries).")
-def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path, stride: int) -> None:
+@click.option("--precision", default="fp32", show_default=True, metavar="NAME",
+              help="The scan's arithmetic: fp32, tf32, bf16 or fp16; every flip found is evaluated again at fp32.")
+def scan_command(image: Path, model_name: str, weights: Path | None, region: str, out: Path, stride: int,
+                 precision: str) -> None:
     """Scan every pixel of a region with the 8 RGB-cube corners; write the map (.npz) and a PNG."""
     from pixelspace.errors import PixelspaceError
     from pixelspace.outputs import check_output_dir
@@ -392,7 +402,7 @@ def scan_command(image: Path, model_name: str, weights: Path | None, region: str
 
     try:
         res = scan_image(read_image(image), model_name, out, region=region, weights=weights, stem=image.stem,
-                         stride=stride, progress=True)
+                         stride=stride, progress=True, precision=precision)  # type: ignore[arg-type]  # checked by PixelScan
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     v = res.vmap

@@ -30,3 +30,44 @@ def test_fp32_keeps_the_config_hash_and_keys_of_stores_made_before_the_option(
 def test_a_misspelt_precision_is_a_config_error(tiny_data: dict[str, Any], tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="attack.precision"):
         CampaignConfig.from_dict(config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.precision": "float16"}))
+
+
+@pytest.mark.parametrize("search", ["sparse-rs", "scan-first"])
+def test_a_reduced_precision_a_search_would_ignore_is_refused_at_load(
+        tiny_data: dict[str, Any], tmp_path: Path, search: str) -> None:
+    d = config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.search": ["de", search], "attack.precision": "bf16"})
+    with pytest.raises(ConfigError, match=f"attack.precision = 'bf16'.*{search}"):
+        CampaignConfig.from_dict(d)
+    fp32 = config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.search": ["de", search]})
+    CampaignConfig.from_dict(fp32)  # at fp32 it loads as before
+    with pytest.raises(ConfigError, match=search):  # and a later override is refused the same way
+        CampaignConfig.from_dict(fp32).replace(**{"attack.precision": "fp16"})
+
+
+def test_run_precision_overrides_the_campaign_and_an_existing_store_refuses_another(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from pixelspace.cli import cli
+    from tests.campaign.conftest import to_toml
+
+    toml = tmp_path / "tiny.toml"
+    store = tmp_path / "store.sqlite"
+    toml.write_text(to_toml(config_dict(tiny_data, store, **{"images.count": 1})))
+    runner = CliRunner()
+    out = runner.invoke(cli, ["run", str(toml), "--no-progress", "--precision", "bf16"])
+    assert out.exit_code == 0, out.output
+    with sqlite3.connect(store) as con:
+        cfg = json.loads(con.execute("SELECT value FROM meta WHERE key = 'config_json'").fetchone()[0])
+    assert cfg["attack"]["precision"] == "bf16"
+    # the file says fp32: resuming this bf16 store without --precision bf16 is refused by its config hash
+    out = runner.invoke(cli, ["run", str(toml), "--no-progress"])
+    assert out.exit_code != 0 and "another campaign config" in out.output and "attack.precision" in out.output
+    out = runner.invoke(cli, ["run", str(toml), "--no-progress", "--precision", "fp16"])
+    assert out.exit_code != 0 and "attack.precision" in out.output, out.output
+    assert runner.invoke(cli, ["run", str(toml), "--no-progress", "--precision", "bf16"]).exit_code == 0
+    out = runner.invoke(cli, ["run", str(toml), "--precision", "half"])
+    assert out.exit_code != 0 and "half" in out.output

@@ -172,3 +172,35 @@ def test_every_writing_command_checks_its_outputs_before_any_work(tmp_path: Path
         res = CliRunner().invoke(cli, args)
         assert res.exit_code == 1, (args, res.output, res.exception)
         assert message in res.output and "Traceback" not in res.output, (args, res.output)
+
+
+@pytest.mark.parametrize("command", ["attack", "scan"])
+def test_attack_and_scan_take_a_precision(tmp_path: Path, image_and_weights: tuple[Path, Path],
+                                          monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    from pixelspace.models import classifier
+
+    img, weights = image_and_weights
+    mask = np.zeros((32, 32), bool)
+    mask[:2, :2] = True
+    write_mask_png(tmp_path / "m.png", mask)
+    used: list[str] = []
+    real = classifier.inference_precision
+
+    def spy(precision, device):  # type: ignore[no-untyped-def]
+        used.append(precision)
+        return real(precision, device)
+
+    monkeypatch.setattr(classifier, "inference_precision", spy)
+    # the attack over the whole image (a 4-pixel region is rarely hit in restrict mode), the scan over 4 pixels
+    extra = (["--pixels", "1", "--population", "8", "--generations", "1"] if command == "attack" else
+             ["--region", str(tmp_path / "m.png")])
+    args = [command, str(img), "--model", "cnn8-cifar10", "--weights", str(weights), *extra]
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "a"), "--precision", "bf16"])
+    assert res.exit_code == 0, res.output
+    assert "bf16" in used and "fp32" in used  # searched at bf16, clean image and checks at fp32
+    used.clear()
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert used and set(used) == {"fp32"}
+    res = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "c"), "--precision", "half"])
+    assert res.exit_code != 0 and "half" in res.output

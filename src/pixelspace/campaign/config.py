@@ -217,8 +217,9 @@ class AttackSection:
             ``false`` is the engine before the memo: stores made then read as ``false``.
         precision: the arithmetic of DE's and the scan's model evaluations: ``"fp32"`` (default), ``"tf32"``,
             ``"bf16"`` or ``"fp16"`` (``pixelspace.models.precision``). Successes are confirmed at fp32
-            (DE), flips in a scan are evaluated again at fp32; ``scan-first`` always runs at fp32. Part of the
-            attack keys when not ``"fp32"``.
+            (DE), flips in a scan are evaluated again at fp32. ``scan-first`` and ``sparse-rs`` run at fp32
+            in a campaign, so another precision beside them is a ConfigError (never silently ignored). Part of
+            the attack keys when not ``"fp32"``.
         incremental: let each model answer few-pixel candidates with the incremental forward pass where it
             applies and is estimated faster (``Classifier(incremental="auto")``: CPU only; same answers, less
             compute; ``docs/engine.md``). ``false``: full forward passes, the engine before it: stores made
@@ -248,6 +249,12 @@ class AttackSection:
         if not self.search or len(set(self.search)) != len(self.search):
             raise ConfigError("attack.search must name 'de', 'scan', 'scan-first' and/or 'sparse-rs' once each, "
                               f"got {self.search}")
+        fp32_only = [s for s in self.search if s in ("scan-first", "sparse-rs")]
+        if self.precision != "fp32" and fp32_only:
+            raise ConfigError(
+                f"attack.precision = {self.precision!r} is not applied by the search {', '.join(fp32_only)} (it runs "
+                "at fp32 in a campaign); use precision 'fp32', or run that search in a campaign of its own"
+            )
         if set(self.search) & {"scan", "scan-first"} and 1 not in self.pixels:
             raise ConfigError(
                 f"attack.search {list(self.search)} includes a scan, which answers 1-pixel attacks only; "

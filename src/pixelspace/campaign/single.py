@@ -12,6 +12,7 @@ from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan
 from pixelspace.errors import ConfigError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
+from pixelspace.models.precision import Precision
 from pixelspace.outputs import check_output_dir
 from pixelspace.search import DEConfig
 from pixelspace.store_types import VulnerabilityMap
@@ -71,11 +72,13 @@ def attack_image(
     seed: int = 0,
     stem: str = "image",
     progress: bool = False,
+    precision: Precision = "fp32",
 ) -> SingleAttack:
     """Attack one uint8 RGB image (H, W, 3) with a registered model and write ``<stem>-adversarial.png`` (after
     a failure ``<stem>-best-attempt.png``: the best candidate found, which does not fool the model) and a
     side-by-side ``<stem>-attack.png`` (the changed pixels circled) into ``out_dir``. ``progress`` shows a bar
-    over the DE generations.
+    over the DE generations. ``precision``: the search's arithmetic (:class:`PixelAttack`); the clean
+    prediction and every success are evaluated at fp32.
 
     Raises:
         OutputError: ``out_dir`` cannot hold the outputs (checked before the model is loaded or queried).
@@ -87,6 +90,8 @@ def attack_image(
     from pixelspace.report.figures import figure_png, side_by_side
 
     check_output_dir(out_dir, files=[f"{stem}-adversarial.png", f"{stem}-best-attempt.png", f"{stem}-attack.png"])
+    de = de or DEConfig()
+    attack = PixelAttack(pixels=pixels, de=de, precision=precision)  # its settings checked before any work
     spec = get_spec(model_name)
     if image.shape[:2] != spec.input_size:
         raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")
@@ -97,15 +102,13 @@ def attack_image(
     clean = clf.probabilities(torch.from_numpy(image[None]).permute(0, 3, 1, 2), count=False)
     label = int(clean.argmax(1)[0])
     objective = Untargeted([label]) if target is None else Targeted([label], [target])
-    de = de or DEConfig()
     # the engine reports after generation 0, after each later one, and once at the end
     with tqdm(total=de.max_generations + 1, unit="generation", desc="attack", disable=not progress) as bar:
         def step(_finished: int) -> None:
             if bar.n < bar.total:
                 bar.update(1)
 
-        result = PixelAttack(pixels=pixels, de=de)(clf, image[None], objective, regions=mask, seed=seed,
-                                                   progress=step)
+        result = attack(clf, image[None], objective, regions=mask, seed=seed, progress=step)
         bar.update(bar.total - bar.n)  # an early stop ends the bar
     names = CLASSES if spec.num_classes == 10 else tuple(str(i) for i in range(spec.num_classes))
     out = Path(out_dir)
@@ -146,11 +149,13 @@ def scan_image(
     stem: str = "image",
     stride: int = 1,
     progress: bool = False,
+    precision: Precision = "fp32",
 ) -> SingleScan:
     """Scan one uint8 RGB image (H, W, 3) with the 8 RGB-cube corners inside a region (every ``stride``-th row
     and column of it); write ``<stem>-scan.npz`` and ``<stem>-scan.png`` into ``out_dir``.
 
     A full 224x224 scan is 401,409 queries; ``stride`` 4 or a region cut that by 16x or by the region's share.
+    ``precision``: the scan's arithmetic (:class:`PixelScan`; each flip it finds is evaluated again at fp32).
 
     Raises:
         OutputError: ``out_dir`` cannot hold the outputs (checked before the model is loaded or queried).
@@ -164,6 +169,7 @@ def scan_image(
     from pixelspace.report.figures import figure_png, vulnerability_figure
 
     check_output_dir(out_dir, files=[f"{stem}-scan.npz", f"{stem}-scan.png"])  # before any query
+    scan = PixelScan(batch_size=256, precision=precision)  # its settings checked before any work
     spec = get_spec(model_name)
     if image.shape[:2] != spec.input_size:
         raise ShapeError(f"{model_name} takes {spec.input_size[0]}x{spec.input_size[1]} images; got {image.shape[:2]}")
@@ -174,8 +180,7 @@ def scan_image(
     if not scanned.any():
         raise ConfigError(f"stride {stride} leaves no pixel of region {region!r} to scan")
     with tqdm(total=int(scanned.sum()) * 8, unit="query", desc="scan", disable=not progress) as bar:
-        vmap = PixelScan(batch_size=256)(load(model_name, weights=weights), image[None], regions=scanned,
-                                         progress=bar.update)[0]
+        vmap = scan(load(model_name, weights=weights), image[None], regions=scanned, progress=bar.update)[0]
     if spec.num_classes == 10:
         names: tuple[str, ...] = CLASSES
     elif spec.num_classes == 1000:
