@@ -32,16 +32,33 @@ def test_a_misspelt_precision_is_a_config_error(tiny_data: dict[str, Any], tmp_p
         CampaignConfig.from_dict(config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.precision": "float16"}))
 
 
-@pytest.mark.parametrize("search", ["sparse-rs", "scan-first"])
-def test_a_reduced_precision_a_search_would_ignore_is_refused_at_load(
-        tiny_data: dict[str, Any], tmp_path: Path, search: str) -> None:
-    d = config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.search": ["de", search], "attack.precision": "bf16"})
-    with pytest.raises(ConfigError, match=f"attack.precision = 'bf16'.*{search}"):
-        CampaignConfig.from_dict(d)
-    fp32 = config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.search": ["de", search]})
-    CampaignConfig.from_dict(fp32)  # at fp32 it loads as before
-    with pytest.raises(ConfigError, match=search):  # and a later override is refused the same way
-        CampaignConfig.from_dict(fp32).replace(**{"attack.precision": "fp16"})
+def test_a_reduced_precision_beside_sparse_rs_is_refused_when_the_file_loads_and_before_a_run(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    from pixelspace.campaign import load_config
+    from tests.campaign.conftest import to_toml
+
+    store = tmp_path / "a.sqlite"
+    d = config_dict(tiny_data, store, **{"attack.search": ["de", "sparse-rs"], "attack.precision": "bf16"})
+    toml = tmp_path / "a.toml"
+    toml.write_text(to_toml(d))
+    with pytest.raises(ConfigError, match="attack.precision = 'bf16'.*'sparse-rs'"):
+        load_config(toml)  # once silently run at fp32
+    with pytest.raises(ConfigError, match="sparse-rs"):  # a config built otherwise (or run --precision)
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+    assert not store.exists()  # refused before the store is touched
+    assert CampaignConfig.from_stored(d).attack.precision == "bf16"  # a store written so still reads
+    fp32 = config_dict(tiny_data, store, **{"attack.search": ["de", "sparse-rs"]})
+    toml.write_text(to_toml(fp32))
+    load_config(toml)  # at fp32 it loads as before
+
+
+def test_scan_first_beside_a_reduced_precision_runs_at_fp32_and_says_so(
+        tiny_data: dict[str, Any], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    d = config_dict(tiny_data, tmp_path / "a.sqlite", **{"attack.search": ["scan-first"], "images.count": 1,
+                                                         "attack.precision": "bf16"})
+    with caplog.at_level("WARNING", logger="pixelspace.campaign.runner"):
+        run_campaign(CampaignConfig.from_dict(d), progress=False)
+    assert "scan-first runs at fp32" in caplog.text and "'bf16'" in caplog.text
 
 
 def test_run_precision_overrides_the_campaign_and_an_existing_store_refuses_another(

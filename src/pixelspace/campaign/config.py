@@ -217,9 +217,9 @@ class AttackSection:
             ``false`` is the engine before the memo: stores made then read as ``false``.
         precision: the arithmetic of DE's and the scan's model evaluations: ``"fp32"`` (default), ``"tf32"``,
             ``"bf16"`` or ``"fp16"`` (``pixelspace.models.precision``). Successes are confirmed at fp32
-            (DE), flips in a scan are evaluated again at fp32. ``scan-first`` and ``sparse-rs`` run at fp32
-            in a campaign, so another precision beside them is a ConfigError (never silently ignored). Part of
-            the attack keys when not ``"fp32"``.
+            (DE), flips in a scan are evaluated again at fp32. ``sparse-rs`` runs at fp32 in a campaign, so
+            another precision beside it is refused (:meth:`CampaignConfig.check_precision_applies`);
+            ``scan-first`` always runs at fp32 (said in the log). Part of the attack keys when not ``"fp32"``.
         incremental: let each model answer few-pixel candidates with the incremental forward pass where it
             applies and is estimated faster (``Classifier(incremental="auto")``: CPU only; same answers, less
             compute; ``docs/engine.md``). ``false``: full forward passes, the engine before it: stores made
@@ -249,12 +249,6 @@ class AttackSection:
         if not self.search or len(set(self.search)) != len(self.search):
             raise ConfigError("attack.search must name 'de', 'scan', 'scan-first' and/or 'sparse-rs' once each, "
                               f"got {self.search}")
-        fp32_only = [s for s in self.search if s in ("scan-first", "sparse-rs")]
-        if self.precision != "fp32" and fp32_only:
-            raise ConfigError(
-                f"attack.precision = {self.precision!r} is not applied by the search {', '.join(fp32_only)} (it runs "
-                "at fp32 in a campaign); use precision 'fp32', or run that search in a campaign of its own"
-            )
         if set(self.search) & {"scan", "scan-first"} and 1 not in self.pixels:
             raise ConfigError(
                 f"attack.search {list(self.search)} includes a scan, which answers 1-pixel attacks only; "
@@ -531,7 +525,23 @@ class CampaignConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
         config = cls.from_dict(data, str(p))
+        config.check_precision_applies()
         return config.replace(store=resolve_store_path(config.campaign.store, p))
+
+    def check_precision_applies(self) -> None:
+        """Refuse an ``attack.precision`` that a search of the campaign would ignore: ``"sparse-rs"`` runs at
+        fp32 in a campaign (its attack keys hold no precision). Run when a campaign file loads and before a
+        campaign runs (``run --precision`` included), not by :meth:`from_stored`, so a store written so
+        still reads.
+
+        Raises:
+            ConfigError: ``attack.precision`` is not ``"fp32"`` and ``"sparse-rs"`` is searched.
+        """
+        if self.attack.precision != "fp32" and "sparse-rs" in self.attack.searches:
+            raise ConfigError(
+                f"attack.precision = {self.attack.precision!r} is not applied by the search 'sparse-rs' (it runs at "
+                "fp32 in a campaign); use precision 'fp32', or run sparse-rs in a campaign of its own"
+            )
 
 
 def resolve_store_path(store: str, campaign_file: str | Path) -> str:

@@ -429,6 +429,10 @@ def run_campaign(
     if time_limit is not None and time_limit <= 0:
         raise ConfigError(f"time_limit must be a positive number of seconds, got {time_limit}")
     deadline = None if time_limit is None else time.monotonic() + time_limit
+    config.check_precision_applies()
+    if config.attack.precision != "fp32" and "scan-first" in config.attack.searches:
+        log.warning("attack.precision = %r applies to the other searches; scan-first runs at fp32 "
+                    "(docs/engine.md#precision)", config.attack.precision)
     if not _setup_done(config.campaign.store):
         check_sources(config)  # a resumed store holds its images and masks
     models = load_models(config)
