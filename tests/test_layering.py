@@ -96,3 +96,16 @@ def test_the_attack_imports_no_campaign_code() -> None:
     reach = _reachable("pixelspace.attack")
     assert {"pixelspace.models.classifier", "pixelspace.search.de"} <= reach
     assert _upward("pixelspace.attack", ("pixelspace.campaign",)) == []
+
+
+def test_one_store_class_per_meaning_and_the_metrics_read_no_sql() -> None:
+    import pytest
+
+    import pixelspace.report
+    from pixelspace.report import stored
+
+    assert _classes("Store") == ["campaign/store.py"]  # the writer
+    assert _classes("StoreSnapshot") == ["report/stored.py"]  # the report's reader
+    assert not {"sqlite3", "pixelspace.store_access"} & _imports(SRC / "report" / "metrics.py")
+    with pytest.warns(DeprecationWarning, match="StoreSnapshot"):
+        assert pixelspace.report.Store is stored.StoreSnapshot  # the old public name still works, with a warning
