@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pixelspace.report.metrics import load_store
 from pixelspace.report.stats import wilson_interval
+from pixelspace.report.stored import load_store
 from pixelspace.store_types import VulnerabilityMap
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pixelspace.report import metrics, stats
+from pixelspace.report import metrics, stats, stored
 from pixelspace.store_types import AttackRow
 
 
@@ -68,8 +68,8 @@ def main() -> None:
     ap.add_argument("--max-generation", type=int, default=None)
     ap.add_argument("--regions", nargs="+", default=None, help="only these regions (default: all shared)")
     args = ap.parse_args()
-    a = outcomes(metrics.load_store(args.store_a).results, args.max_generation)
-    b = outcomes(metrics.load_store(args.store_b).results, args.max_generation)
+    a = outcomes(stored.load_store(args.store_a).results, args.max_generation)
+    b = outcomes(stored.load_store(args.store_b).results, args.max_generation)
     shared = sorted(k for k in set(a) & set(b) if args.regions is None or k[1] in args.regions)
     if not shared:
         raise SystemExit("the two stores share no 1-pixel untargeted attack (model, region, image)")

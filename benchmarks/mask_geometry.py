@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from pixelspace.report import figures as figs
-from pixelspace.report.metrics import load_store
 from pixelspace.report.scan_metrics import shift_foreground
+from pixelspace.report.stored import load_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from pixelspace.report import position as pos
-from pixelspace.report.metrics import load_store
 from pixelspace.report.scan_section import _foregrounds, _maps
+from pixelspace.report.stored import load_store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from pixelspace.report.metrics import load_store
+from pixelspace.report.stored import load_store
 from pixelspace.store_types import VulnerabilityMap
 
 

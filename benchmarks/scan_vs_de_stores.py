@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from pixelspace.report.metrics import load_store
 from pixelspace.report.scan_metrics import scan_vs_de
+from pixelspace.report.stored import load_store
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from pixelspace.report import figures, metrics, stats
+from pixelspace.report import figures, metrics, stats, stored
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     ap.add_argument("store")
     ap.add_argument("--split", type=int, default=None, help="attacked images in the first part (default: half)")
     args = ap.parse_args()
-    store = metrics.load_store(args.store)
+    store = stored.load_store(args.store)
     order = [im.image_id for im in sorted(store.images, key=lambda im: im.pool_index) if im.status == "attacked"]
     split = args.split if args.split is not None else len(order) // 2
     first = set(order[:split])

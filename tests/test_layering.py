@@ -1,4 +1,5 @@
-"""Module layering: one definition per stored type, no import cycle in the registry, reports read stores only."""
+"""Module layering: one definition per stored type, no import cycle in the registry, reports read stores only,
+and the lower layers (search < models < attack < campaign) never import upwards, directly or through another module."""
 
 from __future__ import annotations
 
@@ -47,3 +48,64 @@ def test_the_report_imports_no_attack_search_or_model_code() -> None:
         bad = sorted(m for m in _imports(path)
                      if m.startswith(("pixelspace.attack", "pixelspace.search", "pixelspace.models")))
         assert not bad, f"{path.name} imports {bad}"
+
+
+def _module_files() -> dict[str, Path]:
+    """Every module of the package by dotted name (a package by its own name, not `.__init__`)."""
+    out: dict[str, Path] = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _reachable(package: str) -> set[str]:
+    """The package's modules and every pixelspace module they import, transitively (parent packages included,
+    since importing `a.b.c` runs `a.b`'s `__init__`)."""
+    files = _module_files()
+    seen: set[str] = set()
+    todo = [m for m in files if m == package or m.startswith(package + ".")]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(2, len(parts)))
+        todo.extend(m for m in _imports(files[name]) if m in files)
+    return seen
+
+
+def _upward(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in _reachable(package) if m.startswith(forbidden))
+
+
+def test_the_search_imports_no_model_attack_segment_or_campaign_code() -> None:
+    assert _reachable("pixelspace.search") >= {"pixelspace.search.de", "pixelspace.search.strategies"}
+    assert _upward("pixelspace.search", ("pixelspace.models", "pixelspace.attack", "pixelspace.segment",
+                                         "pixelspace.campaign")) == []
+
+
+def test_the_models_import_no_attack_code() -> None:
+    assert "pixelspace.models.classifier" in _reachable("pixelspace.models")
+    assert _upward("pixelspace.models", ("pixelspace.attack",)) == []
+
+
+def test_the_attack_imports_no_campaign_code() -> None:
+    # the attack does reach the models and the search (the walk follows imports), but never the campaign
+    reach = _reachable("pixelspace.attack")
+    assert {"pixelspace.models.classifier", "pixelspace.search.de"} <= reach
+    assert _upward("pixelspace.attack", ("pixelspace.campaign",)) == []
+
+
+def test_one_store_class_per_meaning_and_the_metrics_read_no_sql() -> None:
+    import pytest
+
+    import pixelspace.report
+    from pixelspace.report import stored
+
+    assert _classes("Store") == ["campaign/store.py"]  # the writer
+    assert _classes("StoreSnapshot") == ["report/stored.py"]  # the report's reader
+    assert not {"sqlite3", "pixelspace.store_access"} & _imports(SRC / "report" / "metrics.py")
+    with pytest.warns(DeprecationWarning, match="StoreSnapshot"):
+        assert pixelspace.report.Store is stored.StoreSnapshot  # the old public name still works, with a warning

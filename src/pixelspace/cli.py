@@ -9,6 +9,9 @@ from pathlib import Path
 
 import click
 
+from pixelspace.search.de import DEConfig  # numpy only: the CLI's DE defaults are the library's
+
+_DE = DEConfig()
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
 
@@ -320,8 +323,8 @@ def demo_command(out: Path, no_progress: bool) -> None:
 @click.option("--region", default="whole", show_default=True, help="whole, foreground, background or a mask PNG.")
 @click.option("--pixels", type=int, default=1, show_default=True)
 @click.option("--target", type=int, default=None, help="Target class (default: untargeted).")
-@click.option("--population", type=int, default=400, show_default=True)
-@click.option("--generations", type=int, default=100, show_default=True)
+@click.option("--population", type=int, default=_DE.population_size, show_default=True)
+@click.option("--generations", type=int, default=_DE.max_generations, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the search (an integer >= 0).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("."), show_default=True)
@@ -343,7 +346,6 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     from pixelspace.campaign.single import attack_image
-    from pixelspace.search import DEConfig
     from pixelspace.segment import read_image
 
     try:

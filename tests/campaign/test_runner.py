@@ -202,7 +202,7 @@ def test_fitness_curves_run_without_early_stop(make_config: Any) -> None:
 
 
 def test_targeted_mode_attacks_every_other_class(planted_data: dict[str, Any], tmp_path: Path) -> None:
-    from pixelspace.report import metrics
+    from pixelspace.report import metrics, stored
 
     store = tmp_path / "planted.sqlite"
     summary = run_campaign(CampaignConfig.from_dict(planted_dict(planted_data, store)), progress=False)
@@ -222,7 +222,7 @@ def test_targeted_mode_attacks_every_other_class(planted_data: dict[str, Any], t
             assert (rec["predicted"] != rec["label"]) == rec["success"]
     assert by_image == {i: {1, 2} for i in by_image} and len(by_image) == 2
     # the report's metrics count the background's third-class endings (class 1 for target 2) as failures
-    loaded = metrics.load_store(store)
+    loaded = stored.load_store(store)
     bg = metrics.select(loaded.attacks, region="background")
     third = [r for r in bg if r.mode == "targeted" and r.target == 2]
     assert len(third) == 2 and all(r.predicted == 1 != r.clean_class for r in third)

@@ -148,7 +148,7 @@ def test_bad_scan_settings_are_named(make_config: Any, updates: dict[str, Any], 
 
 def test_report_has_the_scan_section(make_config: Any, tmp_path: Path) -> None:
     from pixelspace.report import write_report
-    from pixelspace.report.metrics import load_store
+    from pixelspace.report.stored import load_store
 
     cfg = make_config(**{"attack.search": ["de", "scan", "scan-first"], "execution.batch_size": 512})
     run_campaign(cfg, progress=False)

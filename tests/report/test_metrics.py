@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pixelspace.report import metrics
+from pixelspace.report import metrics, stored
 from pixelspace.report.metrics import AttackRow
 from tests.report.store_factory import make_record
 
@@ -204,13 +204,13 @@ def test_a_corrupt_record_is_a_store_error(tmp_path: Path) -> None:
     from tests.report.store_factory import make_store
 
     path = make_store(tmp_path / "s.sqlite", n_images=2, targeted_images=0)
-    assert len(metrics.load_store(path).attacks) > 0
+    assert len(stored.load_store(path).attacks) > 0
     with sqlite3.connect(path) as con:
         key = con.execute("SELECT key FROM attacks ORDER BY key LIMIT 1").fetchone()[0]
         con.execute("UPDATE attacks SET record = ? WHERE key = ?", ('{"success": tru', key))
     with pytest.raises(StoreError, match=rf"the record of attack {key} is not a valid JSON object.*DELETE FROM"):
-        metrics.load_store(path)
+        stored.load_store(path)
     with sqlite3.connect(path) as con:
         con.execute("UPDATE attacks SET record = '[1, 2]' WHERE key = ?", (key,))
     with pytest.raises(StoreError, match="not a valid JSON object"):
-        metrics.load_store(path)
+        stored.load_store(path)

@@ -14,8 +14,8 @@ from pixelspace.report import metrics, stats
 from pixelspace.report import position as pos
 from pixelspace.report import scan_metrics as sm
 from pixelspace.report.blocks import Block, Cell, Note, Section, Table, pvalue
-from pixelspace.report.metrics import Store
 from pixelspace.report.scan_section import _foregrounds, _maps
+from pixelspace.report.stored import StoreSnapshot
 from pixelspace.store_types import VulnerabilityMap
 
 OUTLINE_SHIFTS = (-2, -1, 1, 2)
@@ -77,7 +77,7 @@ def _reading(d: stats.Interval) -> str:
     return f"not shown (excludes fg − bg > {100 * d.high:+.1f} pp)"
 
 
-def _model_data(store: Store) -> dict[str, tuple[list[VulnerabilityMap], list[np.ndarray], list[str]]]:
+def _model_data(store: StoreSnapshot) -> dict[str, tuple[list[VulnerabilityMap], list[np.ndarray], list[str]]]:
     maps, fgs = _maps(store), _foregrounds(store)
     out = {}
     for model in sorted({m for m, _ in maps}):
@@ -171,8 +171,8 @@ def equal_distance_table(eqs: Sequence[pos.EqualDistance]) -> Table:
         ["distance to centre", "fg / bg pixels (first network)", *[e.model for e in eqs]], rows)
 
 
-def position_section(store: Store, *, second_masks: Mapping[str, np.ndarray] | None = None,
-                     second_name: str = "second segmenter", baseline: Store | None = None,
+def position_section(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarray] | None = None,
+                     second_name: str = "second segmenter", baseline: StoreSnapshot | None = None,
                      seed: int = stats.DEFAULT_SEED) -> Section | None:
     """The section, or None when the store has no scan maps with foreground masks."""
     data = _model_data(store)
@@ -226,13 +226,13 @@ def _model_sentence(effects: Sequence[pos.ObjectEffect]) -> str:
     return "Object at equal position (average marginal effect, per pixel): " + "; ".join(parts) + "."
 
 
-def _shift_of(store: Store) -> tuple[int, int]:
+def _shift_of(store: StoreSnapshot) -> tuple[int, int]:
     images = store.config.get("images", {})
     shift = images.get("shift", [0, 0]) if isinstance(images, dict) else [0, 0]
     return int(shift[0]), int(shift[1])
 
 
-def translation_blocks(shifted: Store, baseline: Store, *, seed: int = stats.DEFAULT_SEED) -> list[Block]:
+def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int = stats.DEFAULT_SEED) -> list[Block]:
     """The translation experiment: ``shifted`` (a campaign with ``images.shift``) against ``baseline``."""
     shift = _shift_of(shifted)
     if shift == (0, 0):
@@ -275,7 +275,7 @@ def translation_blocks(shifted: Store, baseline: Store, *, seed: int = stats.DEF
     return blocks
 
 
-def _pooled_effects(shifted: Store, baseline: Store, *, seed: int) -> list[pos.ObjectEffect]:
+def _pooled_effects(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int) -> list[pos.ObjectEffect]:
     """The per-pixel model on the images scanned both unshifted and shifted, both placements together."""
     moved, base = _model_data(shifted), _model_data(baseline)
     out = []
@@ -307,7 +307,7 @@ def _pct_iv(iv: stats.Interval) -> Cell:
     return [f"{iv.value:.1f}%", f"[{iv.low:.1f}, {iv.high:.1f}]" if math.isfinite(iv.low) else ""]
 
 
-def _region_moves(shifted: Store, baseline: Store, *, seed: int) -> Table:
+def _region_moves(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int) -> Table:
     """Each region's per-image success and per-pixel flip share, unshifted against shifted, same images."""
     def index(rows: Sequence[metrics.AttackRow]) -> dict[tuple[str, str, str], metrics.AttackRow]:
         return {(r.model, r.region, r.image_id): r for r in rows}

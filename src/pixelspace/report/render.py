@@ -33,10 +33,11 @@ from pixelspace.report.blocks import mean_cell as _mean
 from pixelspace.report.blocks import pct as _pct
 from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
-from pixelspace.report.metrics import Rate, RegionDifference, Store
+from pixelspace.report.metrics import Rate, RegionDifference
 from pixelspace.report.position_section import position_section
 from pixelspace.report.scan_section import scan_coverage, scan_section
 from pixelspace.report.search_section import search_section
+from pixelspace.report.stored import StoreSnapshot, load_store
 from pixelspace.report.verdict_section import at_a_glance, verdict_blocks
 
 FIG6_IMAGES = 15
@@ -89,7 +90,7 @@ class _Setup:
     region_mode: str | None
 
 
-def _setup(store: Store) -> _Setup:
+def _setup(store: StoreSnapshot) -> _Setup:
     cfg = store.config
     de = cfg.get("de") if isinstance(cfg.get("de"), dict) else cfg
     seg = cfg.get("segmenter")
@@ -139,7 +140,7 @@ def _success_text(s: _Setup) -> str:
     return f"{check}; {stop}; {mode}"
 
 
-def _unfinished(store: Store) -> list[Block]:
+def _unfinished(store: StoreSnapshot) -> list[Block]:
     """A warning when the store holds fewer attacks than its campaign planned (empty when complete)."""
     plan = store.planned
     total, done = sum(g[6] for g in plan), len(store.attacks)
@@ -157,7 +158,7 @@ def _unfinished(store: Store) -> list[Block]:
     return [text + ". Run `pixelspace run` on the campaign file again to finish it, then rewrite this report."]
 
 
-def _findings(store: Store) -> list[Block]:
+def _findings(store: StoreSnapshot) -> list[Block]:
     """The generated 'what this run shows' text and the table of paired tests it rests on."""
     s = _setup(store)
     rows = store.results
@@ -200,7 +201,7 @@ def _findings(store: Store) -> list[Block]:
     return out + verdict[1:]
 
 
-def _table1(store: Store) -> Section:
+def _table1(store: StoreSnapshot) -> Section:
     sec = Section("Table I: clean accuracy and the image pool")
     acc = metrics.clean_accuracy(store)
     dataset = store.meta.get("dataset", "")
@@ -229,7 +230,7 @@ def _table1(store: Store) -> Section:
     return sec
 
 
-def _cell_progress(store: Store) -> dict[tuple[str, str, int], tuple[int, int]]:
+def _cell_progress(store: StoreSnapshot) -> dict[tuple[str, str, int], tuple[int, int]]:
     """(done, planned) attacks per Table II cell (network, region, pixels) that the campaign has not finished;
     {} when every cell is complete or the store records no plan."""
     hashes = {r.search_hash for r in store.results}
@@ -241,7 +242,7 @@ def _cell_progress(store: Store) -> dict[tuple[str, str, int], tuple[int, int]]:
     return {cell: (done.get(cell, 0), n) for cell, n in planned.items() if done.get(cell, 0) < n}
 
 
-def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
+def _table2(store: StoreSnapshot) -> tuple[Section, list[RegionDifference]]:
     sec = Section("Table II: success rates and confidences")
     rows = store.results
     has_targeted = any(r.mode == "targeted" for r in rows)
@@ -354,7 +355,7 @@ def _table2(store: Store) -> tuple[Section, list[RegionDifference]]:
     return sec, diffs
 
 
-def _table3(store: Store) -> Section | None:
+def _table3(store: StoreSnapshot) -> Section | None:
     rows = [r for r in store.results if r.mode == "untargeted" and r.pixels == 1
             and "adv_probs_of_clean_top5" in r.record]
     if not rows:
@@ -391,7 +392,7 @@ def _histogram_text(hist: tuple[int, ...]) -> str:
     return " · ".join(f"{label}: {n}" for label, n in zip(labels, hist, strict=True) if n) or "—"
 
 
-def _table4(store: Store) -> Section:
+def _table4(store: StoreSnapshot) -> Section:
     sec = Section("Table IV: generations of successful 1-pixel untargeted attacks")
     rows = [r for r in store.results if r.mode == "untargeted" and r.pixels == 1]
     if not rows:
@@ -433,7 +434,7 @@ def _table4(store: Store) -> Section:
     return sec
 
 
-def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
+def _figures(store: StoreSnapshot) -> tuple[Section, list[FigureBlock]]:
     sec = Section("Figures")
     rows = store.results
     names = store.class_names
@@ -522,8 +523,8 @@ def _figures(store: Store) -> tuple[Section, list[FigureBlock]]:
     return sec, out
 
 
-def build_sections(store: Store, *, second_masks: Mapping[str, np.ndarray] | None = None,
-                   second_name: str = "second segmenter", baseline: Store | None = None) -> list[Section]:
+def build_sections(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarray] | None = None,
+                   second_name: str = "second segmenter", baseline: StoreSnapshot | None = None) -> list[Section]:
     """The report's sections, in order, computed from ``store`` (and, for the object-or-position section, a
     second segmenter's foreground masks by image id and the unshifted store of a translation campaign)."""
     t2, diffs = _table2(store)
@@ -537,7 +538,7 @@ def build_sections(store: Store, *, second_masks: Mapping[str, np.ndarray] | Non
             _table4(store), figures, *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store)]
 
 
-def _provenance(store: Store) -> Section:
+def _provenance(store: StoreSnapshot) -> Section:
     keys = ("dataset", "segmenter", "campaign_seed", "config_hash", "batch_size", "package_version", "git_sha",
             "torch_version", "device", "created_utc", "schema_version")
     rows: list[list[Cell]] = [[k, store.meta[k]] for k in keys if k in store.meta]
@@ -664,7 +665,7 @@ def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
         yield from (b for b in s.blocks if isinstance(b, FigureBlock))
 
 
-def report_title(store: Store, store_path: Path) -> str:
+def report_title(store: StoreSnapshot, store_path: Path) -> str:
     """'pixelspace report: <campaign name> (<dataset>)': the name from the stored config's ``campaign.name``
     (the store's file name when the config records none)."""
     campaign = store.config.get("campaign")
@@ -688,8 +689,8 @@ def write_report(store_path: str | Path, out_dir: str | Path, *,
     Raises:
         pixelspace.errors.StoreError: the store is missing, not a store, or of an unsupported schema.
     """
-    store = metrics.load_store(store_path)
-    base = metrics.load_store(baseline) if baseline is not None else None
+    store = load_store(store_path)
+    base = load_store(baseline) if baseline is not None else None
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base)

@@ -23,19 +23,19 @@ from pixelspace.report.blocks import (
     pvalue,
     rate_cell,
 )
-from pixelspace.report.metrics import Store
+from pixelspace.report.stored import StoreSnapshot
 from pixelspace.report.verdict_section import verdict_blocks
 from pixelspace.store_types import VulnerabilityMap
 
 MAP_IMAGES = 4  # images per network in the maps figure
 
 
-def _maps(store: Store) -> dict[tuple[str, str], VulnerabilityMap]:
+def _maps(store: StoreSnapshot) -> dict[tuple[str, str], VulnerabilityMap]:
     """The store's maps (the map type is the store's, read with NumPy: the report imports no model code)."""
     return {k: VulnerabilityMap.from_npz(io.BytesIO(v)) for k, v in store.scans.items()}
 
 
-def _foregrounds(store: Store) -> dict[str, np.ndarray]:
+def _foregrounds(store: StoreSnapshot) -> dict[str, np.ndarray]:
     out = {}
     for (image_id, region), png in store.masks.items():
         if region == "foreground":
@@ -50,7 +50,7 @@ def _num(x: float, digits: int = 1) -> str:
     return "—" if not math.isfinite(x) else f"{x:,.{digits}f}"
 
 
-def scan_coverage(store: Store) -> str:
+def scan_coverage(store: StoreSnapshot) -> str:
     """'Images scanned, per network: allconv-cifar10 120 of 500, …' (what an unfinished scan covers)."""
     rows = store.scan_rows
     hashes = {r.search_hash for r in rows}
@@ -69,7 +69,7 @@ def scan_coverage(store: Store) -> str:
     return text
 
 
-def scan_section(store: Store) -> tuple[Section | None, list[FigureBlock]]:
+def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock]]:
     """The section, or None when the store has no scan rows; and its figures."""
     rows, first = store.scan_rows, store.scan_first_rows
     if not rows and not first:
@@ -255,7 +255,7 @@ def _scan_first_table(first: list[metrics.AttackRow], scans: list[metrics.Attack
          "DE queries / success", "agrees with full scan"], body)
 
 
-def _maps_figure(store: Store, maps: dict[tuple[str, str], VulnerabilityMap], fgs: dict[str, np.ndarray],
+def _maps_figure(store: StoreSnapshot, maps: dict[tuple[str, str], VulnerabilityMap], fgs: dict[str, np.ndarray],
                  models: list[str]) -> FigureBlock | None:
     entries = []
     rng = np.random.default_rng(stats.DEFAULT_SEED)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from pixelspace.report.blocks import Cell, Note, Section, Table
-from pixelspace.report.metrics import AttackRow, Store, attack_succeeded
+from pixelspace.report.metrics import AttackRow, attack_succeeded
+from pixelspace.report.stored import StoreSnapshot
 
 _Group = tuple[str, str, int, str]  # model, region, pixels, mode
 
@@ -24,7 +25,7 @@ def _summary(rows: list[AttackRow]) -> Cell:
     return [f"{len(won)}/{len(rows)}", mean_q]
 
 
-def search_section(store: Store) -> Section | None:
+def search_section(store: StoreSnapshot) -> Section | None:
     """Success and mean queries per success of DE and the sparse random search, per network, region, pixels
     and mode, with paired counts; None when the store has no ``"sparse-rs"`` rows."""
     sparse = [r for r in store.attacks if r.search == "sparse-rs"]
