@@ -122,3 +122,16 @@ def test_report_compares_a_shifted_store_with_its_baseline(make_config: Any, tmp
     assert "fewer than the 30 the per-pixel model needs" in section
     plain_text = write_report(plain.campaign.store, tmp_path / "p").markdown.read_text(encoding="utf-8")
     assert "The translation experiment" not in plain_text and "## Object or position?" in plain_text
+
+
+def test_a_shifted_campaign_replays_and_resumes(make_config: Any) -> None:
+    from pixelspace.campaign.status import replay_attack
+
+    cfg = make_config(**{"images.shift": [-1, 2]})  # DE rows: the attack reads the stored (shifted) image
+    first = run_campaign(cfg, progress=False)
+    again = run_campaign(cfg, progress=False)
+    assert first.attacks_run > 0 and again.attacks_run == 0 and again.complete
+    with contextlib.closing(sqlite3.connect(f"file:{cfg.campaign.store}?mode=ro", uri=True)) as conn:
+        key = conn.execute("SELECT key FROM attacks ORDER BY key LIMIT 1").fetchone()[0]
+    rep = replay_attack(cfg.campaign.store, key)
+    assert rep.identical, rep.differences
