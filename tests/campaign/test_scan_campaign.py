@@ -159,7 +159,7 @@ def test_report_has_the_scan_section(make_config: Any, tmp_path: Path) -> None:
     md = paths.markdown.read_text()
     assert "## Pixel vulnerability maps (scan)" in md
     for needle in ("The scan beside Table II", "signed distance to the foreground outline",
-                   "outline moved by 1–2", "The scan as an attack", "scan_maps.png", "fig3_scan_reachable_classes"):
+                   "| tiny | eroded 2 px |", "| tiny | dilated 1 px |", "The scan as an attack", "scan_maps.png", "fig3_scan_reachable_classes"):
         assert needle in md, needle
     table2 = md.split("## Table II")[1].split("\n## ")[0]
     assert "/4)" in table2 and "/8)" not in table2  # DE rows only: 4 images per region, scans not mixed in

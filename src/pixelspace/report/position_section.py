@@ -43,18 +43,6 @@ def paired_rates(a: Sequence[bool] | np.ndarray, b: Sequence[bool] | np.ndarray)
     return PairedRates(n, int(x.sum()), int(y.sum()), diff, stats.mcnemar_exact(only_a, only_b) if n else None)
 
 
-def fg_bg(maps: Sequence[VulnerabilityMap], foregrounds: Sequence[np.ndarray]) -> PairedRates:
-    """Per image: some foreground pixel flips vs some background pixel flips (images with both regions)."""
-    a, b = [], []
-    for vmap, fg in zip(maps, foregrounds, strict=True):
-        f, g = np.asarray(fg, dtype=bool) & vmap.scanned, ~np.asarray(fg, dtype=bool) & vmap.scanned
-        if f.any() and g.any():
-            flips = vmap.flips
-            a.append(bool((flips & f).any()))
-            b.append(bool((flips & g).any()))
-    return paired_rates(a, b)
-
-
 def _pp_cell(iv: stats.Interval, scale: float = 100.0) -> Cell:
     if not math.isfinite(iv.value):
         return "—"
@@ -93,22 +81,23 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
     rows: list[list[Cell]] = []
     fragile = []
     for model, (maps, fgs, ids) in data.items():
-        variants: list[tuple[str, PairedRates]] = [("as stored", fg_bg(maps, fgs))]
-        for s in OUTLINE_SHIFTS:
-            label = f"{'dilated' if s > 0 else 'eroded'} {abs(s)} px"
-            variants.append((label, fg_bg(maps, [sm.shift_foreground(f, s) for f in fgs])))
+        variants: list[tuple[str, sm.BoundaryShift]] = [
+            ("as stored" if b.shift == 0 else f"{'dilated' if b.shift > 0 else 'eroded'} {abs(b.shift)} px", b)
+            for b in sm.boundary_shift(maps, fgs, (0, *OUTLINE_SHIFTS))]
         if second:
             keep = [k for k, i in enumerate(ids) if i in second]
             if keep:  # the same images with the stored masks, so the masks' effect is told from the subset's
+                kept = [maps[k] for k in keep]
                 variants.append((f"as stored, on the {len(keep)} images with {second_name} masks",
-                                 fg_bg([maps[k] for k in keep], [fgs[k] for k in keep])))
-                variants.append((f"{second_name} masks", fg_bg([maps[k] for k in keep],
-                                                                [second[ids[k]] for k in keep])))
+                                 sm.boundary_shift(kept, [fgs[k] for k in keep], (0,))[0]))
+                variants.append((f"{second_name} masks",
+                                 sm.boundary_shift(kept, [second[ids[k]] for k in keep], (0,))[0]))
         ie = pos.interior_exterior(maps, fgs, model)
         signs = set()
         for label, r in variants:
-            rows.append([model, label, str(r.images), _rate(r.a, r.images), _rate(r.b, r.images),
-                         _pp_cell(r.difference), pvalue(r.p_value), _reading(r.difference)])
+            rows.append([model, label, str(r.images), _rate(r.foreground.successes, r.images),
+                         _rate(r.background.successes, r.images), _pp_cell(r.difference), pvalue(r.p_value),
+                         _reading(r.difference)])
             if math.isfinite(r.difference.low):
                 signs.add("+" if r.difference.low > 0 else "-" if r.difference.high < 0 else "0")
         if ie.images:

@@ -1,4 +1,4 @@
-"""The report's section on vulnerability maps: the scan beside DE, distance to the outline, shifted outlines,
+"""The report's section on vulnerability maps: the scan beside DE, distance to the outline,
 the scan-first search, the maps figure and Fig. 3 from the maps (``docs/scan.md``)."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from pixelspace.report.blocks import (
     Section,
     Table,
     pct,
-    pp,
     pvalue,
     rate_cell,
 )
@@ -104,7 +103,9 @@ def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock
             for model in models:
                 mm, ff = sm.maps_with_foregrounds(maps, fgs, model)
                 if mm:
-                    sec.blocks += [_distance_table(model, mm, ff), _shift_table(model, mm, ff)]
+                    sec.blocks.append(_distance_table(model, mm, ff))
+            sec.blocks.append("The same answer with the outline eroded or dilated by 1 and 2 px is in 'Object or "
+                              "position?', beside the interior/exterior and second-segmenter rows.")
         elif maps:
             sec.blocks.append(Note("No foreground masks in this store: the distance-to-outline and shifted-outline "
                                    "analyses need a campaign with a foreground region."))
@@ -206,23 +207,6 @@ def _distance_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarr
         "pixels, inside 1 = the foreground's outer ring, outside 1 = the background ring touching it). A band "
         "whose share of flipping pixels exceeds its share of pixels is more vulnerable than average.",
         ["band", "pixels", "share of pixels", "flipping", "share of flipping", "flipping rate"], body)
-
-
-def _shift_table(model: str, maps: list[VulnerabilityMap], fgs: list[np.ndarray]) -> Table:
-    names = {-2: "eroded 2", -1: "eroded 1", 0: "as segmented", 1: "dilated 1", 2: "dilated 2"}
-    body: list[list[Cell]] = []
-    for s in sm.boundary_shift(maps, fgs):
-        iv = s.difference
-        body.append([names.get(s.shift, f"{s.shift:+d}"), str(s.images), rate_cell(s.foreground),
-                     rate_cell(s.background),
-                     [pp(iv.value), f"[{100 * iv.low:+.1f}, {100 * iv.high:+.1f}]" if math.isfinite(iv.low) else ""],
-                     f"{pvalue(s.p_value)} ({s.fg_only}/{s.bg_only})"])
-    return Table(
-        f"{model}: scan success in the foreground and in the rest of the image with the outline moved by 1–2 "
-        "pixels (3×3 erosion or dilation). Paired fg − bg with a Newcombe 95 % interval and the exact McNemar "
-        "p-value (only-fg / only-bg images). How much the foreground/background conclusion depends on where "
-        "the outline is drawn.",
-        ["foreground", "images", "fg success", "bg success", "fg − bg", "McNemar p"], body)
 
 
 def _scan_first_table(first: list[metrics.AttackRow], scans: list[metrics.AttackRow],
