@@ -282,8 +282,10 @@ def report_command(store: Path, out: Path, baseline: Path | None, second_masks: 
     try:
         check_output_dir(out, files=["report.md", "report.html"], folders=["figures"])
         path = store_file(store)
-        with Store.open_readonly(path) as st:
-            ids = [r[0] for r in st.query("SELECT image_id FROM images WHERE status = 'attacked'")]
+        ids: list[str] = []
+        if second_masks not in ("auto", "none"):  # a folder is read for the store's attacked images
+            with Store.open_readonly(path) as st:
+                ids = [r[0] for r in st.query("SELECT image_id FROM images WHERE status = 'attacked'")]
         masks, name = second_foreground_masks(second_masks, ids)
         paths = write_report(path, out, second_masks=masks, second_name=name,
                              baseline=store_file(baseline) if baseline is not None else None)

@@ -136,3 +136,24 @@ def test_a_shifted_campaign_replays_and_resumes(make_config: Any) -> None:
         key = conn.execute("SELECT key FROM attacks ORDER BY key LIMIT 1").fetchone()[0]
     rep = replay_attack(cfg.campaign.store, key)
     assert rep.identical, rep.differences
+
+
+def test_report_command_reads_a_second_mask_folder(make_config: Any, tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pixelspace.cli import cli
+    from pixelspace.segment import save_masks
+
+    cfg = make_config(**{"attack.search": ["scan"]})
+    run_campaign(cfg, progress=False)
+    second = np.zeros_like(tiny_data["fg"])
+    second[:, 1:7, 1:7] = True  # a larger outline than the stored one
+    save_masks(second, list(tiny_data["ids"]), tmp_path / "other")
+    out = CliRunner().invoke(cli, ["report", str(cfg.campaign.store), "--out", str(tmp_path / "r"),
+                                   "--second-masks", str(tmp_path / "other")])
+    assert out.exit_code == 0, out.output
+    md = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "| tiny | other masks |" in md and "| tiny | as stored, on the 4 images with other masks |" in md
+    bad = CliRunner().invoke(cli, ["report", str(cfg.campaign.store), "--out", str(tmp_path / "r2"),
+                                   "--second-masks", str(tmp_path / "absent")])
+    assert bad.exit_code != 0 and "neither 'auto', 'none' nor a mask folder" in bad.output
