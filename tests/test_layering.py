@@ -1,5 +1,6 @@
 """Module layering: one definition per stored type, no import cycle in the registry, reports read stores only,
-and the lower layers (search < models < attack < campaign) never import upwards, directly or through another module."""
+and the lower layers (search < models < attack < campaign, and report, < commands < cli) never import upwards,
+directly or through another module."""
 
 from __future__ import annotations
 
@@ -139,6 +140,22 @@ def test_the_attack_imports_no_campaign_code() -> None:
     reach = _reachable("pixelspace.attack")
     assert {"pixelspace.models.classifier", "pixelspace.search.de"} <= reach
     assert _upward("pixelspace.attack", ("pixelspace.campaign",)) == []
+
+
+def test_the_campaign_imports_no_report_or_command_code() -> None:
+    # the command use-cases (attack one image, scan one image, the demo) sit above both, in `commands`
+    reach = _reachable("pixelspace.campaign")
+    assert {"pixelspace.campaign.runner", "pixelspace.attack.pixel_attack"} <= reach
+    assert _upward("pixelspace.campaign", ("pixelspace.report", "pixelspace.commands", "pixelspace.cli")) == []
+
+
+def test_only_the_cli_imports_the_commands() -> None:
+    assert {"pixelspace.commands.single", "pixelspace.commands.demo"} <= _reachable("pixelspace.commands")
+    files = _module_files()
+    importers = sorted(name for name, path in files.items() if not name.startswith("pixelspace.commands")
+                       and any(m.startswith("pixelspace.commands") for m in _imports(path)))
+    assert importers == ["pixelspace.cli"]
+    assert _upward("pixelspace.report", ("pixelspace.campaign", "pixelspace.commands", "pixelspace.cli")) == []
 
 
 def test_one_store_class_per_meaning_and_the_metrics_read_no_sql() -> None:

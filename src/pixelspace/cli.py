@@ -27,7 +27,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
-#: The files ``pixelspace attack`` writes, after the image's stem (``single.attack_image``).
+#: The files ``pixelspace attack`` writes, after the image's stem (``commands.single.attack_image``).
 ATTACK_OUTPUTS = ("-adversarial.png", "-best-attempt.png", "-attack.png")
 
 
@@ -308,7 +308,7 @@ def demo_command(out: Path, no_progress: bool) -> None:
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     from pixelspace.campaign import campaign_status, format_status
-    from pixelspace.campaign.demo import run_demo
+    from pixelspace.commands.demo import run_demo
 
     try:
         outcome = run_demo(out, progress=not no_progress)
@@ -347,7 +347,7 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
         check_output_dir(out, files=[f"{image.stem}{suffix}" for suffix in ATTACK_OUTPUTS])
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    from pixelspace.campaign.single import attack_image
+    from pixelspace.commands.single import attack_image
     from pixelspace.segment import read_image
 
     try:
@@ -401,7 +401,7 @@ def scan_command(image: Path, model_name: str, weights: Path | None, region: str
         check_output_dir(out, files=[f"{image.stem}-scan.npz", f"{image.stem}-scan.png"])
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    from pixelspace.campaign.single import scan_image
+    from pixelspace.commands.single import scan_image
     from pixelspace.segment import read_image
 
     try:

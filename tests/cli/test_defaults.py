@@ -12,8 +12,8 @@ from tests.campaign.conftest import REPO
 
 from pixelspace.attack import PixelAttack
 from pixelspace.attack.scan import PixelScan
-from pixelspace.campaign.single import attack_image, scan_image
 from pixelspace.cli import cli
+from pixelspace.commands.single import attack_image, scan_image
 from pixelspace.search import DEConfig
 
 
