@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report.stats import wilson_interval
 from pixelspace.report.stored import load_store
-from pixelspace.store_types import VulnerabilityMap
 
 
 def _corner_columns(colors: np.ndarray) -> np.ndarray:

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pixelspace.outcomes import AttackRow
 from pixelspace.report import metrics, stats, stored
-from pixelspace.store_types import AttackRow
 
 
 def outcomes(rows: Sequence[AttackRow], max_generation: int | None) -> dict[tuple[str, str, str], tuple[bool, int]]:

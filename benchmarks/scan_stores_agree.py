@@ -17,8 +17,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report.stored import load_store
-from pixelspace.store_types import VulnerabilityMap
 
 
 def main() -> None:

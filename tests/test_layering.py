@@ -1,5 +1,6 @@
 """Module layering: one definition per stored type, no import cycle in the registry, reports read stores only,
-and the lower layers (search < models < attack < campaign) never import upwards, directly or through another module."""
+and the lower layers (search < models < attack < campaign, and report, < commands < cli) never import upwards,
+directly or through another module."""
 
 from __future__ import annotations
 
@@ -32,9 +33,52 @@ def test_stored_types_are_defined_once() -> None:
     from pixelspace.campaign import store
     from pixelspace.report import metrics
 
-    assert _classes("AttackRow") == ["store_types.py"]
-    assert _classes("VulnerabilityMap") == ["store_types.py"]
-    assert store.AttackRow is metrics.AttackRow and scan.VulnerabilityMap.__module__ == "pixelspace.store_types"
+    assert _classes("AttackRow") == ["outcomes.py"]
+    assert _classes("VulnerabilityMap") == ["outcomes.py"]
+    assert store.AttackRow is metrics.AttackRow and scan.VulnerabilityMap.__module__ == "pixelspace.outcomes"
+
+
+def test_the_old_store_types_module_is_a_deprecated_alias_nobody_imports() -> None:
+    import importlib
+    import sys
+
+    import pytest
+
+    from pixelspace import outcomes
+
+    importers = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if "pixelspace.store_types" in _imports(p))
+    assert importers == []
+    sys.modules.pop("pixelspace.store_types", None)
+    with pytest.warns(DeprecationWarning, match="pixelspace.outcomes"):
+        old = importlib.import_module("pixelspace.store_types")
+    assert (old.AttackRow, old.VulnerabilityMap, old.ATTACK_COLUMNS) == (
+        outcomes.AttackRow, outcomes.VulnerabilityMap, outcomes.ATTACK_COLUMNS)
+
+
+def _annotated(path: Path, cls: str) -> list[str]:
+    """The fields a class's own body declares."""
+    node = next(n for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(n, ast.ClassDef) and n.name == cls)
+    return [s.target.id for s in node.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)]
+
+
+def test_a_planned_and_a_stored_attack_share_their_identity_fields_from_one_place() -> None:
+    import dataclasses
+
+    from pixelspace.campaign.backends import AttackSpec
+    from pixelspace.outcomes import AttackIdentity, AttackRow
+
+    shared = [f.name for f in dataclasses.fields(AttackIdentity)]
+    assert shared == ["key", "model", "image_id", "region", "pixels", "mode", "target", "search_hash",
+                      "early_stop", "seed"]
+    assert issubclass(AttackSpec, AttackIdentity) and issubclass(AttackRow, AttackIdentity)
+    assert _annotated(SRC / "outcomes.py", "AttackRow") == ["record"]
+    assert _annotated(SRC / "campaign" / "backends" / "__init__.py", "AttackSpec") == ["label", "search"]
+    spec = AttackSpec(key="k", model="m", image_id="i", region="r", pixels=3, mode="targeted", target=2,
+                      search_hash="h", early_stop=False, seed=7, label=1, search="sparse-rs")
+    row = AttackRow.of(spec, {"success": True})
+    assert [getattr(row, f) for f in shared] == ["k", "m", "i", "r", 3, "targeted", 2, "h", False, 7]
+    assert row.record == {"success": True}
 
 
 def test_registry_and_zoo_do_not_import_each_other() -> None:
@@ -96,6 +140,22 @@ def test_the_attack_imports_no_campaign_code() -> None:
     reach = _reachable("pixelspace.attack")
     assert {"pixelspace.models.classifier", "pixelspace.search.de"} <= reach
     assert _upward("pixelspace.attack", ("pixelspace.campaign",)) == []
+
+
+def test_the_campaign_imports_no_report_or_command_code() -> None:
+    # the command use-cases (attack one image, scan one image, the demo) sit above both, in `commands`
+    reach = _reachable("pixelspace.campaign")
+    assert {"pixelspace.campaign.runner", "pixelspace.attack.pixel_attack"} <= reach
+    assert _upward("pixelspace.campaign", ("pixelspace.report", "pixelspace.commands", "pixelspace.cli")) == []
+
+
+def test_only_the_cli_imports_the_commands() -> None:
+    assert {"pixelspace.commands.single", "pixelspace.commands.demo"} <= _reachable("pixelspace.commands")
+    files = _module_files()
+    importers = sorted(name for name, path in files.items() if not name.startswith("pixelspace.commands")
+                       and any(m.startswith("pixelspace.commands") for m in _imports(path)))
+    assert importers == ["pixelspace.cli"]
+    assert _upward("pixelspace.report", ("pixelspace.campaign", "pixelspace.commands", "pixelspace.cli")) == []
 
 
 def test_one_store_class_per_meaning_and_the_metrics_read_no_sql() -> None:

@@ -27,7 +27,7 @@ def parse_duration(text: str) -> float:
     return total
 
 
-#: The files ``pixelspace attack`` writes, after the image's stem (``single.attack_image``).
+#: The files ``pixelspace attack`` writes, after the image's stem (``commands.single.attack_image``).
 ATTACK_OUTPUTS = ("-adversarial.png", "-best-attempt.png", "-attack.png")
 
 
@@ -308,7 +308,7 @@ def demo_command(out: Path, no_progress: bool) -> None:
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     from pixelspace.campaign import campaign_status, format_status
-    from pixelspace.campaign.demo import run_demo
+    from pixelspace.commands.demo import run_demo
 
     try:
         outcome = run_demo(out, progress=not no_progress)
@@ -318,7 +318,15 @@ def demo_command(out: Path, no_progress: bool) -> None:
     click.echo(f"\nreport: {outcome.report_html}\n        {outcome.report_md}")
 
 
-@cli.command("attack")
+_BUDGET = _DE.population_size * (_DE.max_generations + 1)  # the initial population, then one per generation
+ATTACK_HELP = f"""Attack one image, print the outcome and write the adversarial PNG and a side-by-side figure.
+
+The defaults are the paper's budget: up to {_DE.population_size} x {_DE.max_generations + 1} = {_BUDGET:,} model
+queries, minutes per image for VGG-16 on a CPU (a progress bar counts the generations; a success stops early).
+"""
+
+
+@cli.command("attack", help=ATTACK_HELP)
 @click.argument("image", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "model_name", default="vgg16-cifar10", show_default=True, help="Registered model name.")
 @click.option("--weights", type=click.Path(exists=True, path_type=Path), default=None, help="A user's weight file.")
@@ -335,11 +343,7 @@ def demo_command(out: Path, no_progress: bool) -> None:
               help="The search's arithmetic: fp32, tf32, bf16 or fp16; every success is confirmed at fp32.")
 def attack_command(image: Path, model_name: str, weights: Path | None, region: str, pixels: int, target: int | None,
                    population: int, generations: int, seed: int, out: Path, no_progress: bool, precision: str) -> None:
-    """Attack one image, print the outcome and write the adversarial PNG and a side-by-side figure.
-
-    The defaults are the paper's budget: up to 400 x 101 = 40,400 model queries, minutes per image for
-    VGG-16 on a CPU (a progress bar counts the generations; a success stops early).
-    """
+    """Attack one image (the help is :data:`ATTACK_HELP`, whose query budget is the library's DE defaults)."""
     from pixelspace.errors import PixelspaceError
     from pixelspace.outputs import check_output_dir
 
@@ -347,7 +351,7 @@ def attack_command(image: Path, model_name: str, weights: Path | None, region: s
         check_output_dir(out, files=[f"{image.stem}{suffix}" for suffix in ATTACK_OUTPUTS])
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    from pixelspace.campaign.single import attack_image
+    from pixelspace.commands.single import attack_image
     from pixelspace.segment import read_image
 
     try:
@@ -401,7 +405,7 @@ def scan_command(image: Path, model_name: str, weights: Path | None, region: str
         check_output_dir(out, files=[f"{image.stem}-scan.npz", f"{image.stem}-scan.png"])
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
-    from pixelspace.campaign.single import scan_image
+    from pixelspace.commands.single import scan_image
     from pixelspace.segment import read_image
 
     try:

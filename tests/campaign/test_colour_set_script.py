@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from pixelspace.campaign import run_campaign
-from pixelspace.store_types import VulnerabilityMap
+from pixelspace.outcomes import VulnerabilityMap
 
 ROOT = Path(__file__).resolve().parents[2]
 

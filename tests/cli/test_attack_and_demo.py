@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from pixelspace.campaign.demo import demo_config, demo_config_path
 from pixelspace.cli import cli
+from pixelspace.commands.demo import demo_config, demo_config_path
 from pixelspace.data.cifar10 import encode_png
 from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load

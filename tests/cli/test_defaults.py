@@ -12,8 +12,8 @@ from tests.campaign.conftest import REPO
 
 from pixelspace.attack import PixelAttack
 from pixelspace.attack.scan import PixelScan
-from pixelspace.campaign.single import attack_image, scan_image
 from pixelspace.cli import cli
+from pixelspace.commands.single import attack_image, scan_image
 from pixelspace.search import DEConfig
 
 
@@ -55,10 +55,14 @@ class Changed(de.DEConfig):
 de.DEConfig = Changed  # as if the library's defaults were changed
 from pixelspace.cli import cli
 print(sorted((p.name, p.default) for p in cli.commands["attack"].params if p.name in ("population", "generations")))
+print(cli.commands["attack"].help)
 """
 
 
 def test_a_change_of_the_library_default_changes_the_cli() -> None:
     res = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == "[('generations', 7), ('population', 123)]"
+    defaults, help_text = res.stdout.strip().split("\n", 1)
+    help_text = " ".join(help_text.split())  # click rewraps the help's paragraphs
+    assert defaults == "[('generations', 7), ('population', 123)]"
+    assert "up to 123 x 8 = 984 model queries" in help_text and "400" not in help_text  # the help's budget too

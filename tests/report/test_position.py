@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report import position as P
-from pixelspace.store_types import VulnerabilityMap
 
 SIZE = 16
 COLORS = np.array([[0, 0, 0], [255, 255, 255]], dtype=np.uint8)

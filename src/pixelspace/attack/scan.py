@@ -28,8 +28,8 @@ from pixelspace.errors import ConfigError, ObjectiveError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
+from pixelspace.outcomes import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 from pixelspace.search.de import check_seed
-from pixelspace.store_types import VulnerabilityMap as VulnerabilityMap  # re-exported: the store holds maps
 
 log = logging.getLogger(__name__)
 

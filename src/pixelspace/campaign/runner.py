@@ -515,8 +515,7 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]],
             maps.append(ScanRow(s.model, s.image_id, s.search_hash, int(rec["_map"]["queries"]), rec["_map"]["npz"]))
         clean = (compact_record(rec, early_stop=s.early_stop, pixels=s.pixels, mode=s.mode) if compact
                  else {k: v for k, v in rec.items() if not k.startswith("_")})
-        rows.append(AttackRow(s.key, s.model, s.image_id, s.region, s.pixels, s.mode, s.target, s.search_hash,
-                              s.early_stop, s.seed, clean))
+        rows.append(AttackRow.of(s, clean))
     return rows, maps
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from pixelspace.attack.scan import PixelScan, region_stats, scan_first
 from pixelspace.campaign.backends import AttackSpec, Batch, Job, ProgressFn
 from pixelspace.models.classifier import Classifier
-from pixelspace.store_types import VulnerabilityMap
+from pixelspace.outcomes import VulnerabilityMap
 
 
 def stride_grid(shape: tuple[int, int], stride: int) -> np.ndarray:

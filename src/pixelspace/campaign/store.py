@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from pixelspace.errors import DataError, StoreError, sqlite_store_error
+from pixelspace.outcomes import ATTACK_COLUMNS, AttackRow
 from pixelspace.store_access import check_store, connect_readonly, parse_record
-from pixelspace.store_types import ATTACK_COLUMNS, AttackRow
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pixelspace.outcomes import AttackRow
 from pixelspace.report import stats
 from pixelspace.report.stored import ImageRow, StoreSnapshot
-from pixelspace.store_types import AttackRow
 
 CORE_REGIONS = ("whole", "foreground", "background")
 

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report import stats
 from pixelspace.report.scan_metrics import signed_distance
-from pixelspace.store_types import VulnerabilityMap
 
 #: Bands of Euclidean distance to the image centre (pixels) for :func:`equal_distance`: [low, high).
 CENTRE_BANDS: tuple[tuple[float, float], ...] = (

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report import metrics, stats
 from pixelspace.report import position as pos
 from pixelspace.report import scan_metrics as sm
 from pixelspace.report.blocks import Block, Cell, Note, Section, Table, pvalue
 from pixelspace.report.scan_section import _foregrounds, _maps
 from pixelspace.report.stored import StoreSnapshot
-from pixelspace.store_types import VulnerabilityMap
 
 OUTLINE_SHIFTS = (-2, -1, 1, 2)
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap  # the store's map type: the report imports no model code
 from pixelspace.report import stats
 from pixelspace.report.metrics import AttackRow, Rate, attack_succeeded, region_order
 from pixelspace.report.metrics import wilson_rate as _wilson_rate
-from pixelspace.store_types import VulnerabilityMap  # the store's map type: the report imports no model code
 
 #: Signed-distance bands of :func:`distance_profile`: (label, low, high) inclusive, in pixels.
 DISTANCE_BANDS: tuple[tuple[str, int, int], ...] = (

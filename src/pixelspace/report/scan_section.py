@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.report import figures as figs
 from pixelspace.report import metrics, stats
 from pixelspace.report import scan_metrics as sm
@@ -24,7 +25,6 @@ from pixelspace.report.blocks import (
 )
 from pixelspace.report.stored import StoreSnapshot
 from pixelspace.report.verdict_section import verdict_blocks
-from pixelspace.store_types import VulnerabilityMap
 
 MAP_IMAGES = 4  # images per network in the maps figure
 

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from pixelspace.errors import StoreError, sqlite_store_error
+from pixelspace.outcomes import AttackRow
 from pixelspace.store_access import check_store, connect_readonly
-from pixelspace.store_types import AttackRow
 
 SUPPORTED_SCHEMAS = ("1", "2")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 # --------------------------------------------------------------------------------------------- rows
-# (an attack row is pixelspace.store_types.AttackRow, shared with the campaign runner)
+# (an attack row is pixelspace.outcomes.AttackRow, shared with the campaign runner)
 
 
 @dataclass(frozen=True)

@@ -22,34 +22,24 @@ import numpy as np
 
 from pixelspace.campaign.config import CampaignConfig
 from pixelspace.errors import ConfigError
+from pixelspace.outcomes import AttackIdentity
 
 #: Called with (batch index, attacks that just finished) while a batch runs.
 ProgressFn = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class AttackSpec:
-    """One attack: its key, what it attacks and its keyed seed.
+@dataclass(frozen=True, kw_only=True)
+class AttackSpec(AttackIdentity):
+    """One planned attack: its identity (key, what it attacks, search hash, early stop, keyed seed: the fields
+    of :class:`~pixelspace.outcomes.AttackIdentity`, which the stored row shares), the class of interest and
+    the search that runs it.
 
     Attributes:
-        key: the attack key (hex); seed: its 63-bit seed.
-        model, image_id, region: names; pixels: k; mode: ``"untargeted"``/``"targeted"``.
-        target: target class (-1 untargeted); label: the class of interest (the model's clean prediction).
-        early_stop: whether the attack stops at its first success; search_hash: hash of the search settings.
+        label: the class of interest (the model's clean prediction).
         search: ``"de"``, ``"scan"``, ``"scan-first"`` or ``"sparse-rs"``.
     """
 
-    key: str
-    model: str
-    image_id: str
-    region: str
-    pixels: int
-    mode: str
-    target: int
     label: int
-    early_stop: bool
-    seed: int
-    search_hash: str
     search: str = "de"
 
 

@@ -13,9 +13,9 @@ from pixelspace.attack.scan import PixelScan
 from pixelspace.errors import ConfigError, RegionError, ShapeError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision
+from pixelspace.outcomes import VulnerabilityMap
 from pixelspace.outputs import check_output_dir
 from pixelspace.search import DEConfig
-from pixelspace.store_types import VulnerabilityMap
 
 
 @dataclass(frozen=True)
