@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pixelspace.report.stored import load_store
-from pixelspace.store_types import AttackRow
+from pixelspace.outcomes import AttackRow
 
 
 def sparse_rows(path: str) -> list[AttackRow]:
