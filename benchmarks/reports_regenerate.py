@@ -6,7 +6,9 @@ Usage:
 For each ``RESULTS/<name>/`` holding a ``store.sqlite`` and a committed ``report.md``, this runs the command the
 READMEs give, ``pixelspace report RESULTS/<name>/store.sqlite --out OUT/<name>`` (a store of the translation
 experiment, ``images.shift`` not ``[0, 0]`` in its stored config, gets ``--baseline`` the unshifted store: the
-folder of the same name without its ``-shift-...`` tail), into a fresh folder, never into ``RESULTS``. It then
+folder of the same name without its ``-shift-...`` tail; a joined report, whose committed ``report.md`` says
+"Joined with the store of campaign `NAME`", gets ``--with RESULTS/NAME/store.sqlite``), into a fresh folder, never
+into ``RESULTS``. It then
 prints, per report, whether ``report.md`` and ``report.html`` are byte-identical to the committed ones and, when
 ``report.md`` is not, the first differing lines of a unified diff. ``--out`` keeps the regenerated reports
 (default: a temporary folder, removed at the end), for example to compare two versions of the code with
@@ -27,6 +29,7 @@ import time
 from pathlib import Path
 
 DIFF_LINES = 20  # lines of the unified diff of report.md printed per differing report
+JOINED = re.compile(r"^Joined with the store of campaign `([^`]+)`", re.MULTILINE)  # docs/report.md, `--with`
 
 
 def stored_shift(store: Path) -> tuple[int, int]:
@@ -48,6 +51,12 @@ def report_command(folder: Path, out: Path) -> list[str]:
         if base == store or not base.is_file():
             raise SystemExit(f"{folder}: a shifted store, and no unshifted baseline store at {base}")
         cmd += ["--baseline", str(base)]
+    joined = JOINED.search((folder / "report.md").read_text(encoding="utf-8"))
+    if joined:
+        other = folder.parent / joined.group(1) / "store.sqlite"
+        if other == store or not other.is_file():
+            raise SystemExit(f"{folder}: a report joined with campaign {joined.group(1)}, and no store of it at {other}")
+        cmd += ["--with", str(other)]
     return cmd
 
 

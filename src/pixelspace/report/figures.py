@@ -185,17 +185,39 @@ def figure_class_pairs(rows: Sequence[AttackRow], class_names: Sequence[str], mo
     n = len(class_names)
     if not one or n > 20:
         return None
-    models = sorted({r.model for r in one})
-    regions = metrics.region_order(r.region for r in one)
-    fig = Figure(figsize=(3.5 * len(regions) + 0.8, 3.3 * len(models) + 0.3), layout="constrained")
+    counts = {model: {g: metrics.class_pair_counts(metrics.select(one, model=model, region=g), n, mode)
+                      for g in metrics.region_order(r.region for r in one)}
+              for model in sorted({r.model for r in one})}
+    return figure_pair_heatmaps(counts, "adversarial class" if mode == "untargeted" else "target class")
+
+
+def figure_pair_heatmaps(counts: Mapping[str, Mapping[str, np.ndarray]], xlabel: str, *,
+                         unit: str = "successful attacks", title: str | None = None) -> Figure | None:
+    """Heat maps of clean class (rows) × another class (columns) counts: networks in rows, regions in columns
+    (the regions of every network, in the paper's order; a network without a region leaves that panel empty).
+
+    Args:
+        counts: network -> region -> int (K, K) counts, rows = clean class; the diagonal is drawn grey.
+        xlabel: what the columns are, e.g. 'target class'; unit: the colour bar's label; title: a suptitle.
+    """
+    models = [m for m in counts if counts[m]]
+    if not models:
+        return None
+    regions = metrics.region_order(g for m in models for g in counts[m])
+    n = next(iter(counts[models[0]].values())).shape[0]
+    fig = Figure(figsize=(3.5 * len(regions) + 0.8, 3.3 * len(models) + 0.3 + (0.3 if title else 0.0)),
+                 layout="constrained")
     axes = fig.subplots(len(models), len(regions), squeeze=False)
     cmap = matplotlib.colormaps["Blues"].with_extremes(bad="#e4e4e4")
     for i, model in enumerate(models):
-        counts = [metrics.class_pair_counts(metrics.select(one, model=model, region=g), n, mode) for g in regions]
-        top = max(1, *(int(m.max()) for m in counts))  # one colour scale per network, so regions compare
+        top = max(1, *(int(m.max()) for m in counts[model].values()))  # one colour scale per network
         image = None
-        for j, (region, m) in enumerate(zip(regions, counts, strict=True)):
+        for j, region in enumerate(regions):
             ax = axes[i, j]
+            m = counts[model].get(region)
+            if m is None:
+                ax.set_axis_off()
+                continue
             shown = np.ma.masked_array(m.astype(np.float64), mask=np.eye(n, dtype=bool))  # diagonal: not a pair
             image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
             for (a, b), v in np.ndenumerate(m):
@@ -209,11 +231,51 @@ def figure_class_pairs(rows: Sequence[AttackRow], class_names: Sequence[str], mo
             if j == 0:
                 ax.set_ylabel("clean class")
             if i == len(models) - 1:
-                ax.set_xlabel("adversarial class" if mode == "untargeted" else "target class")
+                ax.set_xlabel(xlabel)
         if image is not None:
-            bar = fig.colorbar(image, ax=list(axes[i, :]), shrink=0.85, label="successful attacks")
+            bar = fig.colorbar(image, ax=list(axes[i, :]), shrink=0.85, label=unit)
             bar.locator = MaxNLocator(integer=True)
             bar.update_ticks()
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def figure_targets_reached_panels(panels: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]]) -> Figure | None:
+    """Fig. 3 for several pixel counts or searches: share of images whose targets reached number 0 … K−1, one
+    panel per network (rows) × column (e.g. '3 px, sparse random search, n = 100'), bars grouped by region.
+
+    Args:
+        panels: network -> column title -> region -> int (K,) image counts per number of targets reached.
+    """
+    models = [m for m in panels if panels[m]]
+    if not models:
+        return None
+    columns = list(dict.fromkeys(c for m in models for c in panels[m]))
+    fig = Figure(figsize=(4.0 * len(columns) + 0.6, 2.7 * len(models) + 0.4), layout="constrained")
+    axes = fig.subplots(len(models), len(columns), squeeze=False, sharey=True)
+    for i, model in enumerate(models):
+        for j, column in enumerate(columns):
+            ax = axes[i, j]
+            dist = panels[model].get(column)
+            if not dist:
+                ax.set_axis_off()
+                continue
+            regions = metrics.region_order(dist)
+            width = 0.8 / max(1, len(regions))
+            for g, region in enumerate(regions):
+                counts = np.asarray(dist[region])
+                x = np.arange(counts.size)
+                ax.bar(x + (g - (len(regions) - 1) / 2) * width, 100 * counts / max(1, counts.sum()), width=width,
+                       label=region, color=REGION_COLOURS.get(region))
+                ax.set_xticks(x)
+            ax.set_title(f"{model}\n{column}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("% of images")
+            if i == len(models) - 1:
+                ax.set_xlabel("target classes reached")
+            if i == 0 and j == 0:
+                ax.legend(fontsize=8)
     return fig
 
 

@@ -19,6 +19,8 @@ import numpy as np
 
 from pixelspace.report import figures as figs
 from pixelspace.report import metrics, stats
+from pixelspace.report import pixel_counts as pc
+from pixelspace.report import pixel_counts_section as pcs
 from pixelspace.report.blocks import (
     Block,
     Cell,
@@ -33,6 +35,7 @@ from pixelspace.report.blocks import mean_cell as _mean
 from pixelspace.report.blocks import pct as _pct
 from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
+from pixelspace.report.joined import JoinedStore, join_stores, store_name
 from pixelspace.report.metrics import Rate, RegionDifference
 from pixelspace.report.position_section import position_section
 from pixelspace.report.scan_section import scan_coverage, scan_section
@@ -524,9 +527,18 @@ def _figures(store: StoreSnapshot) -> tuple[Section, list[FigureBlock]]:
 
 
 def build_sections(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarray] | None = None,
-                   second_name: str = "second segmenter", baseline: StoreSnapshot | None = None) -> list[Section]:
+                   second_name: str = "second segmenter", baseline: StoreSnapshot | None = None,
+                   joined: JoinedStore | None = None) -> list[Section]:
     """The report's sections, in order, computed from ``store`` (and, for the object-or-position section, a
-    second segmenter's foreground masks by image id and the unshifted store of a translation campaign)."""
+    second segmenter's foreground masks by image id and the unshifted store of a translation campaign).
+
+    With ``joined`` (another store of the same images, :func:`pixelspace.report.joined.join_stores`) the report
+    opens with the verdict at every pixel count of both stores, then Table II at every pixel count, "does the
+    pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count; the store's own sections follow, less
+    those with no DE rows to show."""
+    if joined is not None:
+        return _joined_sections(store, joined, second_masks=second_masks, second_name=second_name,
+                                baseline=baseline)
     t2, diffs = _table2(store)
     findings = Section("What this run shows", _findings(store))
     position = position_section(store, second_masks=second_masks, second_name=second_name, baseline=baseline)
@@ -538,11 +550,83 @@ def build_sections(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarra
             _table4(store), figures, *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store)]
 
 
-def _provenance(store: StoreSnapshot) -> Section:
+def _joined_groups(store: StoreSnapshot, joined: JoinedStore) -> list[pc.SearchRows]:
+    """The rows of both stores per search × pixel count, on the images both selected."""
+    return sorted([*pc.search_rows(store, joined.here, joined.images),
+                   *pc.search_rows(joined.store, joined.name, joined.images)], key=lambda g: g.pixels)
+
+
+def _search_descriptions(store: StoreSnapshot, joined: JoinedStore) -> dict[str, str]:
+    """search -> how it made its rows, from the config of the store that holds them."""
+    out: dict[str, str] = {}
+    for snap in (store, joined.store):
+        for search in {r.search for r in snap.attacks} & {"scan", "sparse-rs", "de"}:
+            out.setdefault(search, _budget_text(_setup(snap)) if search == "de" else
+                           pcs.search_description(search, snap.config))
+    return out
+
+
+def _joined_findings(store: StoreSnapshot, joined: JoinedStore, groups: Sequence[pc.SearchRows],
+                     chosen: Mapping[int, pc.SearchRows], descriptions: Mapping[str, str]) -> list[Block]:
+    """'What this run shows' for a joined report: the verdict at every pixel count, its figure, the join, the rows."""
+    banners = [b.replace("**UNFINISHED CAMPAIGN:**", f"**UNFINISHED CAMPAIGN ({name}):**") if isinstance(b, str)
+               else b for snap, name in ((store, joined.here), (joined.store, joined.name)) for b in _unfinished(snap)]
+    verdict = pcs.verdict_by_k(chosen) if chosen else verdict_blocks([], "no search")
+    glance = pcs.glance_by_k(chosen) if chosen else None
+    s = _setup(store)
+    join = (f"Joined with the store of campaign `{joined.name}` ({joined.path.name}): {len(joined.images)} images "
+            f"of {s.dataset} selected by both stores (regions from {s.segmenter})")
+    if joined.only_here:
+        join += f"; {joined.only_here} selected only by {joined.here}"
+    if joined.only_there:
+        join += f"; {joined.only_there} selected only by {joined.name}"
+    join += (". Every number below reads these images only. Checked equal in both stores: the dataset, the class "
+             "names, the labels and pixels of these images, the masks of the regions both attacked ("
+             f"{', '.join(joined.regions) or 'none'}) and the weights of the networks in both "
+             f"({', '.join(joined.models) or 'none'}).")
+    used = []
+    for g in groups:
+        targets = len({r.image_id for r in g.rows if r.mode == "targeted"})
+        extra = (", every target from the same scan" if g.search == "scan" else
+                 f", targeted on {targets}" if targets else ", no targeted attacks")
+        used.append(f"{g.pixels} px: {g.label} from {g.store} ({g.images} images untargeted{extra})")
+    rows_text = ("Rows: " + "; ".join(used) + ". The paired tests below read "
+                 + (pcs.chosen_description(chosen) if chosen else "no untargeted rows")
+                 + " (at each pixel count the search with the most images). How each search made its rows: "
+                 + "; ".join(f"{pc.SEARCH_NAMES.get(k, k)}: {v}" for k, v in descriptions.items())
+                 + f". The paper's rows are DE: {pcs.MEASURED}.")
+    return [*banners, verdict[0], *([glance] if glance is not None else []), join, rows_text, *verdict[1:]]
+
+
+def _joined_sections(store: StoreSnapshot, joined: JoinedStore, *, second_masks: Mapping[str, np.ndarray] | None,
+                     second_name: str, baseline: StoreSnapshot | None) -> list[Section]:
+    groups = _joined_groups(store, joined)
+    chosen = pc.by_pixel_count(groups)
+    descriptions = _search_descriptions(store, joined)
+    findings = Section("What this run shows", _joined_findings(store, joined, groups, chosen, descriptions))
+    t2k = pcs.table2_section(groups, store.class_names, store.meta.get("dataset", ""), descriptions)
+    pattern = pcs.pattern_section(chosen)
+    targets, _ = pcs.figures_section(groups, store.class_names)
+    position = position_section(store, second_masks=second_masks, second_name=second_name, baseline=baseline)
+    own: list[Section] = [_table1(store)]
+    if store.results:  # the store's DE tables (the joined store's are in its own report)
+        t3 = _table3(store)
+        own += [_table2(store)[0], *([t3] if t3 else []), _table4(store)]
+    figures, drawn = _figures(store)
+    if drawn:
+        own.append(figures)
+    scan, _ = scan_section(store)
+    sparse = search_section(store)
+    return [findings, t2k, *([pattern] if pattern else []), targets, *([position] if position else []), *own,
+            *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store),
+            _provenance(joined.store, f"Provenance of the joined store ({joined.name})")]
+
+
+def _provenance(store: StoreSnapshot, title: str = "Provenance") -> Section:
     keys = ("dataset", "segmenter", "campaign_seed", "config_hash", "batch_size", "package_version", "git_sha",
             "torch_version", "device", "created_utc", "schema_version")
     rows: list[list[Cell]] = [[k, store.meta[k]] for k in keys if k in store.meta]
-    sec = Section("Provenance")
+    sec = Section(title)
     sec.blocks.append(Table("Recorded in the store's meta table.", ["key", "value"], rows))
     weights: list[list[Cell]] = [[m.model, m.weights_hash or "—"] for m in store.models]
     if weights:
@@ -665,19 +749,18 @@ def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
         yield from (b for b in s.blocks if isinstance(b, FigureBlock))
 
 
-def report_title(store: StoreSnapshot, store_path: Path) -> str:
+def report_title(store: StoreSnapshot, store_path: Path, joined: JoinedStore | None = None) -> str:
     """'pixelspace report: <campaign name> (<dataset>)': the name from the stored config's ``campaign.name``
-    (the store's file name when the config records none)."""
-    campaign = store.config.get("campaign")
-    name = campaign.get("name") if isinstance(campaign, dict) else None
-    name = name if isinstance(name, str) and name.strip() else None
+    (the store's file name when the config records none); 'pixelspace report: <name> with <joined name> (…)' for
+    a joined report."""
     dataset = store.meta.get("dataset")
-    return f"pixelspace report: {name or store_path.name}" + (f" ({dataset})" if dataset else "")
+    name = store_name(store, store_path) + (f" with {joined.name}" if joined is not None else "")
+    return f"pixelspace report: {name}" + (f" ({dataset})" if dataset else "")
 
 
 def write_report(store_path: str | Path, out_dir: str | Path, *,
                  second_masks: Mapping[str, np.ndarray] | None = None, second_name: str = "second segmenter",
-                 baseline: str | Path | None = None) -> ReportPaths:
+                 baseline: str | Path | None = None, with_store: str | Path | None = None) -> ReportPaths:
     """Read the store at ``store_path`` and write ``report.md``, ``figures/*.png`` and ``report.html``
     (self-contained) under ``out_dir``.
 
@@ -685,16 +768,23 @@ def write_report(store_path: str | Path, out_dir: str | Path, *,
         second_masks: image id -> bool (H, W) foreground masks of a second segmenter: the per-image answer is
             recomputed with them (no new queries) in the object-or-position section.
         baseline: the unshifted store of a translation campaign (``images.shift``): the section compares the maps.
+        with_store: another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search):
+            its rows join this store's in Table II at every pixel count, the paired tests per pixel count, "does
+            the pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count.
 
     Raises:
-        pixelspace.errors.StoreError: the store is missing, not a store, or of an unsupported schema.
+        pixelspace.errors.StoreError: a store is missing, not a store, or of an unsupported schema; or
+            ``with_store`` is not a store of the same images (:func:`pixelspace.report.joined.join_stores`).
     """
     store = load_store(store_path)
     base = load_store(baseline) if baseline is not None else None
+    joined = (join_stores(store, load_store(with_store), Path(store_path), Path(with_store))
+              if with_store is not None else None)
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base)
-    title = report_title(store, Path(store_path))
+    sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base,
+                              joined=joined)
+    title = report_title(store, Path(store_path), joined)
     fig_paths = []
     for b in _figure_blocks(sections):
         p = out / "figures" / f"{b.name}.png"

@@ -5,6 +5,7 @@ Everything is deterministic: bootstraps draw from ``np.random.default_rng(seed)`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -202,6 +203,14 @@ def clopper_pearson(successes: int, total: int, confidence: float = 0.95) -> tup
     return low, high
 
 
+@functools.lru_cache(maxsize=1024)
+def _log_choose(n: int) -> np.ndarray:
+    """(n + 1,) log C(n, i) for i = 0 … n (cached: the power computations ask for the same n many times)."""
+    out = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)])
+    out.flags.writeable = False
+    return out
+
+
 def _binom_pmf(n: int, p: float) -> np.ndarray:
     """(n + 1,) Binomial(n, p) probabilities, computed in log space (stable for n in the thousands)."""
     k = np.arange(n + 1)
@@ -209,8 +218,7 @@ def _binom_pmf(n: int, p: float) -> np.ndarray:
         out = np.zeros(n + 1)
         out[0 if p <= 0.0 else n] = 1.0
         return out
-    logc = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in range(n + 1)])
-    return np.exp(logc + k * math.log(p) + (n - k) * math.log1p(-p))
+    return np.exp(_log_choose(n) + k * math.log(p) + (n - k) * math.log1p(-p))
 
 
 def _binom_cdf(k: int, n: int, p: float) -> float:
@@ -260,14 +268,22 @@ def mcnemar_power(n: int, discordant: float, difference: float, alpha: float = 0
     for d in range(1, n + 1):
         if p_d[d] < 1e-15:
             continue
-        half = _binom_pmf(d, 0.5)
-        lower_tail = np.cumsum(half)  # P(X <= k) under the null
-        reject = np.array([min(1.0, 2 * lower_tail[min(k, d - k)]) < alpha for k in range(d + 1)])
+        reject = _mcnemar_rejects(d, alpha)
         if reject.any():
             power += p_d[d] * float(_binom_pmf(d, q)[reject].sum())
     return power
 
 
+@functools.lru_cache(maxsize=4096)
+def _mcnemar_rejects(d: int, alpha: float) -> np.ndarray:
+    """bool (d + 1,): the only-A counts of ``d`` discordant pairs whose exact McNemar p is below ``alpha``."""
+    lower_tail = np.cumsum(_binom_pmf(d, 0.5))  # P(X <= k) under the null
+    out = np.array([min(1.0, 2 * lower_tail[min(k, d - k)]) < alpha for k in range(d + 1)])
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
 def detectable_difference(n: int, discordant: float, alpha: float = 0.05, power: float = 0.8) -> float:
     """The smallest paired difference δ the exact McNemar test at ``alpha`` detects with ``power`` on ``n`` pairs.
 

@@ -61,6 +61,7 @@ class StoreSnapshot:
     attacks: list[AttackRow]
     masks: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (image_id, region) -> mask PNG (0/255)
     scans: dict[tuple[str, str], bytes] = field(default_factory=dict)  # (model, image_id) -> VulnerabilityMap npz
+    mask_hashes: dict[tuple[str, str], str] = field(default_factory=dict)  # (image_id, region) -> masks.mask_hash
 
     @property
     def config(self) -> dict[str, Any]:
@@ -185,8 +186,10 @@ def load_store(path: str | Path) -> StoreSnapshot:
             (str(r["image_id"]), str(r["model"])): (int(r["predicted"]), float(r["confidence"]))
             for r in con.execute("SELECT * FROM predictions")
         }
-        masks = ({(str(r["image_id"]), str(r["region"])): bytes(r["png"] or b"")
-                  for r in con.execute("SELECT image_id, region, png FROM masks")} if "masks" in tables else {})
+        mask_rows = con.execute("SELECT image_id, region, mask_hash, png FROM masks").fetchall() if "masks" in tables else []
+        masks = {(str(r["image_id"]), str(r["region"])): bytes(r["png"] or b"") for r in mask_rows}
+        mask_hashes = {(str(r["image_id"]), str(r["region"])): str(r["mask_hash"]) for r in mask_rows
+                       if r["mask_hash"] is not None}
         attacks = [
             AttackRow.from_mapping(dict(r))
             for r in con.execute("SELECT * FROM attacks ORDER BY model, region, pixels, mode, image_id, target")
@@ -197,4 +200,4 @@ def load_store(path: str | Path) -> StoreSnapshot:
         raise sqlite_store_error(p, "read", exc) from exc
     finally:
         con.close()
-    return StoreSnapshot(meta, models, images, predictions, attacks, masks, scans)
+    return StoreSnapshot(meta, models, images, predictions, attacks, masks, scans, mask_hashes)

@@ -45,12 +45,15 @@ def _network_line(v: NetworkVerdict, what: str) -> str:
             f"Power of foreground − background: {vd.power_text(v.fg_bg)}.")
 
 
-def verdict_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
+def verdict_blocks(rows: Sequence[AttackRow], what: str, *,
+                   what_by_pixels: Mapping[int, str] | None = None) -> list[Block]:
     """The verdict paragraph, one line per network × pixels, the tests table, the position controls and the rules.
 
     Args:
         rows: 1-pixel (or k-pixel) untargeted rows of one search (DE attacks or scan rows).
         what: how these rows were made, e.g. 'DE' or 'the scan'.
+        what_by_pixels: how the rows of each pixel count were made, for the per-network lines (default: ``what``),
+            when the pixel counts come from different searches.
     """
     vs = vd.verdicts(rows)
     out: list[Block] = []
@@ -75,7 +78,7 @@ def verdict_blocks(rows: Sequence[AttackRow], what: str) -> list[Block]:
     text += (f" Background clearly lower than the foreground: {'shown for ' + who(lower) if lower else 'not shown'}"
              f"{'; not shown for ' + who([v for v in vs if not v.lower]) if lower and len(lower) < len(vs) else ''}.")
     out.append(text)
-    out += [_network_line(v, what) for v in vs]
+    out += [_network_line(v, (what_by_pixels or {}).get(v.pixels, what)) for v in vs]
     table: list[list[Cell]] = []
     for v in vs:
         d = v.whole_fg.diff
