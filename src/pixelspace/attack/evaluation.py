@@ -214,7 +214,7 @@ class Attack(ABC):
     @abstractmethod
     def search(self, inputs: AttackInputs, **options: Any) -> AttackResult:
         """The attack's search on checked inputs (called by ``__call__``, which documents the options); an
-        option it does not know is a TypeError (:meth:`_refuse`)."""
+        option it does not know is a TypeError."""
 
     def _refuse(self, options: dict[str, Any]) -> None:
         """A TypeError naming the first of ``options`` (the call options :meth:`search` did not take)."""
@@ -240,6 +240,13 @@ class Evaluation:
     :meth:`score` with candidates, :meth:`confirm` with a success it wants to return, and finally
     :meth:`result` with each attack's best candidate.
 
+    Args:
+        inputs: the checked call.
+        objective: the search's criterion (default ``inputs.objective``).
+        max_queries: queries per attack, clean image and confirmation included (None: no limit).
+        eval_chunk: candidates evaluated per step, as a multiple of the batch size (bounds memory).
+        reuse_evaluations: the evaluation memo on or off.
+
     Attributes:
         n: attacks. regions: their regions. seeds: int64 (N,) their seeds. precision: the search's arithmetic.
         queries: int64 (N,) queries counted so far. won: bool (N,) attacks with a confirmed success.
@@ -255,13 +262,6 @@ class Evaluation:
         eval_chunk: int = 8,
         reuse_evaluations: bool = True,
     ) -> None:
-        """Args:
-            inputs: the checked call.
-            objective: the search's criterion (default ``inputs.objective``).
-            max_queries: queries per attack, clean image and confirmation included (None: no limit).
-            eval_chunk: candidates evaluated per step, as a multiple of the batch size (bounds memory).
-            reuse_evaluations: the evaluation memo on or off.
-        """
         self.clf = inputs.clf
         self.objective = objective if objective is not None else inputs.objective
         self.regions = Regions.from_masks(inputs.masks)
