@@ -167,7 +167,8 @@ class ScanSeededAttack(Attack):
     """A k-pixel attack whose DE starts from a vulnerability scan of its region (hyperparameters only).
 
     Each call scans every pixel of each image's region with ``colors`` (:class:`PixelScan`), builds the
-    initial populations with :func:`seeded_population`, and runs :class:`PixelAttack` from them.
+    initial populations with :func:`seeded_population`, and runs DE from them (:class:`PixelAttack`'s search
+    step, :func:`~pixelspace.attack.pixel_attack.evolve`).
 
     Args:
         pixels: k, pixels perturbed per attack.
