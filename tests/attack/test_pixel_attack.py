@@ -400,7 +400,7 @@ def test_a_success_that_does_not_confirm_alone_is_not_returned(caplog: pytest.Lo
     clf = Classifier(fn, array="torch", batch_size=64)
     cfg = DEConfig(population_size=10, max_generations=4)
     images = narrow_gray_images(1, 8, seed=3)
-    with caplog.at_level("INFO", logger="pixelspace.attack.pixel_attack"):
+    with caplog.at_level("INFO", logger="pixelspace.attack.evaluation"):
         r = PixelAttack(pixels=1, de=cfg, reuse_evaluations=False)(clf, images, Untargeted([0]), seed=0)
     assert not r.success[0] and r.generations[0] == 4 and r.predicted[0] == 1  # the best member, as evaluated
     assert r.queries[0] == 1 + 10 * 5 + 5 == 2 + 10 * (4 + 1) + 4

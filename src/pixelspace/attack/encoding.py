@@ -58,6 +58,10 @@ class Decoded:
     colors: np.ndarray
     applied: np.ndarray
 
+    def __getitem__(self, index: slice | np.ndarray) -> Decoded:
+        """The candidates at ``index`` (first axis)."""
+        return Decoded(self.positions[index], self.colors[index], self.applied[index])
+
 
 def decode(genes: np.ndarray, rows: np.ndarray, regions: Regions, mode: RegionMode, pixels: int) -> Decoded:
     """Turn genes (B, pixels * genes_per_pixel) of attacks ``rows`` (B,) into pixel perturbations."""

@@ -23,22 +23,20 @@ probability only, also for a targeted objective (the map does not record the tar
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from pixelspace.attack.encoding import GENES_PER_PIXEL, RegionMode, Regions, encode
-from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
-from pixelspace.attack.objectives import Objective
-from pixelspace.attack.pixel_attack import PixelAttack
+from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, check_settings
+from pixelspace.attack.inputs import attack_seeds, regions_to_masks
+from pixelspace.attack.pixel_attack import evolve
 from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan, VulnerabilityMap, cube_corners
 from pixelspace.errors import ConfigError, ObjectiveError, RegionError, ShapeError
-from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision
 from pixelspace.search.de import DEConfig
 from pixelspace.search.init import latin_hypercube
@@ -164,27 +162,13 @@ def _draw_pixel_sets(rng: np.random.Generator, weights: np.ndarray, k: int, coun
     return out
 
 
-def _concat_results(parts: list[tuple[np.ndarray, AttackResult]], n: int) -> AttackResult:
-    """One result of n attacks from results of disjoint index groups (indices into 0..n-1)."""
-    order = np.concatenate([idx for idx, _ in parts])
-    assert order.size == n
-    inverse = np.argsort(order)
-    first = parts[0][1]
-    fields: dict[str, Any] = {}
-    for f in dataclasses.fields(AttackResult):
-        if f.name in AttackResult._SCALARS:
-            fields[f.name] = getattr(first, f.name)
-        else:
-            fields[f.name] = np.concatenate([getattr(r, f.name) for _, r in parts])[inverse]
-    return AttackResult(**fields)
-
-
 @dataclass(frozen=True)
-class ScanSeededAttack:
+class ScanSeededAttack(Attack):
     """A k-pixel attack whose DE starts from a vulnerability scan of its region (hyperparameters only).
 
     Each call scans every pixel of each image's region with ``colors`` (:class:`PixelScan`), builds the
-    initial populations with :func:`seeded_population`, and runs :class:`PixelAttack` from them.
+    initial populations with :func:`seeded_population`, and runs DE from them (:class:`PixelAttack`'s search
+    step, :func:`~pixelspace.attack.pixel_attack.evolve`).
 
     Args:
         pixels: k, pixels perturbed per attack.
@@ -221,8 +205,11 @@ class ScanSeededAttack:
     precision: Precision | None = None
 
     def __post_init__(self) -> None:
-        PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=self.de, batch_size=self.batch_size,
-                    precision=self.precision)
+        check_settings(self.pixels, self.batch_size, self.precision)
+        if self.region_mode not in GENES_PER_PIXEL:
+            raise ConfigError(f"region_mode must be 'restrict' or 'index', got {self.region_mode!r}")
+        if not isinstance(self.de, DEConfig):
+            raise ConfigError(f"de must be a DEConfig, got {type(self.de).__name__}")
         _check_settings(self.pixels, self.de.population_size, self.top, self.weighting, self.random_fraction)
         if self.de.max_queries is not None:
             raise ConfigError(
@@ -233,26 +220,14 @@ class ScanSeededAttack:
             raise ConfigError(f"max_queries must be None or an int >= 1, got {self.max_queries!r}")
         PixelScan(colors=self.colors)  # validates the colour set
 
-    def __call__(
-        self,
-        model: nn.Module | Classifier | Callable[[Any], Any],
-        images: np.ndarray | torch.Tensor,
-        objective: Objective,
-        *,
-        regions: np.ndarray | torch.Tensor | None = None,
-        seed: int | Sequence[int] | np.ndarray = 0,
-        maps: Sequence[VulnerabilityMap] | None = None,
-    ) -> AttackResult:
-        """Scan, seed and attack every image.
+    def search(self, inputs: AttackInputs, *, maps: Sequence[VulnerabilityMap] | None = None,
+               **options: Any) -> AttackResult:
+        """Scan, seed and run DE on checked inputs (``attack(model, images, objective, ...)`` calls it).
+
+        The scan ranks pixels by the probability of ``objective.labels``; the scan and the attack stay inside
+        the regions; ``result.seed[i]`` replays attack ``i`` alone (the scan is deterministic).
 
         Args:
-            model: an ``nn.Module`` (float NCHW [0, 1] → logits) or a :class:`Classifier`.
-            images: uint8 NumPy (N, H, W, 3), or a torch tensor (N, 3, H, W) uint8 or float in [0, 1].
-            objective: ``Untargeted(labels)`` or ``Targeted(labels, targets)``; the scan ranks pixels by the
-                probability of ``labels``.
-            regions: None (whole image), bool (H, W) or bool (N, H, W); the scan and the attack stay inside.
-            seed: int (attack ``i`` gets the stream of ``(seed, i)``) or one seed per attack; ``result.seed[i]``
-                replays attack ``i`` alone (the scan is deterministic).
             maps: optional precomputed maps (one per image, made with ``objective.labels`` and covering the
                 regions) instead of scanning; their ``queries`` are still counted.
 
@@ -264,18 +239,11 @@ class ScanSeededAttack:
             ConfigError: ``max_queries`` does not leave DE at least 3 queries after an image's scan.
             ObjectiveError: a precomputed map's label differs from ``objective.labels``.
         """
-        clean_np, _, _ = images_to_uint8_nchw(images)
-        n, _, h, w = clean_np.shape
-        if not isinstance(objective, Objective):
-            raise ConfigError(f"objective must be Untargeted(...) or Targeted(...), got {type(objective).__name__}")
-        if len(objective) != n:
-            raise ObjectiveError(f"objective has {len(objective)} labels for {n} images")
-        masks = regions_to_masks(regions, n, h, w, self.pixels)
-        clf = Classifier.wrap(model, self.batch_size)
-        precision = clf.search_precision(self.precision, "ScanSeededAttack")
+        self._refuse(options)
+        n, objective = len(inputs), inputs.objective
         if maps is None:
-            maps = PixelScan(colors=self.colors, batch_size=self.batch_size, precision=precision)(
-                clf, images, objective.labels, regions=masks)
+            maps = PixelScan(colors=self.colors, batch_size=self.batch_size, precision=inputs.precision)(
+                inputs.clf, torch.from_numpy(inputs.clean), objective.labels, regions=inputs.masks)
         else:
             if len(maps) != n:
                 raise ShapeError(f"maps has {len(maps)} entries for {n} images")
@@ -285,32 +253,43 @@ class ScanSeededAttack:
                 raise ObjectiveError(f"map {i} was made for class {maps[i].label}, objective.labels[{i}] is "
                                      f"{int(objective.labels[i])}")
         scan_queries = np.array([m.queries for m in maps], dtype=np.int64)
-        seeds = attack_seeds(seed, n)
-        init = seeded_population(
-            maps, pixels=self.pixels, population_size=self.de.population_size, regions=masks,
-            region_mode=self.region_mode, seed=seeds, top=self.top, weighting=self.weighting,
-            random_fraction=self.random_fraction,
-        )
-        if self.max_queries is None:
-            budgets = np.full(n, -1, dtype=np.int64)
-        else:
-            budgets = self.max_queries - scan_queries
-            short = np.flatnonzero(budgets < 3)
+        if self.max_queries is not None:
+            left = self.max_queries - scan_queries
+            short = np.flatnonzero(left < 3)
             if short.size:
                 i = int(short[0])
                 raise ConfigError(
-                    f"max_queries={self.max_queries} leaves DE {int(budgets[i])} queries after the scan of image "
+                    f"max_queries={self.max_queries} leaves DE {int(left[i])} queries after the scan of image "
                     f"{i} ({int(scan_queries[i])} queries); it needs at least 3"
                 )
+        init = seeded_population(
+            maps, pixels=self.pixels, population_size=self.de.population_size, regions=inputs.masks,
+            region_mode=self.region_mode, seed=inputs.seeds, top=self.top, weighting=self.weighting,
+            random_fraction=self.random_fraction,
+        )
+        # DE evaluates the clean images again (its own counted query); the budget covers the scan. One DE run
+        # per budget, so that each image's evaluations keep the batches they had before (per-attack seeds keep
+        # results batch-free otherwise)
         parts = []
-        for budget in np.unique(budgets):  # one DE run per budget; per-attack seeds keep results batch-free
-            idx = np.flatnonzero(budgets == budget)
-            de = self.de if budget < 0 else dataclasses.replace(self.de, max_queries=int(budget))
-            attack = PixelAttack(pixels=self.pixels, region_mode=self.region_mode, de=de, batch_size=self.batch_size,
-                                 precision=precision)
-            sub = images[torch.from_numpy(idx)] if isinstance(images, torch.Tensor) else images[idx]
-            res = attack(clf, sub, objective.subset(idx), regions=masks[idx], seed=seeds[idx],
-                         init_population=init[idx])
-            parts.append((idx, res))
-        result = _concat_results(parts, n)
-        return dataclasses.replace(result, queries=result.queries + scan_queries)
+        left = np.zeros(n, dtype=np.int64) if self.max_queries is None else self.max_queries - scan_queries
+        for budget in np.unique(left):
+            idx = np.flatnonzero(left == budget)
+            ev = Evaluation(inputs.subset(idx), max_queries=self.max_queries)
+            ev.queries += scan_queries[idx]
+            parts.append((idx, evolve(ev, self.de, self.pixels, self.region_mode, init[idx])))
+        return _concat_results(parts, n)
+
+
+def _concat_results(parts: list[tuple[np.ndarray, AttackResult]], n: int) -> AttackResult:
+    """One result of n attacks from results of disjoint index groups (indices into 0..n-1)."""
+    order = np.concatenate([idx for idx, _ in parts])
+    assert order.size == n
+    inverse = np.argsort(order)
+    first = parts[0][1]
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(AttackResult):
+        if f.name in AttackResult._SCALARS:
+            fields[f.name] = getattr(first, f.name)
+        else:
+            fields[f.name] = np.concatenate([getattr(r, f.name) for _, r in parts])[inverse]
+    return AttackResult(**fields)

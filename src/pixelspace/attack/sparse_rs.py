@@ -27,13 +27,14 @@ adversarial attacks" (AAAI 2022), L0 threat model, written for this engine:
   0, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of 10,000 rescaled queries, where ``q`` counts this
   attack's evaluated candidates rescaled to ``10000 * q / max_queries``.
 
-Positions are drawn only from the region in both region modes; ``region_mode`` only chooses the gene
-encoding the engine's evaluation path uses (so both modes give the same result for the same seed). All
-active attacks advance one iteration together: one candidate per attack, evaluated in one model call through
-:class:`~pixelspace.attack.pixel_attack.PixelAttack`'s evaluation path (the evaluation memo, query budget,
-success confirmation and result assembly are the engine's). Query counting is DE's (DESIGN.md §2): the clean
-image, every evaluated candidate (a candidate answered from the memo is free) and the confirmation, at most
-``max_queries`` in all. ``generations`` in the result counts iterations.
+Positions are drawn only from the region, and candidates go to the evaluation path as pixels and colours
+(:class:`~pixelspace.attack.evaluation.Evaluation`), so ``region_mode`` has no effect on the search: it is
+recorded in the result (and campaigns keep it in the search hash of their rows, as stored). All active attacks
+advance one iteration together: one candidate per attack, evaluated in one model call through the evaluation
+path every search uses (the evaluation memo, query budget, success confirmation and result assembly). Query
+counting is DE's (DESIGN.md §2): the clean image, every evaluated candidate (a candidate answered from the
+memo is free) and the confirmation, at most ``max_queries`` in all. ``generations`` in the result counts
+iterations.
 """
 
 from __future__ import annotations
@@ -41,24 +42,17 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-import torch
-from torch import nn
 
-from pixelspace.attack.encoding import GENES_PER_PIXEL, RegionMode, Regions, encode
-from pixelspace.attack.inputs import attack_seeds, images_to_uint8_nchw, regions_to_masks
-from pixelspace.attack.objectives import Margin, Objective
-from pixelspace.attack.pixel_attack import _SUMMARY_KEYS, PixelAttack, _Run
+from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode
+from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, check_settings
+from pixelspace.attack.objectives import Margin
 from pixelspace.attack.result import AttackResult
-from pixelspace.errors import ConfigError, ObjectiveError
-from pixelspace.models.classifier import Classifier
+from pixelspace.errors import ConfigError
 from pixelspace.models.precision import Precision
-from pixelspace.models.registry import check_registered_size
-from pixelspace.search.de import DEConfig
 
 #: The 8 colours a perturbed pixel takes: the corners of the RGB cube, uint8 (8, 3).
 CORNERS = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)], dtype=np.uint8)
@@ -86,14 +80,14 @@ def alpha_schedule(p_init: float, queries: int, max_queries: int) -> float:
 
 
 @dataclass(frozen=True)
-class SparseRandomSearch:
+class SparseRandomSearch(Attack):
     """A configured Sparse-RS-style k-pixel attack (hyperparameters only; model and data are call arguments).
 
     Args:
         pixels: k, pixels perturbed per attack (>= 1).
         max_queries: model evaluations per attack, clean image and confirmation included (>= 3).
-        region_mode: ``"restrict"`` or ``"index"``: the gene encoding of the evaluation path (positions are
-            always drawn from the region; see the module docstring).
+        region_mode: ``"restrict"`` or ``"index"``: recorded in the result only (positions are always drawn
+            from the region and evaluated as they are; see the module docstring).
         p_init: the initial fraction of the k pixels resampled per iteration, in (0, 1] (the authors' default
             0.3; for k <= 3 any value below 1/k resamples one pixel per iteration throughout).
         max_iterations: iterations per attack; None: ``2 * max_queries`` (a candidate answered from the memo
@@ -130,8 +124,7 @@ class SparseRandomSearch:
     precision: Precision | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.pixels, int) or self.pixels < 1:
-            raise ConfigError(f"pixels must be an int >= 1, got {self.pixels!r}")
+        check_settings(self.pixels, self.batch_size, self.precision, self.eval_chunk, self.reuse_evaluations)
         if not isinstance(self.max_queries, int) or self.max_queries < 3:
             raise ConfigError(f"max_queries must be an int >= 3 (clean image, a candidate, the confirmation), "
                               f"got {self.max_queries!r}")
@@ -147,8 +140,6 @@ class SparseRandomSearch:
                               f"got {self.single_pixel!r}")
         if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or self.max_iterations < 0):
             raise ConfigError(f"max_iterations must be None or an int >= 0, got {self.max_iterations!r}")
-        # the engine's checks of batch_size, eval_chunk, reuse_evaluations and precision
-        self._engine()
 
     @property
     def iterations(self) -> int:
@@ -172,51 +163,17 @@ class SparseRandomSearch:
         """Whether the search walks (pixel, corner) pairs without repeats (one pixel, ``"enumerate"``)."""
         return self.pixels == 1 and self.single_pixel == "enumerate"
 
-    def _engine(self) -> PixelAttack:
-        """The PixelAttack whose evaluation path this search uses (its DE settings are not used)."""
-        return PixelAttack(pixels=self.pixels, region_mode=self.region_mode,
-                           de=DEConfig(population_size=4, max_generations=0, max_queries=self.max_queries),
-                           batch_size=self.batch_size, eval_chunk=self.eval_chunk,
-                           reuse_evaluations=self.reuse_evaluations, precision=self.precision)
-
-    def __call__(
-        self,
-        model: nn.Module | Classifier | Callable[[Any], Any],
-        images: np.ndarray | torch.Tensor,
-        objective: Objective,
-        *,
-        regions: np.ndarray | torch.Tensor | None = None,
-        seed: int | Sequence[int] | np.ndarray = 0,
-        progress: Callable[[int], None] | None = None,
-    ) -> AttackResult:
-        """Attack every image (the arguments are :class:`PixelAttack`'s).
+    def search(self, inputs: AttackInputs, **options: Any) -> AttackResult:
+        """The random search on checked inputs (``attack(model, images, objective, ...)`` calls it; no options).
 
         Returns:
             An :class:`AttackResult` with N attacks; ``generations`` counts iterations, ``fitness_history``
             holds the best margin loss after iterations ``0, s, 2s, ...`` with ``s = ceil(iterations / 100)``.
         """
-        clean_np, layout, _ = images_to_uint8_nchw(images)
-        n, _, h, w = clean_np.shape
-        if not isinstance(objective, Objective):
-            raise ConfigError(f"objective must be Untargeted(...) or Targeted(...), got {type(objective).__name__}")
-        if len(objective) != n:
-            raise ObjectiveError(f"objective has {len(objective)} labels for {n} images")
-        masks = regions_to_masks(regions, n, h, w, self.pixels)
-        seeds = attack_seeds(seed, n)
-        clf = Classifier.wrap(model, self.batch_size)
-        check_registered_size(clf.fn, h, w)
-        precision = clf.search_precision(self.precision, "SparseRandomSearch")
-        run = _Run(self._engine(), clf, torch.from_numpy(clean_np), Margin(objective), Regions.from_masks(masks),
-                   seeds, progress, precision=precision)
-        return _search(self, run, clean_np, layout)
-
-
-@dataclass
-class _State:
-    """What ``_Run._assemble`` reads of a search state: genes (N, 1, D) and the best member (all 0)."""
-
-    population: np.ndarray
-    best_index: np.ndarray
+        self._refuse(options)
+        ev = Evaluation(inputs, objective=Margin(inputs.objective), max_queries=self.max_queries,
+                        eval_chunk=self.eval_chunk, reuse_evaluations=self.reuse_evaluations)
+        return _search(self, ev, inputs.clean)
 
 
 def _clean_colors(clean: np.ndarray) -> np.ndarray:
@@ -271,11 +228,11 @@ def _pair_order(rng: np.random.Generator, region: np.ndarray, clean_corner: np.n
             np.concatenate([col1, rest_c[perm]]).astype(np.int64))
 
 
-def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: str) -> AttackResult:
-    n, k = run.n, cfg.pixels
+def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> AttackResult:
+    """The search step on ``ev`` for clean uint8 images ``clean_np`` (N, 3, H, W) (see the module docstring)."""
+    n, k = ev.n, cfg.pixels
     rows_all = np.arange(n)
-    run.start()
-    rngs = [np.random.default_rng(np.random.SeedSequence(int(s), spawn_key=(_STREAM,))) for s in run.seeds]
+    rngs = [np.random.default_rng(np.random.SeedSequence(int(s), spawn_key=(_STREAM,))) for s in ev.seeds]
     corner_of = _clean_colors(clean_np)
     opposite_of = _opposite_colors(clean_np)
     placed: list[set[int]] = [set() for _ in range(n)]  # pixels each attack has placed so far
@@ -288,10 +245,7 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
             return int(opposite_of[a, p])
         return _corner(rngs[a], int(corner_of[a, p]))
 
-    region_px = [run.regions.pixel_lists[i, : run.regions.counts[i]] for i in range(n)]
-
-    def remaining(idx: np.ndarray) -> np.ndarray:
-        return np.maximum(cfg.max_queries - run.queries[idx] - 1, 0)  # one query kept for the confirmation
+    region_px = [ev.regions.pixel_lists[i, : ev.regions.counts[i]] for i in range(n)]
 
     # initial state: k distinct region pixels, corner colours that change them
     pos = np.empty((n, k), dtype=np.int64)
@@ -308,49 +262,39 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
             pos[i] = rngs[i].choice(region_px[i], size=k, replace=False)
             col[i] = [place(i, int(p)) for p in pos[i]]
 
-    def genes_of(idx: np.ndarray, p: np.ndarray, c: np.ndarray) -> np.ndarray:
-        return encode(p, CORNERS[c], idx, run.regions, cfg.region_mode)
+    def pixels(p: np.ndarray, c: np.ndarray) -> Decoded:
+        """Candidates (B, k) from flat positions and corner indices (every pixel inside its region)."""
+        return Decoded(p, CORNERS[c], np.ones(p.shape, dtype=bool))
 
     iters = cfg.iterations
     step = max(1, math.ceil(iters / _HISTORY_POINTS))
     history = np.full((n, iters // step + 1), np.nan)
     generations = np.zeros(n, dtype=np.int64)
     done = np.zeros(n, dtype=bool)
-    won = np.zeros(n, dtype=bool)
-    extra = {key: run.clean_summary[key].shape[1:] for key in _SUMMARY_KEYS}
-    cur = {key: np.empty((n, *extra[key]), dtype=run.clean_summary[key].dtype) for key in _SUMMARY_KEYS}
-    win = {key: np.empty((n, *extra[key]), dtype=run.clean_summary[key].dtype) for key in _SUMMARY_KEYS}
-    genes = genes_of(rows_all, pos, col)
-    win_genes = np.zeros_like(genes)
+    cur = ev.clean_summary.map(np.copy)  # the summary of each attack's current point
 
-    def settle(idx: np.ndarray, it: int, cand_genes: np.ndarray, summ: dict[str, np.ndarray],
-               scored: np.ndarray) -> None:
-        """Accept, confirm and stop attacks ``idx`` after iteration ``it`` (summ: their candidates)."""
-        for j, a in enumerate(idx):
-            if not scored[j]:
-                done[a] = True  # out of budget
-                continue
-            if it == 0 or summ["fitness"][j] <= cur["fitness"][a]:
-                genes[a] = cand_genes[j]
-                for key in _SUMMARY_KEYS:
-                    cur[key][a] = summ[key][j]
-            if summ["success"][j]:
-                confirmed = run._confirm(int(a), cand_genes[j])
-                if confirmed["success"]:
-                    won[a] = done[a] = True
-                    win_genes[a] = cand_genes[j]
-                    for key in _SUMMARY_KEYS:
-                        win[key][a] = confirmed[key]
-            if it % step == 0:
-                history[a, it // step] = cur["fitness"][a]
-            if orders and it >= orders[a][0].size - 1:
-                done[a] = True  # every pair tried
-        done[idx] |= remaining(idx) <= 0
+    def settle(idx: np.ndarray, it: int, new_pos: np.ndarray, new_col: np.ndarray) -> None:
+        """Evaluate the candidates (pixels, corner indices) of attacks ``idx`` at iteration ``it``; accept,
+        confirm and stop."""
+        cand = pixels(new_pos, new_col)
+        summ, scored = ev.score(idx, cand)
+        summ, scored = summ[:, 0], scored[:, 0]
+        done[idx[~scored]] = True  # out of budget
+        accept = scored & ((it == 0) | (summ.fitness <= cur.fitness[idx]))
+        pos[idx[accept]], col[idx[accept]] = new_pos[accept], new_col[accept]
+        cur.put(idx[accept], summ[accept])
+        for j in np.flatnonzero(scored & summ.success):
+            if ev.confirm(int(idx[j]), cand[j : j + 1], it) is not None:
+                done[idx[j]] = True
+        if it % step == 0:
+            history[idx[scored], it // step] = cur.fitness[idx[scored]]
+        if orders:
+            ends = np.array([orders[a][0].size - 1 for a in idx])
+            done[idx[scored & (it >= ends)]] = True  # every pair tried
+        done[idx] |= ev.remaining(idx) <= 0
 
-    summ, scored = run._score(genes[:, None, :], rows_all, remaining(rows_all))
-    settle(rows_all, 0, genes.copy(), {key: v[:, 0] for key, v in summ.items()}, scored[:, 0])
-    if run.progress is not None:
-        run.progress(int(done.sum()))
+    settle(rows_all, 0, pos.copy(), col.copy())
+    ev.report(int(done.sum()))
     for it in range(1, iters + 1):
         active = np.flatnonzero(~done)
         if active.size == 0:
@@ -361,7 +305,7 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
                 new_pos[j, 0], new_col[j, 0] = orders[a][0][it], orders[a][1][it]
                 continue
             rng = rngs[a]
-            m = max(int(alpha_schedule(cfg.p_init, int(run.queries[a]) - 1, cfg.max_queries) * k), 1)
+            m = max(int(alpha_schedule(cfg.p_init, int(ev.queries[a]) - 1, cfg.max_queries) * k), 1)
             slots = rng.choice(k, size=min(m, k), replace=False)
             taken = set(pos[a].tolist())
             for s in slots:
@@ -372,17 +316,9 @@ def _search(cfg: SparseRandomSearch, run: _Run, clean_np: np.ndarray, layout: st
                     new_col[j, s] = place(int(a), p)
                 else:  # no free pixel in the region: recolour in place
                     new_col[j, s] = _corner(rng, int(new_col[j, s]))
-        cand = genes_of(active, new_pos, new_col)
-        summ, scored = run._score(cand[:, None, :], active, remaining(active))
         before = done.copy()
-        accept = scored[:, 0] & (summ["fitness"][:, 0] <= cur["fitness"][active])
-        pos[active[accept]], col[active[accept]] = new_pos[accept], new_col[accept]
-        settle(active, it, cand, {key: v[:, 0] for key, v in summ.items()}, scored[:, 0])
+        settle(active, it, new_pos, new_col)
         generations[active] = it
-        if run.progress is not None:
-            run.progress(int((done & ~before).sum()))
-    if run.progress is not None:
-        run.progress(int((~done).sum()))
-    state = _State(genes[:, None, :].copy(), np.zeros(n, dtype=np.int64))
-    pop = {key: v[:, None] for key, v in cur.items()}
-    return run._assemble(state, pop, win_genes, win, won, generations, history, layout)
+        ev.report(int((done & ~before).sum()))
+    ev.report(int((~done).sum()))
+    return ev.result(pixels(pos, col), cur, generations, history, cfg.region_mode)
