@@ -294,7 +294,13 @@ def _check_properties(k: int, mode: str, targeted: bool, seed: int, frac: float)
     assert not diff[~regions].any()
     assert (r.changed == diff.sum(axis=(1, 2))).all()
     adv_pred = predict(model, r.adversarial)
-    np.testing.assert_array_equal(adv_pred, r.predicted)
+    # the engine confirms a success alone at fp32, this is a batch of 3: where the top two logits lie within
+    # float32 noise of each other the two calls may break the tie differently (seen: a 6e-7 gap), so the
+    # recorded class is checked wherever the model's answer is not such a tie
+    with torch.no_grad():
+        top2 = torch.topk(model(torch.from_numpy(r.adversarial).permute(0, 3, 1, 2).float() / 255), 2).values
+    clear = (top2[:, 0] - top2[:, 1]).numpy() > 1e-4
+    np.testing.assert_array_equal(adv_pred[clear], r.predicted[clear])
     if targeted:
         assert (r.predicted[r.success] == obj.targets[r.success]).all()
         assert (r.predicted[~r.success] != obj.targets[~r.success]).all()
