@@ -147,7 +147,12 @@ class SparseRandomSearch(Attack):
         return self.max_iterations if self.max_iterations is not None else 2 * self.max_queries
 
     def config_dict(self) -> dict[str, Any]:
-        """The result-changing settings as plain data (batch size and chunking excluded)."""
+        """The result-changing settings as plain data (batch size and chunking excluded).
+
+        What this object would do, for a user's own records; not a campaign's search hash, which
+        :mod:`pixelspace.campaign.keys` builds from the campaign file and which reads options added later at
+        the value stores made before them imply (:mod:`pixelspace.campaign.legacy`).
+        """
         d = dataclasses.asdict(self)
         d.pop("batch_size")
         d.pop("eval_chunk")
