@@ -439,8 +439,8 @@ class PixelBases:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def _check(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _check(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
+               empty: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         attacks = np.asarray(attacks)
         positions = np.asarray(positions)
         colors = np.asarray(colors)
@@ -448,7 +448,7 @@ class PixelBases:
         if attacks.ndim != 1 or attacks.dtype.kind not in "iu":
             raise ShapeError(f"attacks must be integers of shape (B,), got {attacks.dtype} {attacks.shape}")
         b = attacks.shape[0]
-        if b == 0:
+        if b == 0 and not empty:
             raise ShapeError("no candidates (attacks is empty)")
         if positions.ndim != 2 or positions.shape[0] != b or positions.dtype.kind not in "iu":
             raise ShapeError(f"positions must be integers of shape ({b}, m), got {positions.dtype} {positions.shape}")
@@ -457,10 +457,10 @@ class PixelBases:
             raise ShapeError(f"colors must be uint8 of shape ({b}, {m}, 3), got {colors.dtype} {colors.shape}")
         if applied.shape != (b, m) or applied.dtype != np.bool_:
             raise ShapeError(f"applied must be bool of shape ({b}, {m}), got {applied.dtype} {applied.shape}")
-        if attacks.min() < 0 or attacks.max() >= len(self):
+        if b and (attacks.min() < 0 or attacks.max() >= len(self)):
             raise ShapeError(f"attacks must lie in [0, {len(self)}), got {attacks.min()}..{attacks.max()}")
         hw = self.images.shape[2] * self.images.shape[3]
-        if m and (positions.min() < 0 or positions.max() >= hw):
+        if b and m and (positions.min() < 0 or positions.max() >= hw):
             raise ShapeError(f"positions must lie in [0, {hw}) (row * W + col), got "
                              f"{positions.min()}..{positions.max()}")
         return attacks.astype(np.int64), positions.astype(np.int64), colors, applied
@@ -535,9 +535,12 @@ class PixelBases:
         shipped networks; benchmarks/incremental_exactness.py).
 
         Raises:
-            ShapeError: as for :meth:`probabilities`, or an attack given twice.
+            ShapeError: as for :meth:`probabilities` (except that no attack at all is allowed: nothing moves), or
+                an attack given twice.
         """
-        attacks, positions, colors, applied = self._check(attacks, positions, colors, applied)
+        attacks, positions, colors, applied = self._check(attacks, positions, colors, applied, empty=True)
+        if attacks.size == 0:
+            return
         if np.unique(attacks).size != attacks.size:
             raise ShapeError("commit takes each attack at most once; attacks holds repeats")
         dev = self.images.device

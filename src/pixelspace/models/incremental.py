@@ -697,7 +697,7 @@ class Bases:
         self.computed += attacks.size
 
     def outputs(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
-                batch_size: int) -> Tensor:
+                batch_size: int, record_limit: int | None = None) -> Tensor:
         """The module's outputs (B, ...) for B candidates, in the order given.
 
         Args:
@@ -707,7 +707,10 @@ class Bases:
                 module takes them (a pixel restored takes its clean value); applied: bool (B, m), False for an
                 entry that changes nothing. Among a candidate's entries at one position the last applied wins.
             batch_size: candidates per layer call.
+            record_limit: keep the call's record (for :meth:`commit`) up to this many bytes (default
+                ``max_bytes / 4``); a larger record is dropped.
         """
+        limit = self._record_limit if record_limit is None else record_limit
         b = attacks.shape[0]
         order = np.argsort(attacks, kind="stable")
         sorted_attacks = attacks[order]
@@ -729,10 +732,10 @@ class Bases:
                                          positions[idx], col, applied[idx], chunk_parts)
                 parts.append((idx, out))
                 kept += _part_bytes(chunk_parts)
-                if kept <= self._record_limit:
+                if kept <= limit:
                     record.append(_Chunk(attacks[idx], self.versions[attacks[idx]], positions[idx], col,
                                          applied[idx], chunk_parts))
-        self._record = record if kept <= self._record_limit else []
+        self._record = record if kept <= limit else []
         first = parts[0][1]
         out = first.new_empty((b, *first.shape[1:]))
         for idx, val in parts:
@@ -761,15 +764,16 @@ class Bases:
             found = self._write_recorded(attacks[todo], positions[todo], colors[torch.as_tensor(todo, device=dev)],
                                          applied[todo])
             todo = todo[~found]
-            if todo.size:  # not evaluated in the last call (a memo's answer, a full pass): evaluate them now
-                self._record = []
-                self.outputs(attacks[todo], positions[todo], colors[torch.as_tensor(todo, device=dev)],
-                             applied[todo], batch_size)
-                found = self._write_recorded(attacks[todo], positions[todo],
-                                             colors[torch.as_tensor(todo, device=dev)], applied[todo])
+            # not evaluated in the last call (a memo's answer, a full pass, a record too large to keep): evaluate
+            # them again, a batch at a time (all are held, so no slot changes hands), and write their windows
+            for s in range(0, todo.size, batch_size):
+                sub = todo[s : s + batch_size]
+                sub_t = torch.as_tensor(sub, device=dev)
+                self.outputs(attacks[sub], positions[sub], colors[sub_t], applied[sub], batch_size,
+                             record_limit=2**62)
+                found = self._write_recorded(attacks[sub], positions[sub], colors[sub_t], applied[sub])
                 assert found.all()
-        self.versions[attacks] += 1
-        self._record = []
+        self.versions[attacks] += 1  # what the last call recorded for these attacks no longer applies
 
     def _write_recorded(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray
                         ) -> np.ndarray:
