@@ -101,6 +101,11 @@ def test_shipped_networks_follow_a_moving_base_bit_for_bit(name: str) -> None:
     clean = torch.from_numpy(rng.integers(0, 256, (3, 3, 32, 32), dtype=np.uint8))
     bases = chain(clf, clean, 3, 0)
     assert_kept_activations(bases, 0)
+    # the bases' own probabilities come from their kept activations, as a full pass gives them
+    fresh = clf.pixel_bases(bases.images)
+    assert torch.equal(fresh.base_probabilities(np.array([2, 0, 2])), clf.probabilities(bases.images[[2, 0, 2]]))
+    assert fresh._bases is not None and fresh._bases.computed == 2
+    assert torch.equal(bases.base_probabilities(), clf.probabilities(bases.images))
 
 
 def test_few_slots_recompute_given_up_bases_and_answer_the_same() -> None:

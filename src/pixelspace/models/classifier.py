@@ -497,6 +497,31 @@ class PixelBases:
             share = self._bases.engine.cost_share(c, h, w, pixels, self.classifier.device)
         return share <= MAX_COST_SHARE
 
+    def base_probabilities(self, attacks: np.ndarray | None = None, count: bool = True) -> torch.Tensor:
+        """Probabilities (B, K) of the current bases of ``attacks`` (B,) (default: all, in order): a search's
+        evaluation of its starting points. With the incremental pass this computes the bases' activations
+        (which the candidates need anyway) and answers from them, at the cost of one full forward pass.
+
+        Args:
+            attacks: attack indices (B,), repeats allowed.
+            count: add B to the classifier's ``queries``.
+        """
+        attacks = np.arange(len(self)) if attacks is None else np.asarray(attacks)
+        if attacks.ndim != 1 or attacks.dtype.kind not in "iu" or attacks.size == 0:
+            raise ShapeError(f"attacks must be integers of shape (B,) with B >= 1, got {attacks.dtype} {attacks.shape}")
+        if attacks.min() < 0 or attacks.max() >= len(self):
+            raise ShapeError(f"attacks must lie in [0, {len(self)}), got {attacks.min()}..{attacks.max()}")
+        clf = self.classifier
+        if self._bases is None:
+            return clf.probabilities(self.images[torch.as_tensor(attacks, device=self.images.device)], count,
+                                     self.precision)
+        with clf._eval_mode():
+            bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
+            probs = clf._finish(self._bases.base_outputs(attacks.astype(np.int64), bs), attacks.shape[0])
+        if count:
+            clf.queries += attacks.shape[0]
+        return probs
+
     def probabilities(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
                       count: bool = True) -> torch.Tensor:
         """Probabilities (B, K) of B candidates, each given as its changes against its attack's current base.

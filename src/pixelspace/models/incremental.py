@@ -696,6 +696,19 @@ class Bases:
             table[idx] = t
         self.computed += attacks.size
 
+    def base_outputs(self, attacks: np.ndarray, batch_size: int) -> Tensor:
+        """The module's outputs (B, ...) for the bases of ``attacks`` (B,) themselves: their activations are
+        computed where not held (a search's first evaluation of its starting points costs no more than a full
+        pass), then the head runs on the kept chain output."""
+        outs = []
+        for g in range(0, attacks.size, min(self.capacity, batch_size)):
+            group = attacks[g : g + min(self.capacity, batch_size)]
+            distinct, inverse = np.unique(group, return_inverse=True)
+            slots = self._hold(distinct)[inverse]
+            end = self._slots[-1][torch.as_tensor(slots, device=self.images.device)]
+            outs.append(self.engine.head(_channels_last(end)))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
     def outputs(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
                 batch_size: int, record_limit: int | None = None) -> Tensor:
         """The module's outputs (B, ...) for B candidates, in the order given.
