@@ -130,8 +130,9 @@ class SparseChain:
         self.proposed += a
         return np.arange(a), new_pos, new_col, d_pos, d_col, d_on
 
-    def accept(self, probs: np.ndarray) -> np.ndarray:
-        """Which candidates of the last :meth:`propose` are accepted (A,) bool; the state moves to them."""
+    def accept(self, probs: np.ndarray, force: np.ndarray | None = None) -> np.ndarray:
+        """Which candidates of the last :meth:`propose` are accepted (A,) bool; the state moves to them.
+        ``force`` (A,) bool: accept these whatever their loss (exactness runs keep the bases moving)."""
         assert self._pending is not None
         new_pos, new_col, att = self._pending
         lab = self.labels[att]
@@ -140,6 +141,8 @@ class SparseChain:
         other[np.arange(att.size), lab] = -np.inf
         fit = p_true - other.max(1)
         acc = fit <= self.fitness[att]
+        if force is not None:
+            acc |= force
         self.pos[att[acc]], self.col[att[acc]], self.fitness[att[acc]] = new_pos[acc], new_col[acc], fit[acc]
         self.accepted += int(acc.sum())
         self._pending = None

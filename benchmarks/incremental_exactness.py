@@ -10,7 +10,8 @@ absolute probability difference. ``chains`` rows (issue 31) run a sparse search'
 two-pixel difference from the current point) against per-attack bases that move with every accepted candidate
 (``Classifier.pixel_bases``): ``k:attacks:steps``, each step compared with full forward passes of the same
 candidate images (the chain accepts by the full pass's answers), and the bases' kept activations compared with a
-full pass of the current points every 500 steps and at the end.
+full pass of the current points every 500 steps and at the end. So that the bases keep moving late in a
+chain, a candidate the search's rule rejects is accepted with probability ``--random-accept`` (default 0.3).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from pixelspace.models import load
 from pixelspace.models.classifier import Classifier
 
 
-def chain_row(clf: Classifier, name: str, images: np.ndarray, k: int, attacks: int, steps: int) -> None:
-    """One chain row: ``attacks`` sample images, ``steps`` steps, every candidate compared bit for bit."""
+def chain_row(clf: Classifier, name: str, images: np.ndarray, k: int, attacks: int, steps: int,
+              random_accept: float) -> None:
+    """One chain row: ``attacks`` sample images, ``steps`` steps, every candidate compared bit for bit; a
+    candidate the search's rule rejects is still accepted with probability ``random_accept``."""
     rng = np.random.default_rng([k, attacks, steps])
     clean = images[rng.choice(len(images), attacks, replace=False)].transpose(0, 3, 1, 2).copy()
     labels = clf.probabilities(torch.from_numpy(clean), count=False).argmax(1).numpy()
@@ -63,7 +66,7 @@ def chain_row(clf: Classifier, name: str, images: np.ndarray, k: int, attacks: i
         differ += int((~(full == inc).all(1)).sum())
         classes += int((full.argmax(1) != inc.argmax(1)).sum())
         worst = max(worst, float((full - inc).abs().max()))
-        acc = chain.accept(full.numpy())
+        acc = chain.accept(full.numpy(), force=rng.random(attacks) < random_accept)
         bases.commit(att[acc], d_pos[acc], d_col[acc], d_on[acc])
         moves += int(acc.sum())
         if (s + 1) % 500 == 0 or s == steps - 1:
@@ -90,6 +93,9 @@ def main() -> None:
     ap.add_argument("--rows", default="candidates,chains", help="'candidates' (against the clean image) and/or "
                     "'chains' (against moving bases)")
     ap.add_argument("--chains", default="1:8:1250,3:4:3000,5:8:1250", help="k:attacks:steps of each chain row")
+    ap.add_argument("--random-accept", type=float, default=0.3, help="chains: also accept a candidate the "
+                    "search's rule rejects with this probability (that rule accepts less and less as the margin "
+                    "falls; this keeps the bases moving to the end)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -104,7 +110,7 @@ def main() -> None:
         if "chains" in kinds:
             for spec in args.chains.split(","):
                 k, attacks, steps = (int(v) for v in spec.split(":"))
-                chain_row(clf, name, sample.images, k, attacks, steps)
+                chain_row(clf, name, sample.images, k, attacks, steps, args.random_accept)
         for k in (int(v) for v in args.pixels.split(",") if "candidates" in kinds):
             mismatches, worst, done = 0, 0.0, 0
             while done < args.candidates:

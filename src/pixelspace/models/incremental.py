@@ -17,6 +17,11 @@ each consuming only the previous one, made of ``Conv2d`` (zero padding), ``MaxPo
 in ``forward``). Anything else ends the chain; a model it cannot trace or whose chain holds no spatial layer gets
 ``None`` (the caller then runs full forward passes).
 
+:class:`Bases` answers candidates against a per-attack base instead of the clean image (a search's current
+point): it keeps each base's activations in a pool of slots, takes a candidate as the pixels where it differs
+from its base (a pixel restored to its clean value is one of them), and moves a base to an accepted candidate
+by writing the windows computed when the candidate was evaluated into the base's activations (no full pass).
+
 Memory: the clean activations of at most ``max_images`` images at a time and ``max_bytes`` in all, kept across
 calls for the same images (an attack's generations; per 32x32 image 1.6 MB for AllConv and VGG-16, 0.9 MB for
 NiN, 0.6 MB for CNN-8) plus, per batch of B candidates, B windows per layer (or B full maps
