@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from pixelspace.errors import ConfigError, ModelOutputError
+from pixelspace.errors import ConfigError, DTypeError, ModelOutputError, ShapeError
 from pixelspace.models.precision import Precision, check_precision, inference_precision
 
 if TYPE_CHECKING:
-    from pixelspace.models.incremental import IncrementalModel
+    from pixelspace.models.incremental import Bases, IncrementalModel
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,31 @@ class Classifier:
             self.queries += rows.shape[0]
         return probs
 
+    def pixel_bases(self, images: torch.Tensor, precision: Precision | None = None,
+                    max_bytes: int | None = None) -> PixelBases:
+        """Per-attack base images for candidates given as the pixels where they differ from their base.
+
+        A search that moves from point to point (:class:`~pixelspace.attack.sparse_rs.SparseRandomSearch`)
+        creates the bases at its starting points, asks :meth:`PixelBases.probabilities` for candidates given as
+        their changes against their attack's current base, and moves a base with :meth:`PixelBases.commit` when
+        it accepts a candidate. With the incremental pass (as for :meth:`pixel_probabilities`) the bases keep
+        their activations and a candidate costs what its changed pixels can reach; otherwise every candidate is
+        built and answered by full forward passes. The answers are the same either way (bit for bit on the
+        shipped networks, per candidate; :mod:`pixelspace.models.incremental`).
+
+        Args:
+            images: uint8 base images (A, 3, H, W), one per attack (copied).
+            precision: the arithmetic of the bases' calls (default :attr:`precision`); the incremental pass
+                computes in fp32 only.
+            max_bytes: bytes of base activations held at a time (default
+                :data:`~pixelspace.models.incremental.MAX_CLEAN_BYTES`; at least one attack's); an attack whose
+                activations were given up is recomputed when next asked.
+
+        Raises:
+            ShapeError, DTypeError: ``images`` is not uint8 (A, 3, H, W) with A >= 1.
+        """
+        return PixelBases(self, images, precision, max_bytes)
+
     def _incremental_engine(self) -> IncrementalModel | None:
         """The analysed module, or None (switched off, not on this device under "auto", or not analysable)."""
         if self.incremental is False or (self.incremental == "auto" and self.device.type != "cpu"):
@@ -376,3 +401,179 @@ class Classifier:
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+
+class PixelBases:
+    """Base images (one per attack) and candidates given as their pixel changes against them
+    (:meth:`Classifier.pixel_bases` makes one).
+
+    Attributes:
+        images: uint8 current bases (A, 3, H, W) on the classifier's device (read them, do not write).
+        incremental: whether candidates go through the incremental pass (else full forward passes).
+        bytes_per_attack: bytes of one attack's kept activations (0 without the incremental pass).
+    """
+
+    def __init__(self, classifier: Classifier, images: torch.Tensor, precision: Precision | None = None,
+                 max_bytes: int | None = None) -> None:
+        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+            raise DTypeError(f"base images must be a uint8 torch.Tensor, got "
+                             f"{getattr(images, 'dtype', type(images).__name__)}")
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[0] < 1:
+            raise ShapeError(f"base images must have shape (A, 3, H, W) with A >= 1, got {tuple(images.shape)}")
+        if precision is not None:
+            checked_precision(precision, classifier.fn)
+        self.classifier = classifier
+        self.precision: Precision = precision or classifier.precision
+        self.images = images.to(classifier.device).clone()
+        self._bases: Bases | None = None
+        engine = classifier._incremental_engine() if self.precision == "fp32" else None
+        if engine is not None:
+            from pixelspace.models.incremental import MAX_CLEAN_BYTES, Bases
+
+            with classifier._eval_mode():
+                x = self.images.to(torch.float32).div_(255.0)
+                self._bases = Bases(engine, x, MAX_CLEAN_BYTES if max_bytes is None else max_bytes)
+        self.incremental = self._bases is not None
+        self.bytes_per_attack = self._bases.slot_bytes if self._bases is not None else 0
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def _check(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
+               empty: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        attacks = np.asarray(attacks)
+        positions = np.asarray(positions)
+        colors = np.asarray(colors)
+        applied = np.asarray(applied)
+        if attacks.ndim != 1 or attacks.dtype.kind not in "iu":
+            raise ShapeError(f"attacks must be integers of shape (B,), got {attacks.dtype} {attacks.shape}")
+        b = attacks.shape[0]
+        if b == 0 and not empty:
+            raise ShapeError("no candidates (attacks is empty)")
+        if positions.ndim != 2 or positions.shape[0] != b or positions.dtype.kind not in "iu":
+            raise ShapeError(f"positions must be integers of shape ({b}, m), got {positions.dtype} {positions.shape}")
+        m = positions.shape[1]
+        if colors.shape != (b, m, 3) or colors.dtype != np.uint8:
+            raise ShapeError(f"colors must be uint8 of shape ({b}, {m}, 3), got {colors.dtype} {colors.shape}")
+        if applied.shape != (b, m) or applied.dtype != np.bool_:
+            raise ShapeError(f"applied must be bool of shape ({b}, {m}), got {applied.dtype} {applied.shape}")
+        if b and (attacks.min() < 0 or attacks.max() >= len(self)):
+            raise ShapeError(f"attacks must lie in [0, {len(self)}), got {attacks.min()}..{attacks.max()}")
+        hw = self.images.shape[2] * self.images.shape[3]
+        if b and m and (positions.min() < 0 or positions.max() >= hw):
+            raise ShapeError(f"positions must lie in [0, {hw}) (row * W + col), got "
+                             f"{positions.min()}..{positions.max()}")
+        return attacks.astype(np.int64), positions.astype(np.int64), colors, applied
+
+    def candidates(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray
+                   ) -> torch.Tensor:
+        """The candidate images, uint8 (B, 3, H, W): each attack's base with the changes applied in order."""
+        attacks, positions, colors, applied = self._check(attacks, positions, colors, applied)
+        return self._build(attacks, positions, colors, applied)
+
+    def _build(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray
+               ) -> torch.Tensor:
+        dev = self.images.device
+        out = self.images[torch.as_tensor(attacks, device=dev)].clone()
+        w = out.shape[3]
+        col = torch.as_tensor(np.ascontiguousarray(colors), device=dev)
+        for j in range(positions.shape[1]):  # the last applied entry at a position wins
+            on = np.flatnonzero(applied[:, j])
+            if on.size:
+                p = torch.as_tensor(positions[on, j], device=dev)
+                on_t = torch.as_tensor(on, device=dev)
+                out[on_t, :, p // w, p % w] = col[on_t, j]
+        return out
+
+    def _use_incremental(self, pixels: int) -> bool:
+        if self._bases is None:
+            return False
+        if self.classifier.incremental != "auto":
+            return True
+        from pixelspace.models.incremental import MAX_COST_SHARE
+
+        c, h, w = self.images.shape[1:]
+        with self.classifier._eval_mode():
+            share = self._bases.engine.cost_share(c, h, w, pixels, self.classifier.device)
+        return share <= MAX_COST_SHARE
+
+    def base_probabilities(self, attacks: np.ndarray | None = None, count: bool = True) -> torch.Tensor:
+        """Probabilities (B, K) of the current bases of ``attacks`` (B,) (default: all, in order): a search's
+        evaluation of its starting points. With the incremental pass this computes the bases' activations
+        (which the candidates need anyway) and answers from them, at the cost of one full forward pass.
+
+        Args:
+            attacks: attack indices (B,), repeats allowed.
+            count: add B to the classifier's ``queries``.
+        """
+        attacks = np.arange(len(self)) if attacks is None else np.asarray(attacks)
+        if attacks.ndim != 1 or attacks.dtype.kind not in "iu" or attacks.size == 0:
+            raise ShapeError(f"attacks must be integers of shape (B,) with B >= 1, got {attacks.dtype} {attacks.shape}")
+        if attacks.min() < 0 or attacks.max() >= len(self):
+            raise ShapeError(f"attacks must lie in [0, {len(self)}), got {attacks.min()}..{attacks.max()}")
+        clf = self.classifier
+        if self._bases is None:
+            return clf.probabilities(self.images[torch.as_tensor(attacks, device=self.images.device)], count,
+                                     self.precision)
+        with clf._eval_mode():
+            bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
+            probs = clf._finish(self._bases.base_outputs(attacks.astype(np.int64), bs), attacks.shape[0])
+        if count:
+            clf.queries += attacks.shape[0]
+        return probs
+
+    def probabilities(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
+                      count: bool = True) -> torch.Tensor:
+        """Probabilities (B, K) of B candidates, each given as its changes against its attack's current base.
+
+        Args:
+            attacks: the attack (base) of each candidate (B,), any order, repeats allowed.
+            positions: flat pixel positions (B, m) (row * W + col) where the candidate differs from its base;
+                colors: uint8 (B, m, 3), its values there (a pixel restored takes its clean value);
+                applied: bool (B, m), False for an entry that changes nothing (pads a candidate with fewer
+                changes). Among a candidate's entries at one position the last applied one wins.
+            count: add B to the classifier's ``queries``.
+
+        Raises:
+            ShapeError: arrays of the wrong shape, dtype or range (the message names the argument).
+        """
+        attacks, positions, colors, applied = self._check(attacks, positions, colors, applied)
+        clf = self.classifier
+        if not self._use_incremental(positions.shape[1]):
+            return clf.probabilities(self._build(attacks, positions, colors, applied), count, self.precision)
+        assert self._bases is not None
+        with clf._eval_mode():
+            bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
+            col = torch.as_tensor(np.ascontiguousarray(colors), device=clf.device).to(torch.float32).div_(255.0)
+            out = self._bases.outputs(attacks, positions, col, applied, bs)
+            probs = clf._finish(out, attacks.shape[0])
+        if count:
+            clf.queries += attacks.shape[0]
+        return probs
+
+    def commit(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray) -> None:
+        """Move the bases of ``attacks`` (B,) (distinct) to candidates given as for :meth:`probabilities`.
+
+        A candidate evaluated by the last :meth:`probabilities` call against the same base moves its base by
+        writing the windows computed then; any other is evaluated once more (not counted as a query). Either
+        way the base's activations equal those of a full pass of the new base image (bit for bit on the
+        shipped networks; benchmarks/incremental_exactness.py).
+
+        Raises:
+            ShapeError: as for :meth:`probabilities` (except that no attack at all is allowed: nothing moves), or
+                an attack given twice.
+        """
+        attacks, positions, colors, applied = self._check(attacks, positions, colors, applied, empty=True)
+        if attacks.size == 0:
+            return
+        if np.unique(attacks).size != attacks.size:
+            raise ShapeError("commit takes each attack at most once; attacks holds repeats")
+        dev = self.images.device
+        self.images[torch.as_tensor(attacks, device=dev)] = self._build(attacks, positions, colors, applied)
+        if self._bases is None:
+            return
+        clf = self.classifier
+        with clf._eval_mode():
+            bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
+            col = torch.as_tensor(np.ascontiguousarray(colors), device=dev).to(torch.float32).div_(255.0)
+            self._bases.commit(attacks, positions, col, applied, bs)

@@ -17,6 +17,11 @@ each consuming only the previous one, made of ``Conv2d`` (zero padding), ``MaxPo
 in ``forward``). Anything else ends the chain; a model it cannot trace or whose chain holds no spatial layer gets
 ``None`` (the caller then runs full forward passes).
 
+:class:`Bases` answers candidates against a per-attack base instead of the clean image (a search's current
+point): it keeps each base's activations in a pool of slots, takes a candidate as the pixels where it differs
+from its base (a pixel restored to its clean value is one of them), and moves a base to an accepted candidate
+by writing the windows computed when the candidate was evaluated into the base's activations (no full pass).
+
 Memory: the clean activations of at most ``max_images`` images at a time and ``max_bytes`` in all, kept across
 calls for the same images (an attack's generations; per 32x32 image 1.6 MB for AllConv and VGG-16, 0.9 MB for
 NiN, 0.6 MB for CNN-8) plus, per batch of B candidates, B windows per layer (or B full maps
@@ -507,7 +512,10 @@ class IncrementalModel:
         return out
 
     def _batch(self, acts: list[Tensor], clean: Tensor, local: np.ndarray, rows: np.ndarray, positions: np.ndarray,
-               colors: Tensor, applied: np.ndarray) -> Tensor:
+               colors: Tensor, applied: np.ndarray, record: list[_Part] | None = None) -> Tensor:
+        """The module's outputs for one batch of candidates against the images ``clean[rows]`` whose activations
+        are ``acts`` at index ``local``; with ``record``, the candidates' changed parts of every kept activation
+        are appended to it, in the order of ``acts`` (what :meth:`Bases.commit` writes into a base)."""
         dev = clean.device
         b, k = positions.shape
         w = clean.shape[3]
@@ -546,6 +554,8 @@ class IncrementalModel:
             clean_pad = acts[spatial_i]
             spatial_i += 1
             if not windowed:
+                if record is not None:
+                    record.append(_Part(None, None, x, step.padding))
                 x = step.full_fn(x)
                 continue
             u, hp, wp, c = clean_pad.shape
@@ -554,6 +564,8 @@ class IncrementalModel:
             so = (_window_size(size[0], eh, sh, ph, out_hw[0]), _window_size(size[1], ew, sw, pw, out_hw[1]))
             table = clean_pad.reshape(u * hp * wp, c)
             vals = _nhwc(x)
+            if record is not None:
+                record.append(_Part(tops, lefts, vals, (ph, pw)))
             if m * so[0] * so[1] >= self.full_share * out_hw[0] * out_hw[1]:
                 crops = _gather(table, (hp, wp), image, vals, tops, lefts, (ph, pw), owner_1, zeros, zeros, (hp, wp))
                 x = step.crop_fn(_channels_last(crops))
@@ -569,7 +581,258 @@ class IncrementalModel:
         if windowed:
             end = acts[-1]
             u, hh, ww, c = end.shape
-            full = _gather(end.reshape(u * hh * ww, c), (hh, ww), image, _nhwc(x), tops, lefts, (0, 0), owner_1,
+            vals = _nhwc(x)
+            if record is not None:
+                record.append(_Part(tops, lefts, vals, (0, 0)))
+            full = _gather(end.reshape(u * hh * ww, c), (hh, ww), image, vals, tops, lefts, (0, 0), owner_1,
                            zeros, zeros, (hh, ww))
             x = _channels_last(full)
+        elif record is not None:
+            record.append(_Part(None, None, x, (0, 0)))
         return self.head(x)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One kept activation's changed part for a batch of B candidates (what :meth:`IncrementalModel._batch`
+    records): windows, ``tops`` and ``lefts`` (B, m) int64 in unpadded coordinates with ``values``
+    (B * m, Sh, Sw, C) channels last, window j of candidate b at row b * m + j; or, with ``tops`` None, full
+    unpadded maps ``values`` (B, C, H, W). ``pad``: the kept activation's padding (ph, pw)."""
+
+    tops: Tensor | None
+    lefts: Tensor | None
+    values: Tensor
+    pad: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """The record of one evaluated batch: the candidates' attacks (B,) and the bases' versions they were
+    evaluated against, their changes as given, and their parts (one per kept activation)."""
+
+    attacks: np.ndarray
+    versions: np.ndarray
+    positions: np.ndarray
+    colors: Tensor
+    applied: np.ndarray
+    parts: list[_Part]
+
+
+def _part_bytes(parts: list[_Part]) -> int:
+    return sum(p.values.numel() * p.values.element_size() for p in parts)
+
+
+class Bases:
+    """Per-attack base images and their activations, for candidates given as their changes against the base.
+
+    A search keeps one current point per attack (k perturbed pixels) and proposes candidates that differ from
+    it in a pixel or two. This holds each attack's base image and its activations (as :meth:`IncrementalModel.
+    clean_activations` keeps them) in a pool of slots, answers candidates given as the pixels where they differ
+    from their attack's base (:meth:`outputs`), and moves a base to an accepted candidate (:meth:`commit`) by
+    writing the candidate's changed windows, already computed when it was evaluated, into the base's
+    activations; a base whose slot was given to another attack is recomputed (one pass through the chain) when
+    next needed.
+
+    Memory: at most ``max_bytes`` of activations (``slot_bytes`` per attack, at least one attack), plus the
+    record of the last :meth:`outputs` call (the candidates' changed windows, or their full maps after the
+    switch; dropped above ``max_bytes / 4``).
+
+    Args:
+        engine: the analysed module.
+        images: float base images (A, 3, H, W) as the module takes them (copied).
+        max_bytes: bytes of activations held at a time.
+        update: ``"windows"`` (default): a commit writes the evaluated windows; ``"full"``: a commit recomputes
+            the base's activations with one pass through the chain (for comparison).
+    """
+
+    def __init__(self, engine: IncrementalModel, images: Tensor, max_bytes: int = MAX_CLEAN_BYTES,
+                 update: str = "windows") -> None:
+        assert images.ndim == 4 and images.is_floating_point()
+        assert update in ("windows", "full")
+        self.engine = engine
+        self.images = images.clone()
+        a, c, h, w = images.shape
+        self.slot_bytes = engine.clean_bytes(c, h, w, images.device)
+        self.capacity = max(1, min(a, max_bytes // self.slot_bytes))
+        self.update = update
+        self._slots: list[Tensor] = []  # per kept activation (S, Hp, Wp, C), allocated at first use
+        self._slot_of = np.full(a, -1, dtype=np.int64)  # the slot holding each attack's activations, or -1
+        self._held_by = np.full(self.capacity, -1, dtype=np.int64)  # the attack each slot holds, or -1
+        self._last_use = np.zeros(self.capacity, dtype=np.int64)
+        self._clock = 0
+        self.versions = np.zeros(a, dtype=np.int64)  # commits per attack
+        self._record: list[_Chunk] = []
+        self._record_limit = max_bytes // 4
+        self.computed = 0  # base activations computed by a pass through the chain (initial ones included)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of activations allocated now."""
+        return sum(t.numel() * t.element_size() for t in self._slots)
+
+    def _hold(self, group: np.ndarray) -> np.ndarray:
+        """The slots of the distinct attacks ``group`` (at most ``capacity``), computing missing activations."""
+        assert group.size <= self.capacity
+        self._clock += 1
+        slots = self._slot_of[group]
+        missing = group[slots < 0]
+        if missing.size:
+            free = np.flatnonzero(~np.isin(self._held_by, group))
+            free = free[np.argsort(self._last_use[free], kind="stable")][: missing.size]  # least recently used
+            gone = self._held_by[free]
+            self._slot_of[gone[gone >= 0]] = -1
+            self._held_by[free] = missing
+            self._slot_of[missing] = free
+            self._compute(missing)
+            slots = self._slot_of[group]
+        self._last_use[slots] = self._clock
+        return slots
+
+    def _compute(self, attacks: np.ndarray) -> None:
+        """The activations of these attacks' base images, into their slots."""
+        acts = self.engine.clean_activations(self.images[torch.as_tensor(attacks, device=self.images.device)])
+        if not self._slots:
+            self._slots = [t.new_empty((self.capacity, *t.shape[1:])) for t in acts]
+        idx = torch.as_tensor(self._slot_of[attacks], device=self.images.device)
+        for table, t in zip(self._slots, acts, strict=True):
+            table[idx] = t
+        self.computed += attacks.size
+
+    def base_outputs(self, attacks: np.ndarray, batch_size: int) -> Tensor:
+        """The module's outputs (B, ...) for the bases of ``attacks`` (B,) themselves: their activations are
+        computed where not held (a search's first evaluation of its starting points costs no more than a full
+        pass), then the head runs on the kept chain output."""
+        outs = []
+        for g in range(0, attacks.size, min(self.capacity, batch_size)):
+            group = attacks[g : g + min(self.capacity, batch_size)]
+            distinct, inverse = np.unique(group, return_inverse=True)
+            slots = self._hold(distinct)[inverse]
+            end = self._slots[-1][torch.as_tensor(slots, device=self.images.device)]
+            outs.append(self.engine.head(_channels_last(end)))
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+    def outputs(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
+                batch_size: int, record_limit: int | None = None) -> Tensor:
+        """The module's outputs (B, ...) for B candidates, in the order given.
+
+        Args:
+            attacks: the attack of each candidate (B,).
+            positions: flat pixel positions (B, m) where the candidate differs from its attack's base;
+                colors: float (B, m, 3) on the images' device, the candidate's values there, scaled as the
+                module takes them (a pixel restored takes its clean value); applied: bool (B, m), False for an
+                entry that changes nothing. Among a candidate's entries at one position the last applied wins.
+            batch_size: candidates per layer call.
+            record_limit: keep the call's record (for :meth:`commit`) up to this many bytes (default
+                ``max_bytes / 4``); a larger record is dropped.
+        """
+        limit = self._record_limit if record_limit is None else record_limit
+        b = attacks.shape[0]
+        order = np.argsort(attacks, kind="stable")
+        sorted_attacks = attacks[order]
+        distinct = np.unique(sorted_attacks)
+        parts: list[tuple[np.ndarray, Tensor]] = []
+        record: list[_Chunk] = []
+        kept = 0
+        dev = self.images.device
+        for g in range(0, distinct.size, self.capacity):
+            group = distinct[g : g + self.capacity]
+            slots = self._hold(group)
+            sel = order[(sorted_attacks >= group[0]) & (sorted_attacks <= group[-1])]
+            local = slots[np.searchsorted(group, attacks[sel])]
+            for s in range(0, sel.size, batch_size):
+                idx = sel[s : s + batch_size]
+                chunk_parts: list[_Part] = []
+                col = colors[torch.as_tensor(idx, device=colors.device)]
+                out = self.engine._batch(self._slots, self.images, local[s : s + batch_size], attacks[idx],
+                                         positions[idx], col, applied[idx], chunk_parts)
+                parts.append((idx, out))
+                kept += _part_bytes(chunk_parts)
+                if kept <= limit:
+                    record.append(_Chunk(attacks[idx], self.versions[attacks[idx]], positions[idx], col,
+                                         applied[idx], chunk_parts))
+        self._record = record if kept <= limit else []
+        first = parts[0][1]
+        out = first.new_empty((b, *first.shape[1:]))
+        for idx, val in parts:
+            out[torch.as_tensor(idx, device=dev)] = val
+        return out
+
+    def commit(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
+               batch_size: int) -> None:
+        """Move the bases of the distinct ``attacks`` (B,) to the candidates given as for :meth:`outputs`."""
+        dev = self.images.device
+        b, m = positions.shape
+        w = self.images.shape[3]
+        a_t = torch.as_tensor(attacks, device=dev)
+        for j in range(m):  # the images, in the order of the entries: the last applied one wins
+            on = np.flatnonzero(applied[:, j])
+            if on.size:
+                on_t = torch.as_tensor(on, device=dev)
+                p = torch.as_tensor(positions[on, j], device=dev)
+                self.images[a_t[on_t], :, p // w, p % w] = colors[on_t, j].to(self.images.dtype)
+        held = self._slot_of[attacks] >= 0
+        if self.update == "full":
+            if held.any():
+                self._compute(attacks[held])
+        else:
+            todo = np.flatnonzero(held)
+            found = self._write_recorded(attacks[todo], positions[todo], colors[torch.as_tensor(todo, device=dev)],
+                                         applied[todo])
+            todo = todo[~found]
+            # not evaluated in the last call (a memo's answer, a full pass, a record too large to keep): evaluate
+            # them again, a batch at a time (all are held, so no slot changes hands), and write their windows
+            for s in range(0, todo.size, batch_size):
+                sub = todo[s : s + batch_size]
+                sub_t = torch.as_tensor(sub, device=dev)
+                self.outputs(attacks[sub], positions[sub], colors[sub_t], applied[sub], batch_size,
+                             record_limit=2**62)
+                found = self._write_recorded(attacks[sub], positions[sub], colors[sub_t], applied[sub])
+                assert found.all()
+        self.versions[attacks] += 1  # what the last call recorded for these attacks no longer applies
+
+    def _write_recorded(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray
+                        ) -> np.ndarray:
+        """Write the recorded parts of candidates identical to these (same attack, base version and changes)
+        into the attacks' slots; returns which were found (B,) bool."""
+        found = np.zeros(attacks.shape[0], dtype=bool)
+        want = {int(a): i for i, a in enumerate(attacks)}
+        for chunk in self._record:
+            rows: list[int] = []
+            dest: list[int] = []
+            for r, a in enumerate(chunk.attacks):
+                i = want.get(int(a), -1)
+                if (i < 0 or found[i] or chunk.versions[r] != self.versions[a]
+                        or chunk.positions.shape[1] != positions.shape[1]
+                        or not np.array_equal(chunk.positions[r], positions[i])
+                        or not np.array_equal(chunk.applied[r], applied[i])
+                        or not torch.equal(chunk.colors[r], colors[i])):
+                    continue
+                found[i] = True
+                rows.append(r)
+                dest.append(int(self._slot_of[a]))
+            if rows:
+                self._write(chunk.parts, np.asarray(rows), np.asarray(dest))
+        return found
+
+    def _write(self, parts: list[_Part], rows: np.ndarray, slots: np.ndarray) -> None:
+        """Write candidates ``rows`` of a recorded batch into ``slots`` (distinct)."""
+        dev = self.images.device
+        r_t = torch.as_tensor(rows, device=dev)
+        s_t = torch.as_tensor(slots, device=dev)
+        for table, part in zip(self._slots, parts, strict=True):
+            ph, pw = part.pad
+            if part.tops is None:
+                vals = part.values[r_t].permute(0, 2, 3, 1)
+                table[s_t, ph : ph + vals.shape[1], pw : pw + vals.shape[2]] = vals
+                continue
+            assert part.lefts is not None
+            m = part.tops.shape[1]
+            _, sh, sw, _ = part.values.shape
+            ar_h, ar_w = torch.arange(sh, device=dev), torch.arange(sw, device=dev)
+            for j in range(m):  # in order: where a candidate's windows overlap the later one wins, as in _gather
+                ys = part.tops[r_t, j][:, None] + ph + ar_h  # (n, Sh)
+                xs = part.lefts[r_t, j][:, None] + pw + ar_w
+                table[s_t[:, None, None], ys[:, :, None], xs[:, None, :]] = part.values[r_t * m + j]
