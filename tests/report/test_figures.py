@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from pixelspace.report import figures
 from tests.report.store_factory import encode_png
@@ -77,3 +78,45 @@ def test_fig6_draws_successes_at_generation_0() -> None:
     for region in ("whole", "foreground"):
         assert handles[region].get_marker() not in (None, "None", "", " ")  # the legend entry shows what is drawn
     figures.figure_png(fig)
+
+
+def _disk_entry(size: int = 32) -> tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    min_p = rng.random((size, size))
+    fg = (yy - size / 2) ** 2 + (xx - size / 2) ** 2 < (size / 3) ** 2  # a round outline: diagonal, anti-aliased
+    return "net: cat (99%)", rng.integers(0, 256, (size, size, 3), dtype=np.uint8), min_p, min_p < 0.05, fg
+
+
+def test_figure_png_ignores_the_last_bits_of_the_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # constrained layout (kiwisolver) orders its equations' terms by the memory addresses of its variables, so its
+    # positions differed in the last bits from run to run, and so did the committed scan maps' PNG (by 1 intensity
+    # unit along the outlines); here the layout is nudged by a few ulps, as that noise does
+    from matplotlib.figure import Figure, SubFigure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from matplotlib.transforms import Bbox
+
+    execute = ConstrainedLayoutEngine.execute
+
+    def subfigures(fig: Figure | SubFigure) -> list[SubFigure]:
+        return [s for sub in fig.subfigs for s in (sub, *subfigures(sub))]
+
+    def png(ulps: int) -> bytes:
+        def nudged(self: ConstrainedLayoutEngine, fig: Figure) -> object:
+            out = execute(self, fig)
+            for sub in subfigures(fig):
+                pts = sub.bbox_relative.get_points()
+                sub.bbox_relative.set_points(pts + ulps * np.spacing(pts))
+            for ax in fig.get_axes():
+                pts = ax.get_position(original=True).get_points()
+                ax.set_position(Bbox(pts + ulps * np.spacing(pts)))
+                ax.set_in_layout(True)
+            return out
+
+        monkeypatch.setattr(ConstrainedLayoutEngine, "execute", nudged)
+        fig = figures.vulnerability_grid([_disk_entry()])
+        assert fig is not None
+        return figures.figure_png(fig)
+
+    first = png(0)
+    assert all(png(ulps) == first for ulps in (1, 2, 4))

@@ -14,10 +14,11 @@ import cv2
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle
 from matplotlib.ticker import MaxNLocator, MultipleLocator
+from matplotlib.transforms import Bbox
 
 from pixelspace.report import metrics
 from pixelspace.report.metrics import AttackRow
@@ -28,8 +29,39 @@ SAME_CLASS = "#1f4fd6"  # blue: the foreground and background attacks reach the 
 OTHER_CLASS = "#d62728"  # red: they do not
 
 
+LAYOUT_DECIMALS = 9  # figure_png rounds laid-out positions to 1e-9 of the (sub)figure: far below a pixel
+
+
+def _subfigures(fig: Figure | SubFigure) -> list[SubFigure]:
+    return [s for sub in fig.subfigs for s in (sub, *_subfigures(sub))]
+
+
+def freeze_layout(fig: Figure, dpi: int) -> None:
+    """Lay ``fig`` out once at ``dpi``, round every subfigure's and axes' position to ``LAYOUT_DECIMALS`` decimals
+    (fractions of the parent), and turn the layout engine off; a figure without one is left as it is.
+
+    Constrained layout (kiwisolver) orders the terms of its equations by the memory addresses of its variables, so
+    its positions differ in the last bits from one process to the next; drawn at an origin that moved by 1e-13 px,
+    an anti-aliased line changes by one intensity unit here and there, and the PNG with it. Rounded, the positions
+    are the same in every process, and so are the PNG bytes.
+    """
+    if fig.get_layout_engine() is None:
+        return
+    saved_dpi = fig.dpi
+    fig.set_dpi(dpi)  # the layout savefig would compute (text extents are measured at the output dpi)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")
+    for sub in _subfigures(fig):
+        sub.bbox_relative.set_points(np.round(sub.bbox_relative.get_points(), LAYOUT_DECIMALS))
+    for ax in fig.get_axes():
+        ax.set_position(Bbox(np.round(ax.get_position(original=True).get_points(), LAYOUT_DECIMALS)))
+        ax.set_in_layout(True)  # set_position takes the axes out of the tight bounding box
+    fig.set_dpi(saved_dpi)
+
+
 def figure_png(fig: Figure, dpi: int = 110) -> bytes:
-    """The figure rendered as PNG bytes."""
+    """The figure rendered as PNG bytes, the same bytes in every process (:func:`freeze_layout`)."""
+    freeze_layout(fig, dpi)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white", bbox_inches="tight", pad_inches=0.06)  # never clip a title
     return buf.getvalue()
