@@ -28,8 +28,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from pixelspace.report.stored import load_store
 from pixelspace.outcomes import AttackRow
+from pixelspace.report.stored import load_store
 
 
 def sparse_rows(path: str) -> list[AttackRow]:
