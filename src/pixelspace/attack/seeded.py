@@ -185,8 +185,9 @@ class ScanSeededAttack(Attack):
         batch_size: images per model call, or ``"auto"``.
         precision: the arithmetic of the scan's and DE's evaluations, or None (default): the Classifier's (as
             for :class:`PixelAttack`; flips and successes are checked at fp32).
-        early_stop, success_check: when DE stops and which candidates it tests for success (as for
-            :class:`PixelAttack`, which also says how a deprecated ``DEConfig(early_stop=...)`` is taken over).
+        early_stop: stop an attack at its first confirmed success (as for :class:`PixelAttack`).
+        success_check: ``"any"`` or ``"best"``: which candidates DE tests for success (as for
+            :class:`PixelAttack`, which also says how a deprecated ``DEConfig(success_check=...)`` is taken over).
 
     Examples:
         >>> attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=100, max_generations=1000),
