@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pixelspace.attack.pixel_attack import PixelAttack, SuccessCheck
+from pixelspace.attack.pixel_attack import SUCCESS_CHECKS, PixelAttack, SuccessCheck
 from pixelspace.campaign.legacy import fill_stored, omit_old
 from pixelspace.errors import ConfigError
 from pixelspace.search.de import DEConfig
@@ -297,7 +297,7 @@ class DESection:
         _ = self.settings  # DEConfig checks the DE settings
         if not isinstance(self.early_stop, bool):
             raise ConfigError(f"de.early_stop must be true or false, got {self.early_stop!r}")
-        if self.success_check not in typing.get_args(SuccessCheck):
+        if self.success_check not in SUCCESS_CHECKS:
             raise ConfigError(f"de.success_check must be 'any' or 'best', got {self.success_check!r}")
 
     @property

@@ -2,9 +2,8 @@
 
 An attack's key is the sha256 of what decides its result: the model (name and weights hash), the image id,
 the region (name and mask hash), the pixel count, the mode, the target and the hash of the result-changing
-search settings (the ``[de]`` section: DE settings, early stop and success check; the region mode and the evaluation
-memo; for the scans,
-the search's name and its colours, stride or round size). Batch size,
+search settings (the ``[de]`` section: DE settings, early stop and success check; the region mode and the
+evaluation memo; for the scans, the search's name and its colours, stride or round size). Batch size,
 device and backend are never part of it. The attack's seed derives from the campaign seed and the key, so a
 result does not depend on when, where or beside which other attacks it ran.
 """
