@@ -53,7 +53,7 @@ def main() -> None:
     pretrained = shipped_weights_path(args.model) is not None
     model = load(args.model, pretrained=pretrained)
     print(f"model {args.model} ({'shipped' if pretrained else 'random'} weights), torch threads {torch.get_num_threads()}")
-    cfg = DEConfig(population_size=400, max_generations=args.generations, early_stop=False)
+    cfg = DEConfig(population_size=400, max_generations=args.generations)  # attacks below run without early stop
     h, w = get_spec(args.model).input_size
     sizes = (32, 64, 128, 256, 512) if h * w <= 64 * 64 else (8, 16, 32, 64)
     if args.user_model:
@@ -74,7 +74,8 @@ def main() -> None:
     rows = []
     for name, mode, regions in (("whole image", "restrict", None), ("30% region, restrict", "restrict", region),
                                 ("30% region, index", "index", region)):
-        attack = PixelAttack(pixels=1, region_mode=mode, de=cfg, batch_size=bs)  # type: ignore[arg-type]
+        attack = PixelAttack(pixels=1, region_mode=mode, de=cfg, batch_size=bs,  # type: ignore[arg-type]
+                             early_stop=False)
         t0 = time.perf_counter()
         res = attack(clf, images, Untargeted(labels), regions=regions, seed=0)
         dt = time.perf_counter() - t0
@@ -108,7 +109,7 @@ def user_model(model: torch.nn.Module, cfg: DEConfig, args: argparse.Namespace, 
         for call in range(args.calls):
             if forget:
                 autobatch.forget_batch_sizes()
-            attack = PixelAttack(pixels=1, de=cfg, batch_size=batch)
+            attack = PixelAttack(pixels=1, de=cfg, batch_size=batch, early_stop=False)
             t0 = time.perf_counter()
             res = attack(model, images, Untargeted(labels), seed=call)
             dt = time.perf_counter() - t0

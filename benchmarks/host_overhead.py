@@ -63,9 +63,8 @@ def main() -> None:
     print(f"{'search':<22}{'candidates':>12}{'engine s':>10}{'model s':>9}{'engine work, candidates/s':>28}")
     for strategy in ("rand1bin", "best1bin"):
         for reuse in (True, False):
-            cfg = DEConfig(population_size=args.population, max_generations=args.generations, strategy=strategy,
-                           early_stop=False)
-            attack = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse)
+            cfg = DEConfig(population_size=args.population, max_generations=args.generations, strategy=strategy)
+            attack = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse, early_stop=False)
             best, queries = float("inf"), 0
             for _ in range(args.repeats):
                 t0 = time.perf_counter()

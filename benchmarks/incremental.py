@@ -228,7 +228,7 @@ def engine_rate(module: torch.nn.Module, incremental: bool, batch_size: int, ima
                 pixels: int, regions: np.ndarray | None, de: DEConfig) -> tuple[float, float, int]:
     """(wall queries/s, CPU queries/s, successes) of one PixelAttack call."""
     clf = Classifier(module, batch_size=batch_size, incremental=incremental)
-    attack = PixelAttack(pixels=pixels, de=de, batch_size=batch_size)
+    attack = PixelAttack(pixels=pixels, de=de, batch_size=batch_size, early_stop=False)
     with Timer() as t:
         res = attack(clf, images, Untargeted(labels), regions=regions, seed=0)
     q = float(res.queries.sum())
@@ -317,7 +317,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     imgs = sample.images[rng.choice(len(sample), args.images, replace=False)]
     regions = {"whole": None, "30%": region_30(rng, args.images)}
-    de = DEConfig(population_size=args.population, max_generations=args.generations, early_stop=False)
+    de = DEConfig(population_size=args.population, max_generations=args.generations)
     rows: list[dict[str, Any]] = []
     scans: list[dict[str, Any]] = []
     sparse_rows: list[dict[str, Any]] = []

@@ -91,11 +91,11 @@ def _hard_setup() -> tuple[nn.Module, np.ndarray, np.ndarray]:
 def test_memo_keeps_the_search_and_never_asks_twice() -> None:
     model, images, labels = _hard_setup()
     # best1bin converges: many trials repeat an earlier image; early stop off so every attack runs all gens
-    cfg = DEConfig(population_size=30, max_generations=40, strategy="best1bin", early_stop=False)
+    cfg = DEConfig(population_size=30, max_generations=40, strategy="best1bin")
     results, logs = {}, {}
     for reuse in (False, True):
         log = ImageLog(model)
-        results[reuse] = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse, batch_size=64)(
+        results[reuse] = PixelAttack(pixels=1, de=cfg, reuse_evaluations=reuse, batch_size=64, early_stop=False)(
             log, images, Untargeted(labels), seed=7
         )
         logs[reuse] = log.seen

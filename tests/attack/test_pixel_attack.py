@@ -119,8 +119,8 @@ def test_targeted_requires_target() -> None:
 
 def test_success_check_best_and_query_bound() -> None:
     model, images, labels = _planted_setup()
-    cfg = DEConfig(population_size=40, max_generations=25, success_check="best", strategy="best1bin")
-    r = PixelAttack(pixels=1, de=cfg)(model, images, Untargeted(labels), seed=2)
+    cfg = DEConfig(population_size=40, max_generations=25, strategy="best1bin")
+    r = PixelAttack(pixels=1, de=cfg, success_check="best")(model, images, Untargeted(labels), seed=2)
     assert r.success.all()
     assert (r.queries <= 2 + 40 * (r.generations + 1)).all()
 
@@ -129,10 +129,11 @@ def test_success_check_best_and_query_bound() -> None:
 def test_early_stop_off_runs_all_generations_and_returns_the_first_success(check: str) -> None:
     model, images, labels = _planted_setup()
     for g in (12, 20):
-        on = DEConfig(population_size=40, max_generations=g, success_check=check)  # type: ignore[arg-type]
+        on = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=g),
+                         success_check=check)  # type: ignore[arg-type]
         off = dataclasses.replace(on, early_stop=False)
-        first = PixelAttack(pixels=1, de=on)(model, images, Untargeted(labels), seed=2)
-        r = PixelAttack(pixels=1, de=off)(model, images, Untargeted(labels), seed=2)
+        first = on(model, images, Untargeted(labels), seed=2)
+        r = off(model, images, Untargeted(labels), seed=2)
         assert r.success.all() and (first.generations < g).all()
         assert (r.generations == g).all()
         assert not np.isnan(r.fitness_history).any()
@@ -462,8 +463,9 @@ def test_a_success_is_detected_in_the_generation_that_finds_it(check: str) -> No
     expected = {1: ([True, False, True, True, True, True], [0, 1, 1, 1, 0, 0]),
                 25: ([True] * 6, [0, 4, 1, 1, 0, 0])}
     for g_max, (success, generations) in expected.items():
-        cfg = DEConfig(population_size=40, max_generations=g_max, success_check=check)  # type: ignore[arg-type]
-        r = PixelAttack(pixels=1, de=cfg)(model, images, Untargeted(labels), seed=2)
+        cfg = DEConfig(population_size=40, max_generations=g_max)
+        r = PixelAttack(pixels=1, de=cfg, success_check=check)(  # type: ignore[arg-type]
+            model, images, Untargeted(labels), seed=2)
         found = _first_generation_below_half(r.fitness_history)
         assert r.success.tolist() == (found >= 0).tolist(), (g_max, found, r.success)
         np.testing.assert_array_equal(r.generations[r.success], found[r.success], err_msg=str(g_max))
@@ -476,8 +478,9 @@ def test_the_returned_success_is_the_best_of_its_generation(check: str) -> None:
     # of that generation (the weakest: confidence 0.671 -> 0.508 on attack 1) keeps the generation but not
     # the fitness: the best fitness after that generation is then no longer the returned image's.
     model, images, labels = _six_planted()
-    cfg = DEConfig(population_size=40, max_generations=25, success_check=check)  # type: ignore[arg-type]
-    r = PixelAttack(pixels=1, de=cfg)(model, images, Untargeted(labels), seed=2)
+    cfg = DEConfig(population_size=40, max_generations=25)
+    r = PixelAttack(pixels=1, de=cfg, success_check=check)(  # type: ignore[arg-type]
+        model, images, Untargeted(labels), seed=2)
     assert r.success.all()
     best = r.fitness_history[np.arange(6), r.generations]
     np.testing.assert_array_equal(r.target_probability, best.astype(np.float32))  # p_0 of the returned image
@@ -505,3 +508,39 @@ def test_a_success_in_a_last_partial_generation_keeps_the_confirmation_within_ma
     r = runs[78]
     assert r.success.tolist() == [True, False, False, True, True, True]
     assert r.queries.tolist() == [42, 77, 77, 78, 42, 42] and r.generations.tolist() == [0, 1, 1, 1, 0, 0]
+
+
+def test_early_stop_and_success_check_are_the_attacks_and_the_old_de_spelling_is_honoured() -> None:
+    # issue 32: DEConfig holds search settings only; DEConfig(early_stop=..., success_check=...) still works for
+    # a while, with a DeprecationWarning naming the new place, and gives the same attack and the same result
+    model, images, labels = _six_planted()
+    de = DEConfig(population_size=40, max_generations=12)
+    new = PixelAttack(pixels=1, de=de, early_stop=False, success_check="best")
+    with pytest.warns(DeprecationWarning, match=r"PixelAttack\(early_stop=..., success_check=...\)"):
+        old_de = DEConfig(population_size=40, max_generations=12, early_stop=False, success_check="best")
+    old = PixelAttack(pixels=1, de=old_de)
+    assert old == new and old.de == de and not old.de.deprecated_attack_settings
+    assert (old.early_stop, old.success_check) == (False, "best")
+    assert old.config_dict() == new.config_dict() and "early_stop" not in old.config_dict()["de"]
+    r_new, r_old = (a(model, images, Untargeted(labels), seed=2) for a in (new, old))
+    for f in dataclasses.fields(r_new):
+        np.testing.assert_array_equal(getattr(r_old, f.name), getattr(r_new, f.name), err_msg=f.name)
+    stopped = PixelAttack(pixels=1, de=de)(model, images, Untargeted(labels), seed=2)
+    assert (r_new.generations == 12).all() and (stopped.generations < 12).all()  # early_stop=False honoured
+    assert r_new.success.all() and (r_new.queries == 2 + 40 * 13).all()
+
+
+def test_the_attack_settings_are_checked_and_the_old_spelling_never_silently_loses() -> None:
+    with pytest.raises(ConfigError, match="success_check must be 'any' or 'best'"):
+        PixelAttack(success_check="all")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="early_stop must be True or False"):
+        PixelAttack(early_stop="no")  # type: ignore[arg-type]
+    with pytest.warns(DeprecationWarning):
+        old = DEConfig(success_check="any", early_stop=False)
+    with pytest.raises(ConfigError, match=r"success_check.*'best'.*'any'"):
+        PixelAttack(de=old, success_check="best")  # two different values: refused, not one silently ignored
+    assert PixelAttack(de=old, success_check="any").early_stop is False  # the same value twice is no conflict
+    with pytest.warns(DeprecationWarning):
+        bad = DEConfig(success_check="all")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="success_check must be 'any' or 'best'"):
+        PixelAttack(de=bad)

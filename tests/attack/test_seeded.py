@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -241,3 +243,22 @@ def test_scan_seeded_config_errors() -> None:
     attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=8), max_queries=1154, batch_size=256)
     with pytest.raises(ConfigError, match=r"leaves DE 1 queries after the scan of image 0 \(1153 queries\)"):
         attack(model, images, Untargeted(predict(model, images)))
+
+
+def test_scan_seeded_early_stop_and_success_check_are_the_attacks_and_the_old_de_spelling_is_honoured() -> None:
+    model = ThreeSpotModel()
+    images = gray_images(2, 12, seed=5)
+    labels = predict(model, images)
+    maps = PixelScan(batch_size=256)(model, images, labels)
+    de = DEConfig(population_size=20, max_generations=3)
+    new = ScanSeededAttack(pixels=3, de=de, early_stop=False, success_check="best", batch_size=256)
+    with pytest.warns(DeprecationWarning, match=r"ScanSeededAttack\(early_stop=..., success_check=...\)"):
+        old_de = DEConfig(population_size=20, max_generations=3, early_stop=False, success_check="best")
+    old = ScanSeededAttack(pixels=3, de=old_de, batch_size=256)
+    assert (old.de, old.early_stop, old.success_check) == (de, False, "best")
+    r_new, r_old = (a(model, images, Untargeted(labels), seed=1, maps=maps) for a in (new, old))
+    for f in dataclasses.fields(r_new):
+        np.testing.assert_array_equal(getattr(r_old, f.name), getattr(r_new, f.name), err_msg=f.name)
+    assert (r_new.generations == 3).all()  # early_stop=False: every generation runs
+    with pytest.raises(ConfigError, match="success_check must be 'any' or 'best'"):
+        ScanSeededAttack(success_check="all")  # type: ignore[arg-type]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pixelspace.campaign import CampaignConfig, load_config
+from pixelspace.campaign.config import DESection
 from pixelspace.errors import ConfigError
 from pixelspace.search.de import DEConfig
 from tests.campaign.conftest import REPO, config_dict, to_toml
@@ -24,7 +25,7 @@ def test_defaults_are_in_the_dataclasses() -> None:
     cfg = CampaignConfig.from_dict({"models": [{"name": "vgg16-cifar10"}]})
     assert cfg.images.selection == "correct-by-all" and cfg.images.dataset == "cifar10-sample"
     assert cfg.regions.names == ("whole", "foreground", "background")
-    assert cfg.de == DEConfig() and cfg.attack.region_mode == "restrict"
+    assert cfg.de == DESection() and cfg.de.settings == DEConfig() and cfg.attack.region_mode == "restrict"
     assert cfg.execution.backend == "local" and cfg.execution.batch_size == "auto"
     assert cfg.segmenter.method == "grabcut" and cfg.segmenter.use_shipped
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pixelspace.campaign.config import DESection
 from pixelspace.campaign.keys import KeyFields, attack_seed, mask_hash, search_hash
 from pixelspace.search.de import DEConfig
 
@@ -38,10 +39,11 @@ def test_search_hash_covers_result_changing_settings_only() -> None:
     for change in [dict(early_stop=False), dict(success_check="best"), dict(population_size=100),
                    dict(max_generations=10), dict(max_queries=500), dict(mutation=0.5), dict(crossover=0.7),
                    dict(strategy="best1bin"), dict(init="random")]:
-        assert search_hash(DEConfig(**change), "restrict") != base, change  # type: ignore[arg-type]
+        assert search_hash(DESection(**change), "restrict") != base, change  # type: ignore[arg-type]
     assert search_hash(DEConfig(), "index") != base
-    # the same settings spelled otherwise keep the hash: explicit defaults, the memo off
-    same = DEConfig(population_size=400, max_generations=100, mutation=(0.5, 1.0), crossover=1.0, early_stop=True)
+    # the same settings spelled otherwise keep the hash: explicit defaults, the memo off, the section
+    same = DESection(population_size=400, max_generations=100, mutation=(0.5, 1.0), crossover=1.0, early_stop=True)
+    assert search_hash(DESection(), "restrict") == base
     assert search_hash(same, "restrict", reuse_evaluations=False) == base
     assert search_hash(DEConfig(), "restrict", reuse_evaluations=True) != base
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -119,7 +120,6 @@ def test_history_never_increases() -> None:
         ({"mutation": (1.0, 0.5)}, "mutation"),
         ({"crossover": 1.5}, "crossover"),
         ({"max_queries": 0}, "max_queries"),
-        ({"success_check": "all"}, "success_check"),
         ({"init": "sobol"}, "init"),
     ],
 )
@@ -223,3 +223,31 @@ def test_ask_for_no_problems() -> None:
     de = DifferentialEvolution(DEConfig(population_size=6), 2)
     state = de.init([np.random.default_rng(0)])
     assert de.ask(state, np.array([])).shape == (0, 6, 2)
+
+
+def test_the_search_settings_hold_no_attack_concept() -> None:
+    # issue 32: early stop and the success check are the attack's (PixelAttack, ScanSeededAttack)
+    assert [f.name for f in dataclasses.fields(DEConfig)] == [
+        "population_size", "max_generations", "max_queries", "mutation", "crossover", "init", "strategy"]
+    assert set(dataclasses.asdict(DEConfig())) == {f.name for f in dataclasses.fields(DEConfig)}
+
+
+def test_the_old_attack_settings_are_still_accepted_with_a_warning_naming_their_place() -> None:
+    with pytest.warns(DeprecationWarning, match=r"PixelAttack\(early_stop=..., success_check=...\)") as caught:
+        cfg = DEConfig(population_size=10, early_stop=False, success_check="best")
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    assert dict(cfg.deprecated_attack_settings) == {"early_stop": False, "success_check": "best"}
+    assert dataclasses.asdict(cfg) == dataclasses.asdict(DEConfig(population_size=10))
+    assert cfg.search_settings_only() == cfg and not cfg.search_settings_only().deprecated_attack_settings
+    assert (cfg.early_stop, cfg.success_check) == (False, "best")  # the old reads still answer
+    with pytest.warns(DeprecationWarning):  # and replace keeps them (as DEConfig did; it warns again)
+        assert dict(dataclasses.replace(cfg, max_generations=3).deprecated_attack_settings) == {
+            "early_stop": False, "success_check": "best"}
+    with pytest.warns(DeprecationWarning, match=r"PixelAttack\(success_check=...\)"):
+        only = DEConfig(success_check="any")
+    assert dict(only.deprecated_attack_settings) == {"success_check": "any"}
+    assert dict(DEConfig().deprecated_attack_settings) == {}
+    # the search itself ignores them, as it always did: minimize stops through its ``stop`` rule only
+    f = lambda x: (x**2).sum(-1)  # noqa: E731
+    plain = DEConfig(population_size=10)
+    np.testing.assert_array_equal(minimize(f, 2, config=cfg, seed=3).x, minimize(f, 2, config=plain, seed=3).x)

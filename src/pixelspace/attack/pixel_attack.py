@@ -9,6 +9,7 @@ semantics (counting of generations and queries, success checks, regions).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,6 +22,9 @@ from pixelspace.errors import ConfigError
 from pixelspace.models.precision import Precision
 from pixelspace.search.de import DEConfig, DifferentialEvolution, rngs_from_seed
 from pixelspace.search.init import check_population
+
+SuccessCheck = Literal["any", "best"]
+SUCCESS_CHECKS: tuple[str, ...] = typing.get_args(SuccessCheck)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,15 @@ class PixelAttack(Attack):
             differs from a Classifier's chosen precision is a ConfigError. The clean image and every success
             confirmation are evaluated at ``"fp32"``, so a reduced-precision success that does not hold at fp32
             is not reported (the search goes on).
+        early_stop: stop an attack at the end of the first generation with a confirmed success; ``False`` runs
+            every generation and keeps the first confirmed success as the result (the paper's Fig. 6).
+        success_check: ``"any"`` tests every candidate a generation evaluated and returns the succeeding one
+            with the best fitness; ``"best"`` tests only the population's best member after selection (the
+            reference code's rule; the paper campaigns use it).
+
+    ``early_stop`` and ``success_check`` were ``DEConfig``'s before (they are not DE settings): a ``de`` given
+    them (deprecated, with a warning) hands them over here, and a different value given here as well is a
+    ConfigError.
 
     Examples:
         >>> attack = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=5))
@@ -58,13 +71,14 @@ class PixelAttack(Attack):
     eval_chunk: int = 8
     reuse_evaluations: bool = True
     precision: Precision | None = None
+    early_stop: bool = True
+    success_check: SuccessCheck = "any"
 
     def __post_init__(self) -> None:
         check_settings(self.pixels, self.batch_size, self.precision, self.eval_chunk, self.reuse_evaluations)
         if self.region_mode not in GENES_PER_PIXEL:
             raise ConfigError(f"region_mode must be 'restrict' or 'index', got {self.region_mode!r}")
-        if not isinstance(self.de, DEConfig):
-            raise ConfigError(f"de must be a DEConfig, got {type(self.de).__name__}")
+        check_de_settings(self)
 
     @property
     def dims(self) -> int:
@@ -105,13 +119,43 @@ class PixelAttack(Attack):
                                     "init_population")
         ev = Evaluation(inputs, max_queries=self.de.max_queries, eval_chunk=self.eval_chunk,
                         reuse_evaluations=self.reuse_evaluations)
-        return evolve(ev, self.de, self.pixels, self.region_mode, init)
+        return evolve(ev, self.de, self.pixels, self.region_mode, init, early_stop=self.early_stop,
+                      success_check=self.success_check)
+
+
+def check_de_settings(attack: Any) -> None:
+    """Check the DE settings of a DE-searching attack (a frozen dataclass with ``de``, ``early_stop`` and
+    ``success_check`` fields, defaults included) and take over the deprecated ``early_stop`` /
+    ``success_check`` its ``de`` was given (:attr:`DEConfig.deprecated_attack_settings`): the attack's own
+    value wins where it is the same or left at its default; its ``de`` keeps the search settings only.
+
+    Raises:
+        ConfigError: ``de`` is not a DEConfig; a setting is given to both with different values; a bad value.
+    """
+    if not isinstance(attack.de, DEConfig):
+        raise ConfigError(f"de must be a DEConfig, got {type(attack.de).__name__}")
+    moved = attack.de.deprecated_attack_settings
+    if moved:
+        defaults = {f.name: f.default for f in dataclasses.fields(attack)}
+        for name, value in moved.items():
+            own = getattr(attack, name)
+            if own != defaults[name] and own != value:
+                raise ConfigError(f"{name} is given twice: {type(attack).__name__}({name}={own!r}) and the "
+                                  f"deprecated DEConfig({name}={value!r}); give it to the attack only")
+            object.__setattr__(attack, name, value)  # frozen: still being initialised
+        object.__setattr__(attack, "de", attack.de.search_settings_only())
+    if not isinstance(attack.early_stop, bool):
+        raise ConfigError(f"early_stop must be True or False, got {attack.early_stop!r}")
+    if attack.success_check not in SUCCESS_CHECKS:
+        raise ConfigError(f"success_check must be 'any' or 'best', got {attack.success_check!r}")
 
 
 def evolve(ev: Evaluation, de_config: DEConfig, pixels: int, region_mode: RegionMode,
-           init_population: np.ndarray | None = None) -> AttackResult:
+           init_population: np.ndarray | None = None, *, early_stop: bool,
+           success_check: SuccessCheck) -> AttackResult:
     """DE's search step: every attack of ``ev`` searched with ``de_config`` over ``pixels``-pixel candidates
-    encoded in ``region_mode``, from ``init_population`` (checked; None: drawn with ``de_config.init``).
+    encoded in ``region_mode``, from ``init_population`` (checked; None: drawn with ``de_config.init``),
+    stopping and checking successes as ``early_stop`` and ``success_check`` say (:class:`PixelAttack`).
     ``de_config.max_queries`` is not read here: the evaluation's budget counts."""
     cfg, n = de_config, ev.n
     p, g_max = cfg.population_size, cfg.max_generations
@@ -134,7 +178,7 @@ def evolve(ev: Evaluation, de_config: DEConfig, pixels: int, region_mode: Region
         for j, a in enumerate(idx):
             if ev.won[a]:  # early_stop=False: the first confirmed success stays the result, no more confirmations
                 continue
-            if cfg.success_check == "any":
+            if success_check == "any":
                 succ = np.flatnonzero(cand.success[j])
                 if succ.size == 0:
                     continue
@@ -148,7 +192,7 @@ def evolve(ev: Evaluation, de_config: DEConfig, pixels: int, region_mode: Region
             if confirmed is None:
                 continue
             history[a, g] = min(history[a, g], float(confirmed.fitness[0]))
-            if cfg.early_stop:
+            if early_stop:
                 done[a] = True
                 generations[a] = g
 

@@ -33,7 +33,7 @@ import torch
 from pixelspace.attack.encoding import GENES_PER_PIXEL, RegionMode, Regions, encode
 from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, check_settings
 from pixelspace.attack.inputs import attack_seeds, regions_to_masks
-from pixelspace.attack.pixel_attack import evolve
+from pixelspace.attack.pixel_attack import SuccessCheck, check_de_settings, evolve
 from pixelspace.attack.result import AttackResult
 from pixelspace.attack.scan import PixelScan, VulnerabilityMap, cube_corners
 from pixelspace.errors import ConfigError, ObjectiveError, RegionError, ShapeError
@@ -185,6 +185,9 @@ class ScanSeededAttack(Attack):
         batch_size: images per model call, or ``"auto"``.
         precision: the arithmetic of the scan's and DE's evaluations, or None (default): the Classifier's (as
             for :class:`PixelAttack`; flips and successes are checked at fp32).
+        early_stop: stop an attack at its first confirmed success (as for :class:`PixelAttack`).
+        success_check: ``"any"`` or ``"best"``: which candidates DE tests for success (as for
+            :class:`PixelAttack`, which also says how a deprecated ``DEConfig(success_check=...)`` is taken over).
 
     Examples:
         >>> attack = ScanSeededAttack(pixels=3, de=DEConfig(population_size=100, max_generations=1000),
@@ -203,13 +206,14 @@ class ScanSeededAttack(Attack):
     colors: np.ndarray = field(default_factory=cube_corners)
     batch_size: int | Literal["auto"] = "auto"
     precision: Precision | None = None
+    early_stop: bool = True
+    success_check: SuccessCheck = "any"
 
     def __post_init__(self) -> None:
         check_settings(self.pixels, self.batch_size, self.precision)
         if self.region_mode not in GENES_PER_PIXEL:
             raise ConfigError(f"region_mode must be 'restrict' or 'index', got {self.region_mode!r}")
-        if not isinstance(self.de, DEConfig):
-            raise ConfigError(f"de must be a DEConfig, got {type(self.de).__name__}")
+        check_de_settings(self)
         _check_settings(self.pixels, self.de.population_size, self.top, self.weighting, self.random_fraction)
         if self.de.max_queries is not None:
             raise ConfigError(
@@ -276,7 +280,8 @@ class ScanSeededAttack(Attack):
             idx = np.flatnonzero(left == budget)
             ev = Evaluation(inputs.subset(idx), max_queries=self.max_queries)
             ev.queries += scan_queries[idx]
-            parts.append((idx, evolve(ev, self.de, self.pixels, self.region_mode, init[idx])))
+            parts.append((idx, evolve(ev, self.de, self.pixels, self.region_mode, init[idx],
+                                      early_stop=self.early_stop, success_check=self.success_check)))
         return _concat_results(parts, n)
 
 

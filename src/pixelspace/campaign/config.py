@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+from pixelspace.attack.pixel_attack import SUCCESS_CHECKS, PixelAttack, SuccessCheck
 from pixelspace.campaign.legacy import fill_stored, omit_old
 from pixelspace.errors import ConfigError
 from pixelspace.search.de import DEConfig
@@ -261,6 +262,57 @@ class AttackSection:
         return (self.search,) if isinstance(self.search, str) else tuple(self.search)
 
 
+_DE, _DE_ATTACK = DEConfig(), PixelAttack()  # the library's defaults: the [de] section takes, not restates them
+
+
+@dataclass(frozen=True)
+class DESection:
+    """The ``[de]`` section: the Differential Evolution settings (:class:`~pixelspace.search.de.DEConfig`'s
+    fields, defaults and checks) followed by the two settings of the DE attack that campaign files have always
+    written there (:class:`~pixelspace.attack.pixel_attack.PixelAttack`'s ``early_stop`` and
+    ``success_check``, its defaults).
+
+    Field for field (names, order, values) it is the ``DEConfig`` that stores recorded and hashed before the
+    two settings moved to the attack, so ``config_json``, the config hash and the DE search hash stay as they
+    were. :attr:`settings` is what DE is given; the backend hands the other two to the attack.
+
+    Attributes:
+        population_size, max_generations, max_queries, mutation, crossover, init, strategy: as in ``DEConfig``.
+        early_stop: stop an attack at its first confirmed success (the ``fitness_curves`` rows run without).
+        success_check: ``"any"`` (every evaluated candidate is tested) or ``"best"`` (the population's best
+            member only, the reference code's rule; the paper campaigns use it).
+    """
+
+    population_size: int = _DE.population_size
+    max_generations: int = _DE.max_generations
+    max_queries: int | None = _DE.max_queries
+    mutation: float | tuple[float, float] = _DE.mutation
+    crossover: float = _DE.crossover
+    init: str = _DE.init
+    strategy: str = _DE.strategy
+    early_stop: bool = _DE_ATTACK.early_stop
+    success_check: SuccessCheck = _DE_ATTACK.success_check
+
+    def __post_init__(self) -> None:
+        _ = self.settings  # DEConfig checks the DE settings
+        if not isinstance(self.early_stop, bool):
+            raise ConfigError(f"de.early_stop must be true or false, got {self.early_stop!r}")
+        if self.success_check not in SUCCESS_CHECKS:
+            raise ConfigError(f"de.success_check must be 'any' or 'best', got {self.success_check!r}")
+
+    @property
+    def settings(self) -> DEConfig:
+        """The DE settings alone (what :class:`PixelAttack`'s ``de`` gets)."""
+        return DEConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DEConfig)})
+
+    @classmethod
+    def of(cls, de: DEConfig) -> DESection:
+        """The section a ``DEConfig`` stands for: its settings, and the attack's defaults or the deprecated
+        ``early_stop`` / ``success_check`` it was given."""
+        return cls(**{f.name: getattr(de, f.name) for f in dataclasses.fields(DEConfig)},
+                   **de.deprecated_attack_settings)
+
+
 @dataclass(frozen=True)
 class ScanSection:
     """Settings of the ``"scan"`` and ``"scan-first"`` searches (``docs/scan.md``).
@@ -401,7 +453,7 @@ class CampaignConfig:
     regions: RegionsSection = field(default_factory=RegionsSection)
     segmenter: SegmenterSection = field(default_factory=SegmenterSection)
     attack: AttackSection = field(default_factory=AttackSection)
-    de: DEConfig = field(default_factory=DEConfig)
+    de: DESection = field(default_factory=DESection)
     scan: ScanSection = field(default_factory=ScanSection)
     sparse_rs: SparseRSSection = field(default_factory=SparseRSSection)
     fitness_curves: FitnessCurvesSection = field(default_factory=FitnessCurvesSection)
@@ -559,7 +611,7 @@ _SECTIONS: dict[str, type] = {
     "regions": RegionsSection,
     "segmenter": SegmenterSection,
     "attack": AttackSection,
-    "de": DEConfig,
+    "de": DESection,
     "scan": ScanSection,
     "sparse_rs": SparseRSSection,
     "fitness_curves": FitnessCurvesSection,

@@ -2,9 +2,8 @@
 
 An attack's key is the sha256 of what decides its result: the model (name and weights hash), the image id,
 the region (name and mask hash), the pixel count, the mode, the target and the hash of the result-changing
-search settings (DE settings including early stop and success check, the region mode and the evaluation
-memo; for the scans,
-the search's name and its colours, stride or round size). Batch size,
+search settings (the ``[de]`` section: DE settings, early stop and success check; the region mode and the
+evaluation memo; for the scans, the search's name and its colours, stride or round size). Batch size,
 device and backend are never part of it. The attack's seed derives from the campaign seed and the key, so a
 result does not depend on when, where or beside which other attacks it ran.
 """
@@ -19,30 +18,34 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.campaign.config import CampaignConfig, ScanSection, SparseRSSection, canonical_json
+from pixelspace.campaign.config import CampaignConfig, DESection, ScanSection, SparseRSSection, canonical_json
 from pixelspace.campaign.legacy import carried, option_values
 from pixelspace.search.de import DEConfig
 
 KEY_CHARS = 32  # hex characters of an attack key (128 bits)
 
 
-def search_settings(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32", *,
-                    options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def search_settings(de: DESection | DEConfig, region_mode: str, reuse_evaluations: bool = False,
+                    precision: str = "fp32", *, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The search settings that change a DE attack's result, as plain data (batch size excluded).
 
+    ``de`` is the campaign's ``[de]`` section: the DE settings, early stop and success check, under ``"de"`` as
+    the ``DEConfig`` of earlier stores held them all; a ``DEConfig`` counts as the section it stands for
+    (:meth:`DESection.of <pixelspace.campaign.config.DESection.of>`).
     ``reuse_evaluations``, ``precision`` and the other ``options`` (name -> value; they win over the two
     arguments) enter as :func:`pixelspace.campaign.legacy.carried` says: only away from their old values, so
     attacks made before an option existed keep their keys.
     """
-    d = dataclasses.asdict(de)
-    d["mutation"] = list(de.mutation_range) if isinstance(de.mutation, tuple) else de.mutation
+    section = de if isinstance(de, DESection) else DESection.of(de)
+    d = dataclasses.asdict(section)
+    d["mutation"] = list(section.settings.mutation_range) if isinstance(section.mutation, tuple) else section.mutation
     out: dict[str, Any] = {"de": d, "region_mode": region_mode}
     out.update(carried("de", {"reuse_evaluations": reuse_evaluations, "precision": precision, **(options or {})}))
     return out
 
 
-def search_hash(de: DEConfig, region_mode: str, reuse_evaluations: bool = False, precision: str = "fp32", *,
-                options: Mapping[str, Any] | None = None) -> str:
+def search_hash(de: DESection | DEConfig, region_mode: str, reuse_evaluations: bool = False,
+                precision: str = "fp32", *, options: Mapping[str, Any] | None = None) -> str:
     """sha256 (hex, 16 chars) of :func:`search_settings`."""
     settings = search_settings(de, region_mode, reuse_evaluations, precision, options=options)
     return hashlib.sha256(canonical_json(settings).encode()).hexdigest()[:16]

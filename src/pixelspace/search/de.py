@@ -22,9 +22,11 @@ generation) or through :func:`minimize`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import dataclasses
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import InitVar, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,12 +34,14 @@ from pixelspace.errors import ConfigError
 from pixelspace.search.init import INITIALIZERS, check_population
 from pixelspace.search.strategies import STRATEGIES, donors_from_draws, draw_donors, get_strategy
 
-SuccessCheck = Literal["any", "best"]
+#: Keywords ``DEConfig`` took before they moved to the attack (issue 32), accepted with a DeprecationWarning.
+_MOVED = ("early_stop", "success_check")
+_MOVED_TO = "the attack: PixelAttack({names}) or ScanSeededAttack({names}); a campaign file keeps them in [de]"
 
 
 @dataclass(frozen=True)
 class DEConfig:
-    """Differential Evolution settings (defaults: the paper's §IV-B).
+    """Differential Evolution settings (defaults: the paper's §IV-B); search settings only.
 
     Attributes:
         population_size: total number of members P (>= 4).
@@ -47,9 +51,13 @@ class DEConfig:
         crossover: CR in [0, 1]; 1.0 makes the trial equal the mutant.
         init: ``"latinhypercube"`` or ``"random"``.
         strategy: ``"rand1bin"`` (paper) or ``"best1bin"`` (public one-pixel code).
-        early_stop: stop a problem at the end of the first generation with a success.
-        success_check: ``"any"`` tests every evaluated candidate; ``"best"`` only the best member
-            (the reference code's rule).
+
+    Deprecated: ``early_stop`` and ``success_check`` are the attack's settings
+    (``PixelAttack(early_stop=..., success_check=...)``, ``ScanSeededAttack`` likewise). ``DEConfig`` still
+    accepts them as keywords for a while, with a DeprecationWarning, and an attack given this config takes
+    them over (:attr:`deprecated_attack_settings`). They are not fields: ``asdict``, ``==`` and ``repr`` leave
+    them out; ``config.early_stop`` reads the value given (None when none was) and ``dataclasses.replace``
+    keeps it.
     """
 
     population_size: int = 400
@@ -59,10 +67,17 @@ class DEConfig:
     crossover: float = 1.0
     init: str = "latinhypercube"
     strategy: str = "rand1bin"
-    early_stop: bool = True
-    success_check: SuccessCheck = "any"
+    early_stop: InitVar[bool | None] = None  # deprecated: the attack's (see the class docstring)
+    success_check: InitVar[str | None] = None  # deprecated: the attack's
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, early_stop: bool | None, success_check: str | None) -> None:
+        moved = {k: v for k, v in zip(_MOVED, (early_stop, success_check), strict=True) if v is not None}
+        for name, value in moved.items():
+            object.__setattr__(self, name, value)  # an instance attribute: old reads and ``replace`` see it
+        if moved:
+            names = ", ".join(f"{k}=..." for k in moved)
+            warnings.warn(f"DEConfig({names}) is deprecated: {', '.join(moved)} moved to "
+                          f"{_MOVED_TO.format(names=names)}", DeprecationWarning, stacklevel=3)
         if not isinstance(self.population_size, int) or self.population_size < 4:
             raise ConfigError(f"population_size must be an int >= 4, got {self.population_size!r}")
         if not isinstance(self.max_generations, int) or self.max_generations < 0:
@@ -78,8 +93,6 @@ class DEConfig:
             raise ConfigError(f"init must be one of {sorted(INITIALIZERS)}, got {self.init!r}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {sorted(STRATEGIES)}, got {self.strategy!r}")
-        if self.success_check not in ("any", "best"):
-            raise ConfigError(f"success_check must be 'any' or 'best', got {self.success_check!r}")
 
     @property
     def mutation_range(self) -> tuple[float, float]:
@@ -88,6 +101,16 @@ class DEConfig:
             return float(self.mutation), float(self.mutation)
         lo, hi = self.mutation
         return float(lo), float(hi)
+
+    @property
+    def deprecated_attack_settings(self) -> Mapping[str, Any]:
+        """The deprecated ``early_stop`` / ``success_check`` keywords this config was given (name -> value;
+        empty without them). The search never reads them; an attack given this config takes them over."""
+        return {name: self.__dict__[name] for name in _MOVED if name in self.__dict__}
+
+    def search_settings_only(self) -> DEConfig:
+        """This config without the deprecated keywords (equal to it: they are not fields)."""
+        return DEConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
 
 @dataclass
@@ -252,7 +275,7 @@ def minimize(
         fitness_fn: maps candidates (A', P, D) in [0, 1] to fitness (A', P), lower is better.
         dims: number of genes D.
         problems: number of independent problems A (each with its own random stream).
-        config: DE settings (``max_queries`` limits evaluations per problem; ``success_check`` is unused).
+        config: DE settings (``max_queries`` limits evaluations per problem).
         seed: int, or one seed per problem.
         stop: optional early-stop rule mapping the best fitness (A',) to bool (A',) "done".
         init_population: optional float (problems, P, dims) in [0, 1] replacing the drawn initial population.

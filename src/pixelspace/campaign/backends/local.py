@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 from torch import nn
 
+from pixelspace.attack.evaluation import Attack
 from pixelspace.campaign.backends import Backend, Batch, BatchResult, Job, ProgressFn
+from pixelspace.campaign.config import CampaignConfig
 from pixelspace.campaign.prepare import load_model
 from pixelspace.models.classifier import Classifier
 
@@ -23,28 +24,14 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
         batch: attacks sharing model, pixels, mode and early stop.
         progress: called with (batch index, attacks finished) as attacks finish.
     """
-    from pixelspace import PixelAttack, SparseRandomSearch, Targeted, Untargeted
+    from pixelspace import Targeted, Untargeted
 
     if batch.search not in ("de", "sparse-rs"):
         from pixelspace.campaign.scan_batches import run_scan_batch, run_scan_first_batch
 
         run = run_scan_batch if batch.search == "scan" else run_scan_first_batch
         return run(job, clf, batch, progress)
-    cfg = job.config
-    attack: PixelAttack | SparseRandomSearch
-    if batch.search == "sparse-rs":
-        attack = SparseRandomSearch(
-            pixels=batch.pixels, max_queries=cfg.sparse_rs.max_queries, p_init=cfg.sparse_rs.p_init,
-            first_color=cfg.sparse_rs.first_color, single_pixel=cfg.sparse_rs.single_pixel,
-            region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
-            batch_size=job.batch_size,
-        )
-    else:
-        attack = PixelAttack(
-            pixels=batch.pixels, region_mode=cfg.attack.region_mode, reuse_evaluations=cfg.attack.reuse_evaluations,
-            de=dataclasses.replace(cfg.de, early_stop=batch.early_stop), batch_size=job.batch_size,
-            precision=cfg.attack.precision,
-        )
+    attack = search_attack(job.config, batch, job.batch_size)
     specs = batch.attacks
     images = np.stack([job.images[s.image_id] for s in specs])
     regions = np.stack([job.regions[(s.image_id, s.region)] for s in specs])
@@ -61,6 +48,25 @@ def run_batch(job: Job, clf: Classifier, batch: Batch, progress: ProgressFn | No
         for rec in records:
             rec["search"] = "sparse-rs"  # DE records carry no search (the stores made before other searches)
     return records
+
+
+def search_attack(config: CampaignConfig, batch: Batch, batch_size: int) -> Attack:
+    """The configured attack of a ``"de"`` or ``"sparse-rs"`` batch: the campaign's settings, the batch's pixels
+    and early stop. A DE attack gets the ``[de]`` section's DE settings as ``de`` and its ``success_check``."""
+    from pixelspace import PixelAttack, SparseRandomSearch
+
+    if batch.search == "sparse-rs":
+        return SparseRandomSearch(
+            pixels=batch.pixels, max_queries=config.sparse_rs.max_queries, p_init=config.sparse_rs.p_init,
+            first_color=config.sparse_rs.first_color, single_pixel=config.sparse_rs.single_pixel,
+            region_mode=config.attack.region_mode, reuse_evaluations=config.attack.reuse_evaluations,
+            batch_size=batch_size,
+        )
+    return PixelAttack(
+        pixels=batch.pixels, region_mode=config.attack.region_mode, reuse_evaluations=config.attack.reuse_evaluations,
+        de=config.de.settings, early_stop=batch.early_stop, success_check=config.de.success_check,
+        batch_size=batch_size, precision=config.attack.precision,
+    )
 
 
 class LocalBackend(Backend):
