@@ -34,7 +34,7 @@ from pixelspace.report.stored import load_store
 
 def sparse_rows(path: str) -> list[AttackRow]:
     """The store's sparse-search rows (early-stopped, untargeted and targeted)."""
-    rows = [r for r in load_store(path).results if r.record.get("search") == "sparse-rs"]
+    rows = [r for r in load_store(path).attacks if r.search == "sparse-rs"]
     if not rows:
         raise SystemExit(f"{path} holds no sparse-search rows (search = \"sparse-rs\")")
     return rows
@@ -137,7 +137,7 @@ def main() -> None:
         return
     budgets = sorted(int(b) for b in args.budgets.split(","))
     rows = sparse_rows(args.store)
-    top = max(int(r.record.get("max_queries", 0) or 0) for r in rows) or budgets[-1]
+    top = int(load_store(args.store).config.get("sparse_rs", {}).get("max_queries", 10_000))
     if budgets[-1] > top:
         raise SystemExit(f"the largest budget {budgets[-1]:,} exceeds the pilot's own ({top:,})")
     table = budget_table(rows, budgets)
