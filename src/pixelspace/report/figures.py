@@ -192,22 +192,31 @@ def figure3_targets_reached(rows: Sequence[AttackRow], n_classes: int) -> Figure
         for j, k in enumerate(pixels):
             ax = axes[i, j]
             regions = metrics.region_order(r.region for r in tgt if r.model == model and r.pixels == k)
-            width = 0.8 / max(1, len(regions))
-            for g, region in enumerate(regions):
-                counts = metrics.targets_reached_distribution(
-                    metrics.select(tgt, model=model, region=region, pixels=k), n_classes)
-                share = 100 * counts / max(1, counts.sum())
-                ax.bar(x + (g - (len(regions) - 1) / 2) * width, share, width=width, label=region,
-                       color=REGION_COLOURS.get(region))
+            dist = {region: metrics.targets_reached_distribution(
+                metrics.select(tgt, model=model, region=region, pixels=k), n_classes) for region in regions}
+            _targets_reached_bars(ax, dist, regions, first_column=j == 0, last_row=i == len(models) - 1,
+                                  legend=i == 0 and j == 0)
             ax.set_xticks(x)
             ax.set_title(f"{model}, {k} pixel{'s' if k > 1 else ''}", fontsize=10)
-            if j == 0:
-                ax.set_ylabel("% of images")
-            if i == len(models) - 1:
-                ax.set_xlabel("target classes reached")
-            if i == 0 and j == 0:
-                ax.legend(fontsize=8)
     return fig
+
+
+def _targets_reached_bars(ax: Axes, dist: Mapping[str, np.ndarray], regions: Sequence[str], *, first_column: bool,
+                          last_row: bool, legend: bool) -> None:
+    """One Fig. 3 panel: per region (in ``regions`` order) the % of images per number of targets reached."""
+    width = 0.8 / max(1, len(regions))
+    for g, region in enumerate(regions):
+        counts = np.asarray(dist[region])
+        x = np.arange(counts.size)
+        ax.bar(x + (g - (len(regions) - 1) / 2) * width, 100 * counts / max(1, counts.sum()), width=width,
+               label=region, color=REGION_COLOURS.get(region))
+        ax.set_xticks(x)
+    if first_column:
+        ax.set_ylabel("% of images")
+    if last_row:
+        ax.set_xlabel("target classes reached")
+    if legend:
+        ax.legend(fontsize=8)
 
 
 def figure_class_pairs(rows: Sequence[AttackRow], class_names: Sequence[str], mode: str) -> Figure | None:
@@ -293,21 +302,9 @@ def figure_targets_reached_panels(panels: Mapping[str, Mapping[str, Mapping[str,
             if not dist:
                 ax.set_axis_off()
                 continue
-            regions = metrics.region_order(dist)
-            width = 0.8 / max(1, len(regions))
-            for g, region in enumerate(regions):
-                counts = np.asarray(dist[region])
-                x = np.arange(counts.size)
-                ax.bar(x + (g - (len(regions) - 1) / 2) * width, 100 * counts / max(1, counts.sum()), width=width,
-                       label=region, color=REGION_COLOURS.get(region))
-                ax.set_xticks(x)
+            _targets_reached_bars(ax, dist, metrics.region_order(dist), first_column=j == 0,
+                                  last_row=i == len(models) - 1, legend=i == 0 and j == 0)
             ax.set_title(f"{model}\n{column}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("% of images")
-            if i == len(models) - 1:
-                ax.set_xlabel("target classes reached")
-            if i == 0 and j == 0:
-                ax.legend(fontsize=8)
     return fig
 
 
