@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pixelspace import PixelAttack, Untargeted
+from pixelspace import PixelAttack, SparseRandomSearch, Untargeted
+from pixelspace.attack.evaluation import Evaluation
 from pixelspace.attack.scan import PixelScan
 from pixelspace.data.samples import load_cifar10_sample
 from pixelspace.models import load
@@ -289,6 +290,72 @@ def sparse_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
     return out
 
 
+SEARCH_FIELDS = ("success", "pixels", "colors", "queries", "generations", "predicted", "confidence",
+                 "adv_top5_probs", "fitness_history")
+
+
+def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args: argparse.Namespace,
+                 raw: float, raw_cpu: float) -> list[dict[str, Any]]:
+    """The SparseRandomSearch rows of one network: each pixel count and region run with candidates answered
+    against the clean image (``follow_points=False``, the path before issue 31) and against the current
+    points (the default), back to back, with the same seed; the two must give identical results."""
+    rng = np.random.default_rng(2)
+    pick = rng.choice(len(sample), args.search_attacks, replace=False)
+    imgs = sample.images[pick]
+    clf = Classifier(module, batch_size=bs)
+    labels = SparseRandomSearch(pixels=1).clean_predictions(clf, imgs)
+    regions = {"whole": None, "30%": region_30(rng, args.search_attacks)}
+    out = []
+    followed: list[Evaluation] = []
+    original = Evaluation.follow_points
+
+    def spy(self: Evaluation, pixels: int) -> bool:
+        followed.append(self)
+        return original(self, pixels)
+
+    for k in (int(v) for v in args.search_pixels.split(",")):
+        for rname, reg in regions.items():
+            res, timers = {}, {}
+            for follow in (False, True):
+                attack = SparseRandomSearch(pixels=k, max_queries=args.search_queries, batch_size=bs,
+                                            follow_points=follow)
+                followed.clear()
+                Evaluation.follow_points = spy  # type: ignore[method-assign]
+                try:
+                    with Timer() as timers[follow]:
+                        res[follow] = attack(Classifier(module, batch_size=bs), imgs, Untargeted(labels),
+                                             regions=reg, seed=0)
+                finally:
+                    Evaluation.follow_points = original  # type: ignore[method-assign]
+            points = followed[0].points if followed else None
+            same = [f for f in SEARCH_FIELDS if not np.array_equal(getattr(res[False], f), getattr(res[True], f),
+                                                                   equal_nan=True)]
+            q = {f: float(res[f].queries.sum()) for f in (False, True)}
+            answered = dict(points.answered) if points is not None else {}
+            total = max(1, sum(answered.values()))
+            row = {"model": name, "pixels": k, "region": rname, "attacks": args.search_attacks,
+                   "max_queries": args.search_queries, "raw": raw, "raw_cpu": raw_cpu,
+                   "plan": points.plan if points is not None else None,
+                   "clean": q[False] / timers[False].wall, "clean_cpu": q[False] / timers[False].cpu,
+                   "points": q[True] / timers[True].wall, "points_cpu": q[True] / timers[True].cpu,
+                   "queries": q[True], "successes": int(res[True].success.sum()), "fields_differing": same,
+                   "answered": answered, "refreshes": points.refreshes if points is not None else 0,
+                   "one_pixel_share": answered.get("leave-one-out", 0) / total}
+            out.append(row)
+            print(f"  SparseRandomSearch k={k} {rname:5s} ({args.search_attacks} attacks, {args.search_queries} "
+                  f"queries each; plan {row['plan']}; {int(q[True])} queries, {row['successes']} successes; "
+                  f"rows {'identical' if not same else 'DIFFER in ' + ','.join(same)})\n"
+                  f"    candidates against a leave-one-out base (1 changed pixel) {100 * row['one_pixel_share']:.0f} %, "
+                  f"against the point {100 * answered.get('point', 0) / total:.0f} %, other "
+                  f"{100 * answered.get('other', 0) / total:.0f} %; refreshes {row['refreshes']} "
+                  f"({row['refreshes'] / total:.2f} per candidate)\n"
+                  f"    q/s wall: clean image {row['clean']:.0f} ({row['clean'] / raw:.2f}x raw), points "
+                  f"{row['points']:.0f} ({row['points'] / raw:.2f}x raw, {row['points'] / row['clean']:.2f}x clean) | "
+                  f"CPU time: clean {row['clean_cpu'] / raw_cpu:.2f}x raw, points {row['points_cpu'] / raw_cpu:.2f}x "
+                  f"raw, {row['points_cpu'] / row['clean_cpu']:.2f}x clean", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(MODELS))
@@ -302,12 +369,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--device", default="cpu", help="where the networks run (on cuda the incremental pass is "
                     "forced on for the 'on' rows; 'auto' leaves it off there until measured)")
-    ap.add_argument("--rows", default="de,scan,sparse", help="which rows: 'de' (PixelAttack off/on), 'scan' "
-                    "(corner scans of --scan-models), 'sparse' (SparseChain: raw / clean / base / base-full)")
+    ap.add_argument("--rows", default="de,scan,sparse,search", help="which rows: 'de' (PixelAttack off/on), "
+                    "'scan' (corner scans of --scan-models), 'sparse' (SparseChain: raw / clean / base / base-full), "
+                    "'search' (SparseRandomSearch against the clean image / the current points)")
     ap.add_argument("--sparse-pixels", default="3,5")
     ap.add_argument("--sparse-attacks", type=int, default=32, help="attacks (sample images) per sparse chain")
     ap.add_argument("--sparse-steps", type=int, default=40, help="steps per sparse chain (one candidate per "
                     "attack per step)")
+    ap.add_argument("--search-pixels", default="3,5")
+    ap.add_argument("--search-attacks", type=int, default=12, help="attacks (sample images) per SparseRandomSearch row")
+    ap.add_argument("--search-queries", type=int, default=800, help="query budget per attack of those rows")
     ap.add_argument("--save", type=Path, default=None)
     args = ap.parse_args()
     kinds = set(args.rows.split(","))
@@ -321,6 +392,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     scans: list[dict[str, Any]] = []
     sparse_rows: list[dict[str, Any]] = []
+    search_rows: list[dict[str, Any]] = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.images} images, population "
           f"{args.population}, {args.generations} generations (+ generation 0), no early stop")
     for name in args.models.split(","):
@@ -345,6 +417,8 @@ def main() -> None:
                       f"on {on_cpu / raw_cpu:.2f}x raw, {on_cpu / off_cpu:.2f}x off; successes {s_off}/{s_on}")
         if "sparse" in kinds:
             sparse_rows.extend(sparse_block(module, name, bs, sample, args, raw))
+        if "search" in kinds:
+            search_rows.extend(search_block(module, name, bs, sample, args, raw, raw_cpu))
         # raw again after the engine rows: the pair brackets the drift of the machine during them
         raw_after, raw_cpu_after = raw_rate(clf, clean, args.seconds)
         print(f"{name}: raw again {raw_after:.0f} images/s wall, {raw_cpu_after:.0f} per CPU-second; "
@@ -352,6 +426,14 @@ def main() -> None:
                   f"k={r['pixels']} {r['region']} {2 * r['on'] / (raw + raw_after):.2f}x" for r in model_rows))
         for r in model_rows:
             r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)
+        for r in search_rows:
+            if r["model"] == name:
+                r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)
+                print(f"  SparseRandomSearch k={r['pixels']} {r['region']}: points / raw with the mean of both "
+                      f"{2 * r['points'] / (raw + raw_after):.2f}x wall, "
+                      f"{2 * r['points_cpu'] / (raw_cpu + raw_cpu_after):.2f}x CPU time; clean image "
+                      f"{2 * r['clean'] / (raw + raw_after):.2f}x wall, "
+                      f"{2 * r['clean_cpu'] / (raw_cpu + raw_cpu_after):.2f}x CPU time")
         for r in sparse_rows:
             if r["model"] == name:
                 r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)
@@ -372,7 +454,7 @@ def main() -> None:
                   f"({off_t.cpu / on_t.cpu:.2f}x)")
     if args.save is not None:
         args.save.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "attacks": rows,
-                                         "scans": scans, "sparse": sparse_rows,
+                                         "scans": scans, "sparse": sparse_rows, "search": search_rows,
                                          "threads": torch.get_num_threads()}, indent=1))
 
 

@@ -27,7 +27,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 import numpy as np
 import torch
@@ -43,6 +43,9 @@ from pixelspace.errors import ConfigError, ObjectiveError
 from pixelspace.models.classifier import Classifier
 from pixelspace.models.precision import Precision, check_precision
 from pixelspace.models.registry import check_registered_size
+
+if TYPE_CHECKING:
+    from pixelspace.attack.points import PointBases
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +279,7 @@ class Evaluation:
         self.queries = np.zeros(self.n, dtype=np.int64)
         self.memo = EvaluationMemo() if reuse_evaluations else None
         self.chunk_size = 0  # the largest chunk an evaluation used (the result's batch_size)
+        self.points: PointBases | None = None  # the search's current points, when followed (follow_points)
         self._start()
         k = inputs.pixels
         self.won = np.zeros(self.n, dtype=bool)
@@ -336,22 +340,58 @@ class Evaluation:
         }
         return Summary(**{key: v.cpu().numpy() for key, v in out.items()})
 
-    def _evaluate(self, rows: np.ndarray, candidates: Decoded, precision: Precision | None = None) -> Summary:
+    def _evaluate(self, rows: np.ndarray, candidates: Decoded, precision: Precision | None = None,
+                  moved: np.ndarray | None = None) -> Summary:
         """Summaries of candidates that need a query (each has >= 1 applied pixel), in memory-bounded steps, at
-        ``precision`` (default: the search's). Counts nothing: the caller does."""
+        ``precision`` (default: the search's). Counts nothing: the caller does. With ``moved`` (B,) and the
+        search's points followed (:meth:`follow_points`), the candidates are answered against the points."""
         bs = self.clf.resolve_batch_size(self.regions.height, self.regions.width, rows.shape[0])
         self.chunk_size = max(self.chunk_size, bs)
         step = bs * self.eval_chunk
         parts = []
+        points = self.points if (moved is not None and (precision or self.precision) == self.precision) else None
         for s in range(0, rows.shape[0], step):
-            base, r, dec = self._on_base(rows[s : s + step], candidates[s : s + step])
-            probs = pixel_probabilities(self.clf, base, r, dec, precision or self.precision)
+            # a lone candidate goes the clean-image way: a batch of one takes PyTorch's other CPU convolution in
+            # a full pass, whose last bits the points (which run every call as a batch of at least two) would
+            # not give, and a search's rows must not depend on which path answered
+            if points is not None and moved is not None and min(step, rows.shape[0] - s) >= 2:
+                r = rows[s : s + step]
+                probs = points.probabilities(r, candidates[s : s + step], moved[s : s + step], keep=s > 0)
+            else:
+                base, r, dec = self._on_base(rows[s : s + step], candidates[s : s + step])
+                probs = pixel_probabilities(self.clf, base, r, dec, precision or self.precision)
             parts.append(self._summarise(probs, r))
         return Summary.concat(parts)
 
-    def score(self, attacks: np.ndarray, candidates: Decoded) -> tuple[Summary, np.ndarray]:
+    def follow_points(self, pixels: int) -> bool:
+        """Answer the candidates of a search that moves each attack from point to point (k = ``pixels``) against
+        its current points (:class:`~pixelspace.attack.points.PointBases`) where the model's incremental pass
+        makes that cheaper (:func:`~pixelspace.attack.points.choose_plan`; fp32 only). The search then passes
+        ``moved`` to :meth:`score` and tells :meth:`accept` each move. The answers are the same either way;
+        returns whether the points are followed."""
+        from pixelspace.attack.points import PointBases, choose_plan
+
+        if self.precision != "fp32" or self.n == 0:
+            return False
+        plan = choose_plan(self.clf, int(self.clean.shape[1]), self.regions.height, self.regions.width, pixels)
+        if plan is None:
+            return False
+        self.points = PointBases(self.clf, self.clean, pixels, plan)
+        log.debug("sparse search: candidates against the current points (%s)", plan)
+        return True
+
+    def accept(self, attacks: np.ndarray, candidates: Decoded, moved: np.ndarray) -> None:
+        """The search moved the points of ``attacks`` (B,) (distinct) to ``candidates`` (B, k), each differing
+        from the previous point in slot ``moved`` (B,) or -1 (any number of slots); a no-op unless the points
+        are followed (:meth:`follow_points`)."""
+        if self.points is not None:
+            self.points.accept(attacks, candidates, moved)
+
+    def score(self, attacks: np.ndarray, candidates: Decoded, moved: np.ndarray | None = None
+              ) -> tuple[Summary, np.ndarray]:
         """Summaries (A, P) of P candidates per attack: ``attacks`` (A,), ``candidates`` (A * P, k), attack by
-        attack.
+        attack; with P = 1 and the points followed (:meth:`follow_points`), ``moved`` (A,) says in which slot
+        each candidate differs from its attack's point (-1: any number).
 
         A candidate with no applied pixel gets the clean summary without a query; with the memo, a candidate
         this attack already evaluated (now or earlier) gets its earlier fitness and success without a query
@@ -395,7 +435,7 @@ class Evaluation:
             out.known[recalled] = False
         if allowed.any():
             idx = np.flatnonzero(allowed)
-            ev = self._evaluate(rows[idx], candidates[idx])
+            ev = self._evaluate(rows[idx], candidates[idx], moved=None if (moved is None or p != 1) else moved[idx])
             out.put(idx, ev)
             if self.memo is not None and keys is not None:
                 self.memo.add(keys[idx], ev.fitness, ev.success)

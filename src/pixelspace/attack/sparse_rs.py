@@ -105,6 +105,10 @@ class SparseRandomSearch(Attack):
             :class:`PixelAttack` (an override of a Classifier made without one, a ConfigError against a
             different chosen one; every success is confirmed at fp32 and a failed attack's fields are fp32
             answers).
+        follow_points: at k >= 2, answer candidates against each attack's current point (and the point with one
+            pixel restored) instead of the clean image, where the model's incremental pass makes that cheaper
+            (:mod:`pixelspace.attack.points`). An evaluation route, not a search setting: the results are the
+            same (tests/attack/test_points.py), so it is not in :meth:`config_dict`.
 
     Examples:
         >>> SparseRandomSearch(pixels=3, max_queries=1000).pixels
@@ -122,6 +126,7 @@ class SparseRandomSearch(Attack):
     first_color: FirstColor = "opposite"
     single_pixel: SinglePixel = "enumerate"
     precision: Precision | None = None
+    follow_points: bool = True
 
     def __post_init__(self) -> None:
         check_settings(self.pixels, self.batch_size, self.precision, self.eval_chunk, self.reuse_evaluations)
@@ -138,6 +143,8 @@ class SparseRandomSearch(Attack):
         if self.single_pixel not in SINGLE_PIXEL_RULES:
             raise ConfigError(f"single_pixel must be one of {', '.join(map(repr, SINGLE_PIXEL_RULES))}, "
                               f"got {self.single_pixel!r}")
+        if not isinstance(self.follow_points, bool):
+            raise ConfigError(f"follow_points must be True or False, got {self.follow_points!r}")
         if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or self.max_iterations < 0):
             raise ConfigError(f"max_iterations must be None or an int >= 0, got {self.max_iterations!r}")
 
@@ -156,6 +163,7 @@ class SparseRandomSearch(Attack):
         d = dataclasses.asdict(self)
         d.pop("batch_size")
         d.pop("eval_chunk")
+        d.pop("follow_points")  # an evaluation route: same results
         d["max_iterations"] = self.iterations
         if self.pixels != 1:
             d.pop("single_pixel")  # no effect above one pixel
@@ -278,40 +286,54 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
     done = np.zeros(n, dtype=bool)
     cur = ev.clean_summary.map(np.copy)  # the summary of each attack's current point
 
-    def settle(idx: np.ndarray, it: int, new_pos: np.ndarray, new_col: np.ndarray) -> None:
-        """Evaluate the candidates (pixels, corner indices) of attacks ``idx`` at iteration ``it``; accept,
-        confirm and stop."""
+    # at k >= 2 a candidate moves slots of the attack's current point: answered against the point where the
+    # model's incremental pass makes that cheaper (same answers; evaluation.Evaluation.follow_points)
+    follow = cfg.follow_points and not cfg.enumerates and k >= 2 and ev.follow_points(k)
+
+    def settle(idx: np.ndarray, it: int, new_pos: np.ndarray, new_col: np.ndarray, moved: np.ndarray) -> None:
+        """Evaluate the candidates (pixels, corner indices) of attacks ``idx`` at iteration ``it``, each moving
+        slot ``moved`` (-1: any) of its point; accept, confirm and stop."""
         cand = pixels(new_pos, new_col)
-        summ, scored = ev.score(idx, cand)
+        summ, scored = ev.score(idx, cand, moved if follow else None)
         summ, scored = summ[:, 0], scored[:, 0]
         done[idx[~scored]] = True  # out of budget
         accept = scored & ((it == 0) | (summ.fitness <= cur.fitness[idx]))
         pos[idx[accept]], col[idx[accept]] = new_pos[accept], new_col[accept]
         cur.put(idx[accept], summ[accept])
+        if follow:
+            ev.accept(idx[accept], cand[accept], moved[accept])
         for j in np.flatnonzero(scored & summ.success):
             if ev.confirm(int(idx[j]), cand[j : j + 1], it) is not None:
                 done[idx[j]] = True
         if it % step == 0:
             history[idx[scored], it // step] = cur.fitness[idx[scored]]
         if orders:
-            ends = np.array([orders[a][0].size - 1 for a in idx])
-            done[idx[scored & (it >= ends)]] = True  # every pair tried
+            done[idx[scored & (it >= order_end[idx])]] = True  # every pair tried
         done[idx] |= ev.remaining(idx) <= 0
 
-    settle(rows_all, 0, pos.copy(), col.copy())
+    # at k = 1 with enumeration: every attack's (pixel, corner) order in one padded array (attacks, pairs)
+    order_end = np.array([o[0].size - 1 for o in orders], dtype=np.int64)
+    order_pos = np.zeros((len(orders), int(order_end.max(initial=-1)) + 1), dtype=np.int64)
+    order_col = np.zeros_like(order_pos)
+    for i, (opos, ocol) in enumerate(orders):
+        order_pos[i, : opos.size], order_col[i, : ocol.size] = opos, ocol
+
+    settle(rows_all, 0, pos.copy(), col.copy(), np.full(n, -1, dtype=np.int64))
     ev.report(int(done.sum()))
     for it in range(1, iters + 1):
         active = np.flatnonzero(~done)
         if active.size == 0:
             break
         new_pos, new_col = pos[active].copy(), col[active].copy()
-        for j, a in enumerate(active):
-            if orders:
-                new_pos[j, 0], new_col[j, 0] = orders[a][0][it], orders[a][1][it]
-                continue
+        moved = np.full(active.size, -1, dtype=np.int64)
+        if orders:  # an attack is done once its order is exhausted, so ``it`` lies inside every active order
+            new_pos[:, 0], new_col[:, 0] = order_pos[active, it], order_col[active, it]
+        for j, a in enumerate(active if not orders else ()):
             rng = rngs[a]
             m = max(int(alpha_schedule(cfg.p_init, int(ev.queries[a]) - 1, cfg.max_queries) * k), 1)
             slots = rng.choice(k, size=min(m, k), replace=False)
+            if slots.size == 1:
+                moved[j] = slots[0]
             taken = set(pos[a].tolist())
             for s in slots:
                 if region_px[a].size > len(taken):
@@ -322,7 +344,7 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
                 else:  # no free pixel in the region: recolour in place
                     new_col[j, s] = _corner(rng, int(new_col[j, s]))
         before = done.copy()
-        settle(active, it, new_pos, new_col)
+        settle(active, it, new_pos, new_col, moved)
         generations[active] = it
         ev.report(int((done & ~before).sum()))
     ev.report(int((~done).sum()))

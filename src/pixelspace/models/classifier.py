@@ -523,7 +523,7 @@ class PixelBases:
         return probs
 
     def probabilities(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
-                      count: bool = True) -> torch.Tensor:
+                      count: bool = True, keep: bool = False) -> torch.Tensor:
         """Probabilities (B, K) of B candidates, each given as its changes against its attack's current base.
 
         Args:
@@ -533,6 +533,7 @@ class PixelBases:
                 applied: bool (B, m), False for an entry that changes nothing (pads a candidate with fewer
                 changes). Among a candidate's entries at one position the last applied one wins.
             count: add B to the classifier's ``queries``.
+            keep: keep what the previous call computed for :meth:`commit` too (by default a call replaces it).
 
         Raises:
             ShapeError: arrays of the wrong shape, dtype or range (the message names the argument).
@@ -545,13 +546,14 @@ class PixelBases:
         with clf._eval_mode():
             bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
             col = torch.as_tensor(np.ascontiguousarray(colors), device=clf.device).to(torch.float32).div_(255.0)
-            out = self._bases.outputs(attacks, positions, col, applied, bs)
+            out = self._bases.outputs(attacks, positions, col, applied, bs, append=keep)
             probs = clf._finish(out, attacks.shape[0])
         if count:
             clf.queries += attacks.shape[0]
         return probs
 
-    def commit(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray) -> None:
+    def commit(self, attacks: np.ndarray, positions: np.ndarray, colors: np.ndarray, applied: np.ndarray,
+               sources: np.ndarray | None = None) -> None:
         """Move the bases of ``attacks`` (B,) (distinct) to candidates given as for :meth:`probabilities`.
 
         A candidate evaluated by the last :meth:`probabilities` call against the same base moves its base by
@@ -559,15 +561,24 @@ class PixelBases:
         way the base's activations equal those of a full pass of the new base image (bit for bit on the
         shipped networks; benchmarks/incremental_exactness.py).
 
+        Args:
+            sources: the bases (B,) the candidates are given against, where not the attacks' own: each attack's
+                base first becomes a copy of its source's (:meth:`copy`), then moves; the windows computed when
+                the candidate was evaluated against the source are written all the same.
+
         Raises:
-            ShapeError: as for :meth:`probabilities` (except that no attack at all is allowed: nothing moves), or
-                an attack given twice.
+            ShapeError: as for :meth:`probabilities` (except that no attack at all is allowed: nothing moves), an
+                attack given twice, or an attack among the sources.
         """
         attacks, positions, colors, applied = self._check(attacks, positions, colors, applied, empty=True)
         if attacks.size == 0:
             return
         if np.unique(attacks).size != attacks.size:
             raise ShapeError("commit takes each attack at most once; attacks holds repeats")
+        if sources is not None:
+            sources = self._check_sources(attacks, sources)
+            self.images[torch.as_tensor(attacks, device=self.images.device)] = self.images[
+                torch.as_tensor(sources, device=self.images.device)]
         dev = self.images.device
         self.images[torch.as_tensor(attacks, device=dev)] = self._build(attacks, positions, colors, applied)
         if self._bases is None:
@@ -576,4 +587,38 @@ class PixelBases:
         with clf._eval_mode():
             bs = clf.resolve_batch_size(self.images.shape[2], self.images.shape[3], attacks.shape[0])
             col = torch.as_tensor(np.ascontiguousarray(colors), device=dev).to(torch.float32).div_(255.0)
-            self._bases.commit(attacks, positions, col, applied, bs)
+            self._bases.commit(attacks, positions, col, applied, bs, sources)
+
+    def _check_sources(self, attacks: np.ndarray, sources: np.ndarray) -> np.ndarray:
+        sources = np.asarray(sources)
+        if sources.shape != attacks.shape or sources.dtype.kind not in "iu":
+            raise ShapeError(f"sources must be integers of shape {attacks.shape}, got {sources.dtype} {sources.shape}")
+        if sources.size and (sources.min() < 0 or sources.max() >= len(self)):
+            raise ShapeError(f"sources must lie in [0, {len(self)}), got {sources.min()}..{sources.max()}")
+        if np.isin(attacks, sources).any():
+            raise ShapeError("an attack cannot be among the sources it copies from")
+        return sources.astype(np.int64)
+
+    def copy(self, attacks: np.ndarray, sources: np.ndarray) -> None:
+        """Make the bases of the distinct ``attacks`` (B,) copies of the bases of ``sources`` (B,) (images, and
+        kept activations where held: no pass through the model).
+
+        Raises:
+            ShapeError: arrays of the wrong shape or range, an attack given twice, or an attack among the sources.
+        """
+        attacks = np.asarray(attacks)
+        if attacks.ndim != 1 or attacks.dtype.kind not in "iu":
+            raise ShapeError(f"attacks must be integers of shape (B,), got {attacks.dtype} {attacks.shape}")
+        if attacks.size and (attacks.min() < 0 or attacks.max() >= len(self)):
+            raise ShapeError(f"attacks must lie in [0, {len(self)}), got {attacks.min()}..{attacks.max()}")
+        if np.unique(attacks).size != attacks.size:
+            raise ShapeError("copy takes each attack at most once; attacks holds repeats")
+        attacks = attacks.astype(np.int64)
+        sources = self._check_sources(attacks, sources)
+        if attacks.size == 0:
+            return
+        dev = self.images.device
+        self.images[torch.as_tensor(attacks, device=dev)] = self.images[torch.as_tensor(sources, device=dev)]
+        if self._bases is not None:
+            with self.classifier._eval_mode():
+                self._bases.copy(attacks, sources)

@@ -329,6 +329,18 @@ def _gather(
     return crops.view(src.shape[0], rh, rw, c)
 
 
+def _run(fn: Callable[[Tensor], Tensor], x: Tensor, pad_single: bool) -> Tensor:
+    """``fn(x)``; with ``pad_single`` a batch of one goes through as a batch of two (the item twice).
+
+    PyTorch's CPU convolution takes another algorithm for a batch of one than for larger batches (its
+    ``use_mkldnn`` heuristic), and the two differ in the last bits; padding keeps every call of a path on one
+    algorithm, so an answer does not depend on how many candidates shared its call.
+    """
+    if pad_single and x.shape[0] == 1:
+        return fn(torch.cat([x, x]))[:1]
+    return fn(x)
+
+
 def _channels_last(x: Tensor) -> Tensor:
     """(n, H, W, C) channels-last data as an NCHW view (no copy)."""
     return x.permute(0, 3, 1, 2)
@@ -435,16 +447,17 @@ class IncrementalModel:
             part += GATHER_COST * c * h * w
         return part / full
 
-    def clean_activations(self, x: Tensor) -> list[Tensor]:
-        """Per spatial step its padded input, then the chain's output; all channels last (U, H, W, C)."""
+    def clean_activations(self, x: Tensor, pad_single: bool = False) -> list[Tensor]:
+        """Per spatial step its padded input, then the chain's output; all channels last (U, H, W, C).
+        ``pad_single``: run a single image as a batch of two (:func:`_run`)."""
         out = []
         for step in self.steps:
             if isinstance(step, Pointwise):
-                x = step.fn(x)
+                x = _run(step.fn, x, pad_single)
             else:
                 ph, pw = step.padding
                 out.append(_nhwc(F.pad(x, (pw, pw, ph, ph), value=step.pad_value)))
-                x = step.full_fn(x)
+                x = _run(step.full_fn, x, pad_single)
         out.append(_nhwc(x))
         return out
 
@@ -512,7 +525,8 @@ class IncrementalModel:
         return out
 
     def _batch(self, acts: list[Tensor], clean: Tensor, local: np.ndarray, rows: np.ndarray, positions: np.ndarray,
-               colors: Tensor, applied: np.ndarray, record: list[_Part] | None = None) -> Tensor:
+               colors: Tensor, applied: np.ndarray, record: list[_Part] | None = None, pad_single: bool = False
+               ) -> Tensor:
         """The module's outputs for one batch of candidates against the images ``clean[rows]`` whose activations
         are ``acts`` at index ``local``; with ``record``, the candidates' changed parts of every kept activation
         are appended to it, in the order of ``acts`` (what :meth:`Bases.commit` writes into a base)."""
@@ -549,14 +563,14 @@ class IncrementalModel:
         zeros = torch.zeros(b, dtype=torch.int64, device=dev)
         for step in self.steps:
             if isinstance(step, Pointwise):
-                x = step.fn(x)
+                x = _run(step.fn, x, pad_single)
                 continue
             clean_pad = acts[spatial_i]
             spatial_i += 1
             if not windowed:
                 if record is not None:
                     record.append(_Part(None, None, x, step.padding))
-                x = step.full_fn(x)
+                x = _run(step.full_fn, x, pad_single)
                 continue
             u, hp, wp, c = clean_pad.shape
             (eh, ew), (sh, sw), (ph, pw) = step.extent, step.stride, step.padding
@@ -568,7 +582,7 @@ class IncrementalModel:
                 record.append(_Part(tops, lefts, vals, (ph, pw)))
             if m * so[0] * so[1] >= self.full_share * out_hw[0] * out_hw[1]:
                 crops = _gather(table, (hp, wp), image, vals, tops, lefts, (ph, pw), owner_1, zeros, zeros, (hp, wp))
-                x = step.crop_fn(_channels_last(crops))
+                x = _run(step.crop_fn, _channels_last(crops), pad_single)
                 windowed = False
                 continue
             oy = _window_origin(tops, eh, sh, ph, out_hw[0], so[0])
@@ -576,7 +590,7 @@ class IncrementalModel:
             crop_hw = ((so[0] - 1) * sh + eh, (so[1] - 1) * sw + ew)
             crops = _gather(table, (hp, wp), image, vals, tops, lefts, (ph, pw), owner_w,
                             oy.reshape(-1) * sh, ox.reshape(-1) * sw, crop_hw)
-            x = step.crop_fn(_channels_last(crops))
+            x = _run(step.crop_fn, _channels_last(crops), pad_single)
             tops, lefts, size = oy, ox, so
         if windowed:
             end = acts[-1]
@@ -589,7 +603,7 @@ class IncrementalModel:
             x = _channels_last(full)
         elif record is not None:
             record.append(_Part(None, None, x, (0, 0)))
-        return self.head(x)  # type: ignore[no-any-return]
+        return _run(self.head, x, pad_single)
 
 
 @dataclass(frozen=True)
@@ -673,27 +687,54 @@ class Bases:
         """Bytes of activations allocated now."""
         return sum(t.numel() * t.element_size() for t in self._slots)
 
-    def _hold(self, group: np.ndarray) -> np.ndarray:
-        """The slots of the distinct attacks ``group`` (at most ``capacity``), computing missing activations."""
+    def _hold(self, group: np.ndarray, compute: bool = True, keep: np.ndarray | None = None) -> np.ndarray:
+        """The slots of the distinct attacks ``group`` (at most ``capacity``), computing missing activations
+        (unless ``compute`` is False: the caller fills them); slots of the attacks ``keep`` are not given up."""
         assert group.size <= self.capacity
         self._clock += 1
         slots = self._slot_of[group]
         missing = group[slots < 0]
         if missing.size:
-            free = np.flatnonzero(~np.isin(self._held_by, group))
+            protected = group if keep is None else np.concatenate([group, keep])
+            free = np.flatnonzero(~np.isin(self._held_by, protected))
             free = free[np.argsort(self._last_use[free], kind="stable")][: missing.size]  # least recently used
             gone = self._held_by[free]
             self._slot_of[gone[gone >= 0]] = -1
             self._held_by[free] = missing
             self._slot_of[missing] = free
-            self._compute(missing)
+            if compute:
+                self._compute(missing)
             slots = self._slot_of[group]
         self._last_use[slots] = self._clock
         return slots
 
+    def copy(self, attacks: np.ndarray, sources: np.ndarray) -> None:
+        """Make the bases of the distinct ``attacks`` (B,) copies of the bases of ``sources`` (B,): their images
+        and, where a source's activations are held, its activations (no pass through the chain; otherwise the
+        copy is computed when next needed). No attack may be among the sources."""
+        assert np.unique(attacks).size == attacks.size and not np.isin(attacks, sources).any()
+        dev = self.images.device
+        self.images[torch.as_tensor(attacks, device=dev)] = self.images[torch.as_tensor(sources, device=dev)]
+        self.versions[attacks] += 1  # what the last call recorded for these attacks no longer applies
+        held = (self._slot_of[sources] >= 0) & (self.capacity >= 2)  # a copy needs two slots
+        gone = attacks[~held & (self._slot_of[attacks] >= 0)]  # their kept activations are stale: give them up
+        self._held_by[self._slot_of[gone]] = -1
+        self._slot_of[gone] = -1
+        todo = np.flatnonzero(held)
+        step = max(1, self.capacity // 2)
+        for s in range(0, todo.size, step):
+            part = todo[s : s + step]
+            src_slots = self._slot_of[sources[part]]
+            dst_slots = self._hold(attacks[part], compute=False, keep=sources[part])
+            src_t = torch.as_tensor(src_slots, device=dev)
+            dst_t = torch.as_tensor(dst_slots, device=dev)
+            for table in self._slots:
+                table[dst_t] = table[src_t]
+
     def _compute(self, attacks: np.ndarray) -> None:
         """The activations of these attacks' base images, into their slots."""
-        acts = self.engine.clean_activations(self.images[torch.as_tensor(attacks, device=self.images.device)])
+        acts = self.engine.clean_activations(self.images[torch.as_tensor(attacks, device=self.images.device)],
+                                             pad_single=True)
         if not self._slots:
             self._slots = [t.new_empty((self.capacity, *t.shape[1:])) for t in acts]
         idx = torch.as_tensor(self._slot_of[attacks], device=self.images.device)
@@ -711,11 +752,11 @@ class Bases:
             distinct, inverse = np.unique(group, return_inverse=True)
             slots = self._hold(distinct)[inverse]
             end = self._slots[-1][torch.as_tensor(slots, device=self.images.device)]
-            outs.append(self.engine.head(_channels_last(end)))
+            outs.append(_run(self.engine.head, _channels_last(end), True))
         return outs[0] if len(outs) == 1 else torch.cat(outs)
 
     def outputs(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
-                batch_size: int, record_limit: int | None = None) -> Tensor:
+                batch_size: int, record_limit: int | None = None, append: bool = False) -> Tensor:
         """The module's outputs (B, ...) for B candidates, in the order given.
 
         Args:
@@ -727,6 +768,7 @@ class Bases:
             batch_size: candidates per layer call.
             record_limit: keep the call's record (for :meth:`commit`) up to this many bytes (default
                 ``max_bytes / 4``); a larger record is dropped.
+            append: add this call's record to the previous call's (within the limit) instead of replacing it.
         """
         limit = self._record_limit if record_limit is None else record_limit
         b = attacks.shape[0]
@@ -734,8 +776,9 @@ class Bases:
         sorted_attacks = attacks[order]
         distinct = np.unique(sorted_attacks)
         parts: list[tuple[np.ndarray, Tensor]] = []
-        record: list[_Chunk] = []
-        kept = 0
+        previous: list[_Chunk] = list(self._record) if append else []
+        record = list(previous)
+        kept = sum(_part_bytes(c.parts) for c in record)
         dev = self.images.device
         for g in range(0, distinct.size, self.capacity):
             group = distinct[g : g + self.capacity]
@@ -747,13 +790,13 @@ class Bases:
                 chunk_parts: list[_Part] = []
                 col = colors[torch.as_tensor(idx, device=colors.device)]
                 out = self.engine._batch(self._slots, self.images, local[s : s + batch_size], attacks[idx],
-                                         positions[idx], col, applied[idx], chunk_parts)
+                                         positions[idx], col, applied[idx], chunk_parts, pad_single=True)
                 parts.append((idx, out))
                 kept += _part_bytes(chunk_parts)
                 if kept <= limit:
                     record.append(_Chunk(attacks[idx], self.versions[attacks[idx]], positions[idx], col,
                                          applied[idx], chunk_parts))
-        self._record = record if kept <= limit else []
+        self._record = record if kept <= limit else previous
         first = parts[0][1]
         out = first.new_empty((b, *first.shape[1:]))
         for idx, val in parts:
@@ -761,9 +804,16 @@ class Bases:
         return out
 
     def commit(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
-               batch_size: int) -> None:
-        """Move the bases of the distinct ``attacks`` (B,) to the candidates given as for :meth:`outputs`."""
+               batch_size: int, sources: np.ndarray | None = None) -> None:
+        """Move the bases of the distinct ``attacks`` (B,) to the candidates given as for :meth:`outputs`.
+
+        ``sources`` (B,): the bases the candidates were given against, where not the attacks' own: each
+        attack's base first becomes a copy of its source (:meth:`copy`), then moves (the windows recorded when
+        the candidate was evaluated against its source are written, as for a move of the source itself).
+        """
         dev = self.images.device
+        if sources is not None:
+            self.copy(attacks, sources)
         b, m = positions.shape
         w = self.images.shape[3]
         a_t = torch.as_tensor(attacks, device=dev)
@@ -780,7 +830,7 @@ class Bases:
         else:
             todo = np.flatnonzero(held)
             found = self._write_recorded(attacks[todo], positions[todo], colors[torch.as_tensor(todo, device=dev)],
-                                         applied[todo])
+                                         applied[todo], None if sources is None else sources[todo])
             todo = todo[~found]
             # not evaluated in the last call (a memo's answer, a full pass, a record too large to keep): evaluate
             # them again, a batch at a time (all are held, so no slot changes hands), and write their windows
@@ -793,12 +843,14 @@ class Bases:
                 assert found.all()
         self.versions[attacks] += 1  # what the last call recorded for these attacks no longer applies
 
-    def _write_recorded(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray
-                        ) -> np.ndarray:
-        """Write the recorded parts of candidates identical to these (same attack, base version and changes)
-        into the attacks' slots; returns which were found (B,) bool."""
+    def _write_recorded(self, attacks: np.ndarray, positions: np.ndarray, colors: Tensor, applied: np.ndarray,
+                        sources: np.ndarray | None = None) -> np.ndarray:
+        """Write the recorded parts of candidates identical to these (same base, base version and changes)
+        into the attacks' slots; the base is the attack's own or, given, its source (B,). Returns which were
+        found (B,) bool."""
         found = np.zeros(attacks.shape[0], dtype=bool)
-        want = {int(a): i for i, a in enumerate(attacks)}
+        looked_up = attacks if sources is None else sources
+        want = {int(a): i for i, a in enumerate(looked_up)}
         for chunk in self._record:
             rows: list[int] = []
             dest: list[int] = []
@@ -812,7 +864,7 @@ class Bases:
                     continue
                 found[i] = True
                 rows.append(r)
-                dest.append(int(self._slot_of[a]))
+                dest.append(int(self._slot_of[attacks[i]]))
             if rows:
                 self._write(chunk.parts, np.asarray(rows), np.asarray(dest))
         return found
