@@ -3,6 +3,7 @@ sample images, answered by full forward passes and by the incremental pass (forc
 
     python benchmarks/incremental_exactness.py --candidates 10000 --pixels 1,3,5
     python benchmarks/incremental_exactness.py --rows chains --chains 1:8:1250,3:4:3000,5:8:1250
+    python benchmarks/incremental_exactness.py --rows points --chains 3:4:3000,5:8:1250
 
 Prints, per network and pixel count, the candidates checked, how many predicted classes differ and the largest
 absolute probability difference. ``chains`` rows (issue 31) run a sparse search's chain of candidates
@@ -20,7 +21,7 @@ import argparse
 
 import numpy as np
 import torch
-from incremental import SparseChain
+from incremental import CORNERS, SparseChain
 
 from pixelspace.attack.encoding import Decoded
 from pixelspace.attack.perturb import perturb
@@ -82,6 +83,65 @@ def chain_row(clf: Classifier, name: str, images: np.ndarray, k: int, attacks: i
           f"times", flush=True)
 
 
+def points_row(clf: Classifier, name: str, images: np.ndarray, k: int, attacks: int, steps: int,
+               random_accept: float, plan: str) -> None:
+    """One row of the search's points (:class:`~pixelspace.attack.points.PointBases`, issue 31): the same chain
+    as :func:`chain_row`, each candidate given as the full candidate and the slot it moves, answered against the
+    slot's leave-one-out base (or the point, with ``plan="point"``) and compared bit for bit with full forward
+    passes of the candidate images (every step has ``attacks >= 2`` candidates, as the search uses the points)."""
+    from pixelspace.attack.points import PointBases
+
+    rng = np.random.default_rng([k, attacks, steps, 1])
+    clean = images[rng.choice(len(images), attacks, replace=False)].transpose(0, 3, 1, 2).copy()
+    labels = clf.probabilities(torch.from_numpy(clean), count=False).argmax(1).numpy()
+    chain = SparseChain(clean, labels, k, None, seed=k)
+    clean_t = torch.from_numpy(clean)
+    pb = PointBases(clf, clean_t, k, plan)  # type: ignore[arg-type]
+    att = np.arange(attacks)
+
+    def as_decoded(pos: np.ndarray, col: np.ndarray) -> Decoded:
+        return Decoded(pos, CORNERS[col], np.ones(pos.shape, bool))
+
+    start = as_decoded(chain.pos.copy(), chain.col.copy())
+    first = pb.probabilities(att, start, np.full(attacks, -1))
+    full_first = clf.probabilities(perturb(clean_t, att, start), count=False)
+    differ = int((~(first == full_first).all(1)).sum())
+    classes = int((first.argmax(1) != full_first.argmax(1)).sum())
+    worst = float((first - full_first).abs().max())
+    chain.start(full_first.numpy())
+    pb.accept(att, start, np.full(attacks, -1))
+    moves = 0
+    for _ in range(steps):
+        before_pos, before_col = chain.pos.copy(), chain.col.copy()
+        _, pos, col, *_ = chain.propose()
+        changed = (pos != before_pos) | (col != before_col)
+        moved = np.where(changed.sum(1) == 1, changed.argmax(1), -1)
+        cand = as_decoded(pos, col)
+        full = clf.probabilities(perturb(clean_t, att, cand), count=False)
+        got = pb.probabilities(att, cand, moved)
+        differ += int((~(full == got).all(1)).sum())
+        classes += int((full.argmax(1) != got.argmax(1)).sum())
+        worst = max(worst, float((full - got).abs().max()))
+        acc = chain.accept(full.numpy(), force=rng.random(attacks) < random_accept)
+        pb.accept(att[acc], cand[acc], moved[acc])
+        moves += int(acc.sum())
+    inner = pb.bases._bases
+    assert inner is not None
+    held = np.flatnonzero(inner._slot_of >= 0)
+    x = pb.bases.images[torch.as_tensor(held)].to(torch.float32).div_(255.0)
+    with torch.inference_mode():  # one image at a time (as a batch of two): a 1x1 convolution of 16 or more
+        # images can take another CPU algorithm than the smaller batches the bases were computed in
+        per_image = [inner.engine.clean_activations(x[i : i + 1], pad_single=True) for i in range(held.size)]
+    direct = [torch.cat(parts) for parts in zip(*per_image, strict=True)]
+    layers = sum(not torch.equal(t[torch.as_tensor(inner._slot_of[held])], d)
+                 for t, d in zip(inner._slots, direct, strict=True))
+    print(f"{name} points ({plan}) k={k}: {attacks} attacks x {steps} steps = {chain.proposed + attacks} candidates "
+          f"(starting points included; answered: {pb.answered}), {moves} moves ({moves / attacks:.0f} per attack), "
+          f"{pb.refreshes} leave-one-out refreshes; {differ} candidates not bit-identical, {classes} predicted "
+          f"classes differ, max |p_full - p_points| = {worst:.3g}; kept activations of {held.size} bases at the "
+          f"end: {layers} layers differing", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="allconv-cifar10,nin-cifar10,vgg16-cifar10,cnn8-cifar10")
@@ -90,8 +150,10 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--rows", default="candidates,chains", help="'candidates' (against the clean image) and/or "
-                    "'chains' (against moving bases)")
+    ap.add_argument("--rows", default="candidates,chains", help="'candidates' (against the clean image), "
+                    "'chains' (against moving bases) and/or 'points' (the sparse search's points and leave-one-out "
+                    "bases, chains as --chains with k >= 2)")
+    ap.add_argument("--plan", default="leave-one-out", help="points rows: 'leave-one-out' or 'point'")
     ap.add_argument("--chains", default="1:8:1250,3:4:3000,5:8:1250", help="k:attacks:steps of each chain row")
     ap.add_argument("--random-accept", type=float, default=0.3, help="chains: also accept a candidate the "
                     "search's rule rejects with this probability (that rule accepts less and less as the margin "
@@ -111,6 +173,11 @@ def main() -> None:
             for spec in args.chains.split(","):
                 k, attacks, steps = (int(v) for v in spec.split(":"))
                 chain_row(clf, name, sample.images, k, attacks, steps, args.random_accept)
+        if "points" in kinds:
+            for spec in args.chains.split(","):
+                k, attacks, steps = (int(v) for v in spec.split(":"))
+                if k >= 2:
+                    points_row(clf, name, sample.images, k, attacks, steps, args.random_accept, args.plan)
         for k in (int(v) for v in args.pixels.split(",") if "candidates" in kinds):
             mismatches, worst, done = 0, 0.0, 0
             while done < args.candidates:

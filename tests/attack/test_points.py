@@ -164,3 +164,11 @@ def test_sparse_search_gives_the_same_attacks_with_and_without_the_points(k: int
     for field in ("success", "pixels", "colors", "queries", "generations", "predicted", "confidence",
                   "adv_top5_probs", "fitness_history"):
         np.testing.assert_array_equal(getattr(on, field), getattr(off, field), err_msg=field)
+
+
+def test_follow_points_is_an_evaluation_route_not_a_setting() -> None:
+    from pixelspace.errors import ConfigError
+
+    assert SparseRandomSearch(pixels=3, follow_points=False).config_dict() == SparseRandomSearch(pixels=3).config_dict()
+    with pytest.raises(ConfigError, match="follow_points"):
+        SparseRandomSearch(pixels=3, follow_points=1)  # type: ignore[arg-type]
