@@ -228,7 +228,8 @@ def replay_command(store: Path, key: str, device: str | None, alone: bool, stric
         click.echo(f"note: {not_restored}; this replay runs with {r.cpu_capability}")
     rec = r.replayed
     kernels = f", CPU kernels {r.cpu_capability}" if r.cpu_capability else ""
-    click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']} ({rec['confidence']:.3f}), "
+    confidence = f" ({rec['confidence']:.3f})" if "confidence" in rec else ""  # a scan row records none
+    click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']}{confidence}, "
                f"generations {rec['generations']}, queries {rec['queries']}")
     if r.matches:
         click.echo("reproduces the stored row " + ("exactly" if r.identical else "(floats equal to 1e-5)"))
