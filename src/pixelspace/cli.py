@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from pixelspace.runtime import CPU_CAPABILITIES  # no torch import: the levels `replay --cpu-capability` takes
 from pixelspace.search.de import DEConfig  # numpy only: the CLI's DE defaults are the library's
 
 _DE = DEConfig()
@@ -210,7 +211,7 @@ def status_command(store: Path, keys: int | None) -> None:
               help="Fail unless floats match to 1e-5 too (by default a run whose search took the same path, every "
                    "discrete field equal, passes and the float differences are printed).")
 @click.option("--cpu-capability", "cpu_capability", default="store", show_default=True,
-              type=click.Choice(["store", "native", "default", "avx2", "avx512"], case_sensitive=False),
+              type=click.Choice(["store", "native", *CPU_CAPABILITIES], case_sensitive=False),
               help="Level of PyTorch's CPU kernels (CPU float32 results depend on it): the one the store records "
                    "(stores made on the CPU since it is recorded; else this CPU's own), this CPU's own, or a "
                    "level, e.g. avx2 for a row made on a CPU without AVX-512.")
