@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from pixelspace.runtime import CPU_CAPABILITIES  # no torch import: the levels `replay --cpu-capability` takes
 from pixelspace.search.de import DEConfig  # numpy only: the CLI's DE defaults are the library's
 
 _DE = DEConfig()
@@ -209,27 +210,40 @@ def status_command(store: Path, keys: int | None) -> None:
 @click.option("--strict", is_flag=True,
               help="Fail unless floats match to 1e-5 too (by default a run whose search took the same path, every "
                    "discrete field equal, passes and the float differences are printed).")
-def replay_command(store: Path, key: str, device: str | None, alone: bool, strict: bool) -> None:
+@click.option("--cpu-capability", "cpu_capability", default="store", show_default=True,
+              type=click.Choice(["store", "native", *CPU_CAPABILITIES], case_sensitive=False),
+              help="Level of PyTorch's CPU kernels (CPU float32 results depend on it): the one the store records "
+                   "(stores made on the CPU since it is recorded; else this CPU's own), this CPU's own, or a "
+                   "level, e.g. avx2 for a row made on a CPU without AVX-512.")
+def replay_command(store: Path, key: str, device: str | None, alone: bool, strict: bool, cpu_capability: str) -> None:
     """Re-run one stored attack from its seed and say whether it reproduces the stored row."""
-    from pixelspace.campaign import replay_attack
+    from pixelspace.campaign.status import replay_attack, set_replay_cpu_capability
     from pixelspace.errors import PixelspaceError
 
     try:
+        not_restored = set_replay_cpu_capability(store, cpu_capability)  # before torch computes anything
         r = replay_attack(store, key, device=device, alone=alone)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not_restored:
+        click.echo(f"note: {not_restored}; this replay runs with {r.cpu_capability}")
     rec = r.replayed
-    click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch): success {rec['success']}, predicted {rec['predicted']} ({rec['confidence']:.3f}), "
+    kernels = f", CPU kernels {r.cpu_capability}" if r.cpu_capability else ""
+    confidence = f" ({rec['confidence']:.3f})" if "confidence" in rec else ""  # a scan row records none
+    click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']}{confidence}, "
                f"generations {rec['generations']}, queries {rec['queries']}")
     if r.matches:
         click.echo("reproduces the stored row " + ("exactly" if r.identical else "(floats equal to 1e-5)"))
         return
+    note = r.kernel_note()
     if not r.search_reproduced:
-        raise click.ClickException(f"does NOT reproduce the stored row; differing fields: {', '.join(r.differences)}")
+        raise click.ClickException(f"does NOT reproduce the stored row; differing fields: {', '.join(r.differences)}"
+                                   + (f". {note}" if note else ""))
     worst = ", ".join(f"{k} {d:.2g}" for k, d in sorted(r.float_differences.items(), key=lambda kv: -kv[1]))
     message = ("the search is reproduced (every discrete field equal: success, pixels, colours, classes, "
                f"generations, queries) but floats differ beyond 1e-5, at most: {worst}. Expected when the row was "
-               "made on another device or kernel (e.g. CUDA's TF32 convolutions vs CPU float32)")
+               "made on another device or kernel (e.g. CUDA's TF32 convolutions vs CPU float32)"
+               + (f". {note}" if note else ""))
     if strict:
         raise click.ClickException(message)
     click.echo(message)

@@ -1,4 +1,5 @@
-"""Process-level settings that make CPU inference fast: glibc's allocator kept from returning memory per call.
+"""Process-level settings: glibc's allocator kept from returning memory per call (fast CPU inference), and the
+level of PyTorch's CPU kernels (:func:`cpu_capability`, :func:`use_cpu_capability`: bit-for-bit replays).
 
 PyTorch frees and re-allocates every activation tensor at each forward pass. With glibc's default settings,
 blocks above a few MB are mapped fresh from the kernel each time and unmapped when freed, so every forward pass
@@ -17,6 +18,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+
+from pixelspace.errors import ConfigError
 
 ENV_SWITCH = "PIXELSPACE_MALLOC_TUNING"
 _M_TRIM_THRESHOLD = -1
@@ -52,3 +55,73 @@ def tune_malloc_unless_disabled() -> bool:
     if os.environ.get(ENV_SWITCH, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
     return tune_malloc()
+
+
+# -- CPU kernels ------------------------------------------------------------------------------------------------
+#: The environment variable PyTorch reads, once, at its first CPU kernel call to pick ATen's kernel level.
+CAPABILITY_ENV = "ATEN_CPU_CAPABILITY"
+#: ATen's x86 kernel levels, lowest first (the names ``ATEN_CPU_CAPABILITY`` takes).
+CPU_CAPABILITIES = ("default", "avx2", "avx512")
+
+
+def cpu_capability() -> str:
+    """The level of PyTorch's CPU kernels in this process, as torch names it (``"AVX512"``, ``"AVX2"``,
+    ``"DEFAULT"``, …).
+
+    Float32 results on the CPU depend on it, not only on the device: ATen's AVX2 and AVX-512 softmax kernels
+    round differently (measured on the shipped CIFAR-10 networks: bit-identical logits, softmax outputs a few
+    ulp apart), so a row made on a CPU without AVX-512 does not replay bit for bit on one with it
+    (docs/campaigns.md, "Replay on another machine"). Calling this fixes the level for the rest of the
+    process, as any CPU kernel call does.
+    """
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def cpu_supports(level: str) -> bool:
+    """Whether this CPU can run ATen's kernels at ``level`` (one of :data:`CPU_CAPABILITIES`, any case), read
+    from the CPU's features: it does not fix the process's level."""
+    import torch
+
+    name = level.lower()
+    if name not in CPU_CAPABILITIES:
+        raise ConfigError(f"unknown CPU capability {level!r}; one of {', '.join(CPU_CAPABILITIES)}")
+    if name == "default":
+        return True
+    probe = getattr(torch.cpu, f"_is_{name}_supported", None)
+    return bool(probe()) if callable(probe) else False
+
+
+def use_cpu_capability(level: str) -> str:
+    """Run this process's PyTorch CPU kernels at ``level`` (what ``ATEN_CPU_CAPABILITY=level`` does), e.g.
+    ``"avx2"`` to replay a row made on a CPU without AVX-512. Call it before any CPU kernel has run.
+
+    Returns:
+        The level now in force, as :func:`cpu_capability` names it.
+
+    Raises:
+        ConfigError: an unknown level, one this CPU lacks (its kernels would not run here), or a process whose
+            kernels already run at another level (set ``ATEN_CPU_CAPABILITY`` before starting Python then).
+    """
+    name = level.lower()
+    if not cpu_supports(name):
+        raise ConfigError(f"this CPU cannot run PyTorch's {name.upper()} kernels; it runs up to "
+                          f"{_highest_supported().upper()}")
+    before = os.environ.get(CAPABILITY_ENV)
+    os.environ[CAPABILITY_ENV] = name
+    try:
+        now = cpu_capability()  # read now, the level stays for the process; child processes keep their own
+    finally:
+        if before is None:
+            del os.environ[CAPABILITY_ENV]
+        else:
+            os.environ[CAPABILITY_ENV] = before
+    if now.lower() != name:
+        raise ConfigError(f"PyTorch's CPU kernels already run at {now} in this process; set "
+                          f"{CAPABILITY_ENV}={name} before starting it")
+    return now
+
+
+def _highest_supported() -> str:
+    return [c for c in CPU_CAPABILITIES if cpu_supports(c)][-1]

@@ -164,3 +164,20 @@ def test_report_has_the_scan_section(make_config: Any, tmp_path: Path) -> None:
     table2 = md.split("## Table II")[1].split("\n## ")[0]
     assert "/4)" in table2 and "/8)" not in table2  # DE rows only: 4 images per region, scans not mixed in
     assert {p.name for p in paths.figures} >= {"scan_maps.png", "fig3_scan_reachable_classes.png"}
+
+
+def test_the_replay_command_reports_a_scan_row(make_config: Any) -> None:
+    """A scan row has no ``confidence`` (it records the region's lowest probability of the class instead):
+    ``pixelspace replay`` prints what the row holds."""
+    from click.testing import CliRunner
+
+    from pixelspace.cli import cli
+
+    cfg = make_config(**{"attack.search": ["scan"], "images.count": 1})
+    run_campaign(cfg, progress=False)
+    row = next(r for r in _rows(Path(cfg.campaign.store)) if r["region"] == "whole")
+    assert "confidence" not in row["record"]
+    out = CliRunner().invoke(cli, ["replay", str(cfg.campaign.store), row["key"]])
+    assert out.exit_code == 0, out.output
+    assert f"success {row['record']['success']}, predicted {row['record']['predicted']}, generations 0" in out.output
+    assert "reproduces the stored row exactly" in out.output

@@ -224,12 +224,15 @@ def _git_sha() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def _creation_meta(config: CampaignConfig, device: str) -> dict[str, str]:
+def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> dict[str, str]:
+    """The meta rows a new store starts with; ``cpu_capability`` (the level of PyTorch's CPU kernels, which
+    CPU float32 results depend on) only when this process runs the attacks on the CPU (``local``)."""
     import torch
 
     from pixelspace import __version__
+    from pixelspace.runtime import cpu_capability
 
-    return {
+    meta = {
         "record_format": COMPACT,
         "campaign_seed": str(config.campaign.seed),
         "package_version": __version__,
@@ -238,6 +241,24 @@ def _creation_meta(config: CampaignConfig, device: str) -> dict[str, str]:
         "device": device,
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
+    if local and device == "cpu":
+        meta["cpu_capability"] = cpu_capability()
+    return meta
+
+
+def _check_cpu_capability(meta: Mapping[str, str], device: str, local: bool) -> None:
+    """Warn when a store made on the CPU resumes here on the CPU with PyTorch's kernels at another level: the
+    rows added now are not what its first run would have computed, bit for bit (docs/campaigns.md)."""
+    from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
+
+    stored = meta.get("cpu_capability")
+    if not (local and device == "cpu" and meta.get("device") == "cpu" and stored):
+        return
+    now = cpu_capability()
+    if now != stored:
+        log.warning("store made with PyTorch's %s CPU kernels, resumed with %s: its new rows will not be "
+                    "bit-identical to what the first run would have made (set %s=%s before starting to match, "
+                    "where this CPU has them; docs/campaigns.md)", stored, now, CAPABILITY_ENV, stored.lower())
 
 
 def tune_batch_size(config: CampaignConfig, module: Any, device: str, shape: tuple[int, int]) -> int:
@@ -445,7 +466,7 @@ def run_campaign(
     try:
         store = Store.open_for_campaign(
             config.campaign.store, canonical_json(config.to_dict()), config.config_hash(),
-            _creation_meta(config, device),
+            _creation_meta(config, device, local=backend.name == "local"),
         )
     except StoreError as exc:
         hint = _older_engine_hint(config, str(exc))
@@ -483,6 +504,7 @@ def run_campaign(
                         ex.attacks_per_batch)
         if meta.get("device") != device:
             log.info("resuming on %s (the campaign started on %s)", device, meta.get("device"))
+        _check_cpu_capability(meta, device, local=backend.name == "local")
         specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
         done_keys = store.attack_keys() & {s.key for s in specs}
         batches = pending_batches(specs, inputs.attacks_per_batch, done_keys)

@@ -117,6 +117,10 @@ class ReplayResult:
             equal, whatever the floats do: the search took the same path. On another device or kernel
             (CUDA's TF32 convolutions vs CPU float32) this is what to expect.
         float_differences: the largest absolute difference of each float field that differs beyond rel. 1e-5.
+        device: the device the replay ran on; stored_device: the one the store records.
+        cpu_capability: the level of PyTorch's CPU kernels during the replay (``"AVX512"``, …); empty when it
+            ran on another device. stored_cpu_capability: the level the store records (stores made on the CPU
+            since it is recorded), else None.
     """
 
     key: str
@@ -127,11 +131,33 @@ class ReplayResult:
     differences: list[str]
     batch_attacks: int
     float_differences: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"
+    stored_device: str | None = None
+    cpu_capability: str = ""
+    stored_cpu_capability: str | None = None
 
     @property
     def search_reproduced(self) -> bool:
         """Every differing field is a float field: the search took the same path."""
         return set(self.float_differences) == set(self.differences)
+
+    def kernel_note(self) -> str:
+        """Why a CPU replay of a CPU-made row can differ without any change in the code, or '' when it
+        cannot (another device, or the kernels the row was made with): float32 results on the CPU depend on
+        the level of PyTorch's CPU kernels (:func:`pixelspace.runtime.cpu_capability`)."""
+        if not self.cpu_capability or self.stored_device != "cpu":
+            return ""
+        if self.stored_cpu_capability is None:
+            other = next(c for c in ("avx2", "avx512", "default") if c != self.cpu_capability.lower())
+            return (f"The store does not record the level of PyTorch's CPU kernels it was made with, and CPU "
+                    f"float32 results depend on it (AVX2 and AVX-512 softmax round differently); this replay ran "
+                    f"with {self.cpu_capability}: try another level, e.g. `--cpu-capability {other}` "
+                    "(docs/campaigns.md, \"Replay on another machine\")")
+        if self.stored_cpu_capability != self.cpu_capability:
+            return (f"The store was made with PyTorch's {self.stored_cpu_capability} CPU kernels and this replay "
+                    f"ran with {self.cpu_capability}, which round CPU float32 results differently "
+                    "(docs/campaigns.md, \"Replay on another machine\")")
+        return ""
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -156,6 +182,55 @@ def _max_float_diff(a: Any, b: Any) -> float | None:
     return 0.0 if a == b else None
 
 
+#: ``pixelspace replay --cpu-capability`` choices besides the levels: the store's level, or the process's own.
+REPLAY_CAPABILITY_CHOICES = ("store", "native")
+
+
+def set_replay_cpu_capability(path: str | Path, requested: str = "store") -> str:
+    """Set the level of PyTorch's CPU kernels for replaying the store at ``path``; call it before torch computes
+    anything in this process (``pixelspace replay`` does).
+
+    Args:
+        path: the store.
+        requested: ``"store"``: the level the store records, where it was made on the CPU and records one,
+            unless ``ATEN_CPU_CAPABILITY`` is set (then that one) or this CPU lacks that level (then its own);
+            ``"native"``: leave the process's own level; or a level (:data:`pixelspace.runtime.CPU_CAPABILITIES`).
+
+    Returns:
+        The reason when ``"store"`` could not use the store's level, else ''.
+
+    Raises:
+        ConfigError: an unknown choice; a level this CPU lacks, or that the process can no longer take.
+        StoreError: no store at ``path``.
+    """
+    import os
+
+    from pixelspace.errors import ConfigError
+    from pixelspace.runtime import CAPABILITY_ENV, CPU_CAPABILITIES, cpu_supports, use_cpu_capability
+
+    choice = requested.lower()
+    if choice not in REPLAY_CAPABILITY_CHOICES + CPU_CAPABILITIES:
+        raise ConfigError(f"unknown CPU capability {requested!r}; one of "
+                          f"{', '.join(REPLAY_CAPABILITY_CHOICES + CPU_CAPABILITIES)}")
+    if choice == "native":
+        return ""
+    if choice != "store":
+        use_cpu_capability(choice)
+        return ""
+    with Store.open_readonly(path) as store:
+        meta = store.meta()
+    stored = meta.get("cpu_capability")
+    if meta.get("device") != "cpu" or not stored or os.environ.get(CAPABILITY_ENV):
+        return ""
+    if stored.lower() not in CPU_CAPABILITIES or not cpu_supports(stored):
+        return f"the store was made with PyTorch's {stored} CPU kernels, which this CPU cannot run"
+    try:
+        use_cpu_capability(stored)
+    except ConfigError as exc:
+        return f"the store was made with PyTorch's {stored} CPU kernels, but {exc}"
+    return ""
+
+
 def replay_attack(path: str | Path, key: str, device: str | None = None, alone: bool = False) -> ReplayResult:
     """Re-run one stored attack from its seed and compare with the stored record.
 
@@ -163,6 +238,12 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     ``attacks_per_batch``), so the model sees exactly the inputs it saw and the row is reproduced bit for bit
     on the same device. ``alone=True`` runs the attack by itself: discrete fields normally still match, but
     float32 outputs can differ in their last bits, which can occasionally steer the search elsewhere.
+
+    On the CPU, "the same device" includes the level of PyTorch's CPU kernels (AVX2, AVX-512: their softmax
+    rounds differently) and the thread count; the result says which level the replay ran with and which the
+    store records. This function does not change the level (a process fixes it at its first CPU kernel call):
+    ``pixelspace replay`` sets it before torch computes anything (``--cpu-capability``), or set
+    ``ATEN_CPU_CAPABILITY`` before starting Python.
 
     Args:
         path: the store.
@@ -212,4 +293,9 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
         rec = {**rec, "seed": int(row["seed"])}
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
-    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs)
+    from pixelspace.runtime import cpu_capability
+
+    return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs,
+                        device=dev, stored_device=meta.get("device"),
+                        cpu_capability=cpu_capability() if dev == "cpu" else "",
+                        stored_cpu_capability=meta.get("cpu_capability"))

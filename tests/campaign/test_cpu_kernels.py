@@ -1,0 +1,193 @@
+"""A CPU store records the level of PyTorch's CPU kernels it was made with; a resume on another level warns, and
+`pixelspace replay` runs at the store's level (or says why a row made elsewhere may not replay)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pixelspace.campaign import replay_attack, run_campaign
+from pixelspace.cli import cli
+from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
+from tests.campaign.conftest import REPO, attack_rows, config_dict, to_toml
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ATEN_CPU_CAPABILITY`` unset here and restored after the test (the replay may set it)."""
+    monkeypatch.delenv(CAPABILITY_ENV, raising=False)
+
+
+def _meta(store: Path) -> dict[str, str]:
+    with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True)) as conn:
+        return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+
+
+def _set_meta(store: Path, key: str, value: str | None) -> None:
+    with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+        if value is None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+        else:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def _another_level() -> str:
+    return "DEFAULT" if cpu_capability() != "DEFAULT" else "AVX2"
+
+
+def test_a_cpu_store_records_its_kernels_and_a_resume_on_others_warns(
+        make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = make_config()
+    run_campaign(cfg, progress=False)
+    assert _meta(Path(cfg.campaign.store))["cpu_capability"] == cpu_capability()
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False)  # the same kernels: nothing to say
+    assert "CPU kernels" not in caplog.text
+    _set_meta(Path(cfg.campaign.store), "cpu_capability", _another_level())
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False)
+    assert (f"store made with PyTorch's {_another_level()} CPU kernels, resumed with {cpu_capability()}"
+            in caplog.text and f"{CAPABILITY_ENV}={_another_level().lower()}" in caplog.text)
+
+
+def test_replay_names_the_kernels_and_why_a_row_from_elsewhere_may_differ(
+        tiny_data: dict[str, Any], tmp_path: Path, clean_env: None) -> None:
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    key = attack_rows(store)[0][0]
+    r = replay_attack(store, key)
+    assert r.identical and (r.cpu_capability, r.stored_cpu_capability) == (cpu_capability(), cpu_capability())
+    assert r.kernel_note() == ""
+    out = runner.invoke(cli, ["replay", str(store), key])
+    assert out.exit_code == 0 and f"CPU kernels {cpu_capability()})" in out.output, out.output
+
+    # a store from before the level was recorded, whose row this replay does not reproduce
+    _set_meta(store, "cpu_capability", None)
+    with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+        rec = json.loads(conn.execute("SELECT record FROM attacks WHERE key = ?", (key,)).fetchone()[0])
+        rec["queries"] += 1
+        conn.execute("UPDATE attacks SET record = ? WHERE key = ?", (json.dumps(rec), key))
+    r = replay_attack(store, key)
+    assert r.stored_cpu_capability is None and "queries" in r.differences
+    out = runner.invoke(cli, ["replay", str(store), key])
+    assert out.exit_code == 1 and "does NOT reproduce" in out.output
+    assert "does not record the level of PyTorch's CPU kernels" in out.output and "--cpu-capability" in out.output
+
+    # a store made with other kernels: this process cannot switch any more, so the replay says so
+    _set_meta(store, "cpu_capability", _another_level())
+    out = runner.invoke(cli, ["replay", str(store), key])
+    assert f"note: the store was made with PyTorch's {_another_level()} CPU kernels" in out.output, out.output
+    assert f"made with PyTorch's {_another_level()} CPU kernels and this replay ran with {cpu_capability()}" \
+        in out.output
+    out = runner.invoke(cli, ["replay", str(store), key, "--cpu-capability", "native"])
+    assert "note:" not in out.output and "made with PyTorch's" in out.output
+
+
+def test_replay_runs_at_the_level_the_store_was_made_with(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    """End to end in fresh processes: a store made with the default (unvectorised) kernels replays with them."""
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    env = {k: v for k, v in os.environ.items() if k != CAPABILITY_ENV}
+
+    def pixelspace(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pixelspace", *args], capture_output=True, text=True,
+                              cwd=REPO, env={**env, **extra}, timeout=300)
+
+    made = pixelspace("run", str(toml), "--no-progress", **{CAPABILITY_ENV: "default"})
+    assert made.returncode == 0, made.stderr
+    assert _meta(store)["cpu_capability"] == "DEFAULT"
+    key = attack_rows(store)[0][0]
+    out = pixelspace("replay", str(store), key)
+    assert out.returncode == 0, out.stderr
+    assert "CPU kernels DEFAULT)" in out.stdout and "reproduces the stored row exactly" in out.stdout
+
+
+BEST1BIN = REPO / "results" / "cifar10-best1bin" / "store.sqlite"
+
+
+def stored_float_matches(store: Path, batch_index: int) -> dict[str, int]:
+    """How many of a stored batch's rows this process computes bit for bit, without any search: the clean pass
+    (the batch's clean images at once, fp32) against ``clean_top5_probs``, and each success's confirmation (its
+    adversarial image alone, fp32) against ``adv_top5_probs``. Run in a fresh process per kernel level."""
+    import numpy as np
+    import torch
+
+    from pixelspace.campaign.config import CampaignConfig
+    from pixelspace.campaign.prepare import load_model
+    from pixelspace.campaign.runner import expand_attacks, make_batches, read_inputs
+    from pixelspace.campaign.store import Store
+    from pixelspace.models.classifier import Classifier
+
+    with Store.open_readonly(store) as st:
+        meta, inputs = st.meta(), read_inputs(st)
+        stored = {k: json.loads(r) for k, r in st.query("SELECT key, record FROM attacks")}
+    config = CampaignConfig.from_stored(json.loads(meta["config_json"]), str(store))
+    specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
+    batch = make_batches(specs, inputs.attacks_per_batch)[batch_index]
+    clf = Classifier(load_model(next(m for m in config.models if m.name == batch.model)).module,
+                     batch_size=inputs.batch_size, incremental=False)
+    clean = torch.from_numpy(np.stack([inputs.images[s.image_id] for s in batch.attacks])).permute(0, 3, 1, 2)
+    probs = clf.probabilities(clean.contiguous(), count=False, precision="fp32").numpy()
+    out = {"rows": 0, "clean": 0, "successes": 0, "confirmations": 0}
+
+    def top5(p: np.ndarray) -> np.ndarray:
+        return np.sort(p)[::-1][:5].astype(np.float32)
+
+    for i, spec in enumerate(batch.attacks):
+        rec = stored[spec.key]
+        out["rows"] += 1
+        out["clean"] += bool(np.array_equal(top5(probs[i]), np.float32(rec["clean_top5_probs"])))
+        if rec["success"]:
+            x = clean[i : i + 1].clone()
+            for (y, col), colour in zip(rec["pixels"], rec["colors"], strict=True):
+                x[0, :, y, col] = torch.tensor(colour, dtype=torch.uint8)
+            adv = clf.probabilities(x, count=False, precision="fp32").numpy()[0]
+            out["successes"] += 1
+            out["confirmations"] += bool(np.array_equal(top5(adv), np.float32(rec["adv_top5_probs"])))
+    return out
+
+
+@pytest.mark.skipif(not BEST1BIN.is_file(), reason="results/cifar10-best1bin is absent")
+def test_the_best1bin_store_was_made_with_avx2_kernels() -> None:
+    """results/cifar10-best1bin records no kernel level (made before it was recorded); its floats are those of
+    PyTorch's AVX2 kernels, bit for bit, and (on a CPU with AVX-512) not those of the AVX-512 kernels."""
+    from pixelspace.runtime import cpu_supports
+
+    if not cpu_supports("avx2"):
+        pytest.skip("this CPU has no AVX2")
+    code = ("import json, sys\n"
+            "from pixelspace.errors import WeightsError, DataError\n"
+            "from tests.campaign.test_cpu_kernels import stored_float_matches, BEST1BIN\n"
+            "try:\n"
+            "    print(json.dumps(stored_float_matches(BEST1BIN, 0)))\n"
+            "except (WeightsError, DataError) as exc:\n"
+            "    print(json.dumps({'skip': str(exc)}))\n")
+    env = {k: v for k, v in os.environ.items() if k != CAPABILITY_ENV}
+    levels = ["avx2"] + (["avx512"] if cpu_supports("avx512") else [])
+    got = {}
+    for level in levels:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
+                             env={**env, CAPABILITY_ENV: level, "OMP_NUM_THREADS": "1"})
+        assert out.returncode == 0, out.stderr
+        got[level] = json.loads(out.stdout.splitlines()[-1])
+        if "skip" in got[level]:
+            pytest.skip(f"shipped weights or data unavailable: {got[level]['skip']}")
+    avx2 = got["avx2"]
+    assert avx2["rows"] == 11 and avx2["successes"] == 3
+    assert avx2["clean"] == avx2["rows"] and avx2["confirmations"] == avx2["successes"], avx2
+    if "avx512" in got:
+        assert got["avx512"]["confirmations"] < got["avx512"]["successes"], got["avx512"]
