@@ -232,6 +232,8 @@ def replay_command(store: Path, key: str, device: str | None, alone: bool, stric
     confidence = f" ({rec['confidence']:.3f})" if "confidence" in rec else ""  # a scan row records none
     click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']}{confidence}, "
                f"generations {rec['generations']}, queries {rec['queries']}")
+    if r.batch_stored > 1:
+        click.echo(f"its batch: {r.batch_identical} of its {r.batch_stored} stored rows reproduced exactly")
     if r.matches:
         click.echo("reproduces the stored row " + ("exactly" if r.identical else "(floats equal to 1e-5)"))
         return

@@ -53,6 +53,7 @@ def test_replay_every_row_matches(campaign_file: Path, tmp_path: Path) -> None:
         r = replay_attack(tmp_path / "store.sqlite", row[0])
         assert r.identical, (row[0], r.differences)  # its whole batch re-run: bit for bit
         assert r.batch_attacks in (1, 2)  # attacks_per_batch = 2 (the last batch of a group may hold one)
+        assert r.batch_stored == r.batch_identical == r.batch_attacks  # and every row of that batch with it
     alone = replay_attack(tmp_path / "store.sqlite", rows[0][0], alone=True)
     assert alone.batch_attacks == 1 and alone.stored["seed"] == alone.replayed["seed"]
 

@@ -118,6 +118,8 @@ class ReplayResult:
             (CUDA's TF32 convolutions vs CPU float32) this is what to expect.
         float_differences: the largest absolute difference of each float field that differs beyond rel. 1e-5.
         device: the device the replay ran on; stored_device: the one the store records.
+        batch_stored, batch_identical: the batch's attacks (this one included) with a stored row, and how many of
+            those rows the re-run gave exactly.
         cpu_capability: the level of PyTorch's CPU kernels during the replay (``"AVX512"``, …); empty when it
             ran on another device. stored_cpu_capability: the level the store records (stores made on the CPU
             since it is recorded), else None.
@@ -135,6 +137,8 @@ class ReplayResult:
     stored_device: str | None = None
     cpu_capability: str = ""
     stored_cpu_capability: str | None = None
+    batch_stored: int = 0
+    batch_identical: int = 0
 
     @property
     def search_reproduced(self) -> bool:
@@ -285,17 +289,37 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     clf = Classifier(lm.module.to(dev), batch_size=inputs.batch_size,
                      incremental="auto" if config.attack.incremental else False)
     records = run_batch(job, clf, batch)
-    new = {k: v for k, v in records[[s.key for s in batch.attacks].index(row["key"])].items() if not k.startswith("_")}
-    rec = row["record"]
-    if meta.get("record_format") == COMPACT:  # compare like with like; the seed lives in its column
-        new = {**compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode),
-               "seed": new["seed"]}
-        rec = {**rec, "seed": int(row["seed"])}
+
+    def like_stored(stored: dict[str, Any], made: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stored and the new record of one attack, in the same format (compact stores: the seed in its
+        column)."""
+        new = {k: v for k, v in made.items() if not k.startswith("_")}
+        rec = stored["record"]
+        if meta.get("record_format") == COMPACT:
+            new = {**compact_record(new, early_stop=batch.early_stop, pixels=batch.pixels, mode=batch.mode),
+                   "seed": new["seed"]}
+            rec = {**rec, "seed": int(stored["seed"])}
+        return rec, new
+
+    keys = [s.key for s in batch.attacks]
+    rec, new = like_stored(row, records[keys.index(row["key"])])
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
+    # the other rows of the batch came out of the same run: say how many of the stored ones it gives exactly
+    stored_rows = identical_rows = 0
+    with Store.open_readonly(path) as store:
+        for k, made in zip(keys, records, strict=True):
+            try:
+                other = store.attack(k)
+            except StoreError:
+                continue  # not stored (yet)
+            stored_rows += 1
+            a, b = like_stored(other, made)
+            identical_rows += a == b
     from pixelspace.runtime import cpu_capability
 
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs,
                         device=dev, stored_device=meta.get("device"),
                         cpu_capability=cpu_capability() if dev == "cpu" else "",
-                        stored_cpu_capability=meta.get("cpu_capability"))
+                        stored_cpu_capability=meta.get("cpu_capability"),
+                        batch_stored=stored_rows, batch_identical=identical_rows)
