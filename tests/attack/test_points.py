@@ -72,14 +72,21 @@ def walk(clf: Classifier, clean: torch.Tensor, k: int, plan: str, steps: int, se
     return pb
 
 
+def random_chain(seed: int, attacks: int, image_seed: int) -> tuple[Classifier, torch.Tensor]:
+    """A classifier over the random test chain ``seed`` with the incremental pass on, and ``attacks`` random
+    13 x 10 images."""
+    model = RandomChain(seed)
+    rng = np.random.default_rng(image_seed)
+    clean = torch.from_numpy(rng.integers(0, 256, (attacks, 3, 13, 10), dtype=np.uint8))
+    clf = Classifier(model, batch_size=8, incremental=True)
+    clf._engine = IncrementalModel(*analyse(model))
+    return clf, clean
+
+
 @pytest.mark.parametrize("plan", ["leave-one-out", "point"])
 @pytest.mark.parametrize("seed", range(2))
 def test_random_chains_answer_as_full_passes(plan: str, seed: int) -> None:
-    model = RandomChain(seed)
-    rng = np.random.default_rng(seed)
-    clean = torch.from_numpy(rng.integers(0, 256, (4, 3, 13, 10), dtype=np.uint8))
-    clf = Classifier(model, batch_size=8, incremental=True)
-    clf._engine = IncrementalModel(*analyse(model))
+    clf, clean = random_chain(seed, 4, seed)
     pb = walk(clf, clean, 3, plan, 12, seed, exact=False)
     assert_kept_activations(pb.bases, 1e-5)
     if plan == "leave-one-out":
@@ -97,11 +104,7 @@ def test_shipped_networks_answer_bit_for_bit(name: str) -> None:
 
 def test_few_slots_recompute_and_answer_the_same() -> None:
     """Bases beyond max_bytes share slots: one given up is recomputed from its image when next needed."""
-    model = RandomChain(1)
-    rng = np.random.default_rng(6)
-    clean = torch.from_numpy(rng.integers(0, 256, (3, 3, 13, 10), dtype=np.uint8))
-    clf = Classifier(model, batch_size=8, incremental=True)
-    clf._engine = IncrementalModel(*analyse(model))
+    clf, clean = random_chain(1, 3, 6)
     engine = clf._incremental_engine()
     assert engine is not None
     per = engine.clean_bytes(3, 13, 10, clf.device)
@@ -112,11 +115,7 @@ def test_few_slots_recompute_and_answer_the_same() -> None:
 
 
 def test_a_copy_writes_no_stale_activations() -> None:
-    model = RandomChain(2)
-    rng = np.random.default_rng(2)
-    clean = torch.from_numpy(rng.integers(0, 256, (3, 3, 13, 10), dtype=np.uint8))
-    clf = Classifier(model, batch_size=8, incremental=True)
-    clf._engine = IncrementalModel(*analyse(model))
+    clf, clean = random_chain(2, 3, 2)
     bases = clf.pixel_bases(clean)
     bases.base_probabilities()  # every base's activations held
     on = np.ones((1, 1), bool)
