@@ -314,11 +314,10 @@ class Evaluation:
     # -- where a candidate's pixels go -----------------------------------------------------------------
     def _on_base(self, rows: np.ndarray, candidates: Decoded) -> tuple[torch.Tensor, np.ndarray, Decoded]:
         """Where a candidate's pixel set comes from: the images (A, 3, H, W) its pixels are written into,
-        indexed by ``rows``, and the pixels written. Every evaluation, confirmation and returned image goes
-        through here. Today each candidate's own pixels go into its attack's clean image; a search that
-        proposes candidates relative to a per-attack point of its own (e.g. Sparse-RS at k >= 2 sending only
-        the pixels it changes) would change this method (and the memo keys, which identify a candidate by
-        its pixels)."""
+        indexed by ``rows``, and the pixels written: each candidate's own pixels go into its attack's clean
+        image. Every confirmation and returned image goes through here, and every evaluation except those the
+        points answer (:meth:`follow_points`), which give the model the same images by another route: a
+        candidate is still its whole pixel set here and in the memo keys, whichever route answers it."""
         return self.clean, rows, candidates
 
     # -- evaluation ----------------------------------------------------------------------------------------
