@@ -91,7 +91,6 @@ class PointBases:
         n, _, h, w = clean.shape
         self.k = pixels
         self.plan = plan
-        self.width = w
         self.roles = pixels + 1 if plan == "leave-one-out" else 1  # base a * roles: the point; + 1 + i: slot i's
         self.bases = PixelBases(clf, clean.repeat_interleave(self.roles, dim=0), max_bytes=max_bytes)
         self.clean = clean.cpu().numpy().reshape(n, 3, h * w).transpose(0, 2, 1)  # (N, H*W, 3) uint8
