@@ -19,7 +19,7 @@ from pixelspace.report import pixel_counts as pc
 from pixelspace.report import pixel_counts_section as pcs
 from pixelspace.report.joined import join_stores
 from pixelspace.report.render import ReportPaths
-from pixelspace.store_types import AttackRow
+from pixelspace.outcomes import AttackRow
 from tests.report.joined_factory import make_scan_store, make_sparse_store
 
 
