@@ -14,12 +14,12 @@ from click.testing import CliRunner
 
 from pixelspace.cli import cli
 from pixelspace.errors import StoreError
+from pixelspace.outcomes import AttackRow
 from pixelspace.report import load_store, write_report
 from pixelspace.report import pixel_counts as pc
 from pixelspace.report import pixel_counts_section as pcs
 from pixelspace.report.joined import join_stores
 from pixelspace.report.render import ReportPaths
-from pixelspace.outcomes import AttackRow
 from tests.report.joined_factory import make_scan_store, make_sparse_store
 
 
