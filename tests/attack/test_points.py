@@ -47,6 +47,7 @@ def walk(clf: Classifier, clean: torch.Tensor, k: int, plan: str, steps: int, se
     cur = Decoded(pos, CORNERS[rng.integers(0, 8, (n, k))], np.ones((n, k), dtype=bool))
     check(cur, np.full(n, -1), attacks)
     pb.accept(attacks, cur, np.full(n, -1))
+    checked = 0
     for _ in range(steps):
         who = attacks[rng.random(n) < 0.8]  # not every attack is active at every step
         if who.size == 0:
@@ -66,9 +67,11 @@ def walk(clf: Classifier, clean: torch.Tensor, k: int, plan: str, steps: int, se
             moved[j] = -1
         cand = Decoded(new_pos, new_col, np.ones_like(new_pos, dtype=bool))
         check(cand, moved, who)
+        checked += 1
         acc = rng.random(who.size) < 0.35
         pb.accept(who[acc], cand[acc], moved[acc])
         cur.positions[who[acc]], cur.colors[who[acc]] = new_pos[acc], new_col[acc]
+    assert checked >= steps // 2  # most steps had candidates to compare
     return pb
 
 

@@ -49,6 +49,7 @@ def test_run_status_replay(campaign_file: Path, tmp_path: Path) -> None:
 def test_replay_every_row_matches(campaign_file: Path, tmp_path: Path) -> None:
     CliRunner().invoke(cli, ["run", str(campaign_file), "--no-progress"])
     rows = attack_rows(tmp_path / "store.sqlite")
+    assert len(rows) == 15
     for row in rows:
         r = replay_attack(tmp_path / "store.sqlite", row[0])
         assert r.identical, (row[0], r.differences)  # its whole batch re-run: bit for bit
