@@ -13,6 +13,7 @@ Ratios compare numbers measured back to back in this run; repeat the run to see 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -292,13 +293,27 @@ def sparse_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
 
 SEARCH_FIELDS = ("success", "pixels", "colors", "queries", "generations", "predicted", "confidence",
                  "adv_top5_probs", "fitness_history")
+DECISION_FIELDS = ("success", "pixels", "colors", "queries", "generations", "predicted")
+#: the SparseRandomSearch routes timed: (name, follow_points, look_ahead); the first is the path before issue 31
+SEARCH_ROUTES = (("clean", False, 1), ("points", True, 1), ("ahead", True, None))
+
+
+def _float_gap(a: Any, b: Any) -> float:
+    """The largest absolute difference between two results' float fields (NaN where both are NaN ignored)."""
+    gap = 0.0
+    for f in ("confidence", "adv_top5_probs", "fitness_history"):
+        x, y = np.asarray(getattr(a, f), dtype=np.float64), np.asarray(getattr(b, f), dtype=np.float64)
+        both = np.isnan(x) & np.isnan(y)
+        gap = max(gap, float(np.nanmax(np.where(both, 0.0, np.abs(x - y)), initial=0.0)))
+    return gap
 
 
 def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args: argparse.Namespace,
                  raw: float, raw_cpu: float) -> list[dict[str, Any]]:
-    """The SparseRandomSearch rows of one network: each pixel count and region run with candidates answered
-    against the clean image (``follow_points=False``, the path before issue 31) and against the current
-    points (the default), back to back, with the same seed; the two must give identical results."""
+    """The SparseRandomSearch rows of one network: each pixel count and region run on three routes back to back
+    with the same seed (SEARCH_ROUTES): candidates against the clean image one at a time (the path before
+    issue 31), against the current points one at a time, and against the points with look-ahead (the
+    default). The decisions must be identical; the floats may differ in their last bits (docs/engine.md)."""
     rng = np.random.default_rng(2)
     pick = rng.choice(len(sample), args.search_attacks, replace=False)
     imgs = sample.images[pick]
@@ -315,44 +330,54 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
 
     for k in (int(v) for v in args.search_pixels.split(",")):
         for rname, reg in regions.items():
-            res, timers = {}, {}
-            for follow in (False, True):
+            res, timers, points = {}, {}, {}
+            for route, follow, ahead in SEARCH_ROUTES:
                 attack = SparseRandomSearch(pixels=k, max_queries=args.search_queries, batch_size=bs,
                                             follow_points=follow)
+                if ahead is not None:
+                    attack = dataclasses.replace(attack, look_ahead=ahead)
                 followed.clear()
                 Evaluation.follow_points = spy  # type: ignore[method-assign]
                 try:
-                    with Timer() as timers[follow]:
-                        res[follow] = attack(Classifier(module, batch_size=bs), imgs, Untargeted(labels),
-                                             regions=reg, seed=0)
+                    with Timer() as timers[route]:
+                        res[route] = attack(Classifier(module, batch_size=bs), imgs, Untargeted(labels),
+                                            regions=reg, seed=0)
                 finally:
                     Evaluation.follow_points = original  # type: ignore[method-assign]
-            points = followed[0].points if followed else None
-            same = [f for f in SEARCH_FIELDS if not np.array_equal(getattr(res[False], f), getattr(res[True], f),
-                                                                   equal_nan=True)]
-            q = {f: float(res[f].queries.sum()) for f in (False, True)}
-            answered = dict(points.answered) if points is not None else {}
+                points[route] = followed[0].points if followed else None
+            base = res["clean"]
+            differ = {r: [f for f in DECISION_FIELDS if not np.array_equal(getattr(base, f), getattr(res[r], f))]
+                      for r in res}
+            bits = {r: [f for f in SEARCH_FIELDS if not np.array_equal(getattr(base, f), getattr(res[r], f),
+                                                                       equal_nan=True)] for r in res}
+            q = {r: float(res[r].queries.sum()) for r in res}
+            ap = points["ahead"]
+            answered = dict(ap.answered) if ap is not None else {}
             total = max(1, sum(answered.values()))
             row = {"model": name, "pixels": k, "region": rname, "attacks": args.search_attacks,
                    "max_queries": args.search_queries, "raw": raw, "raw_cpu": raw_cpu,
-                   "plan": points.plan if points is not None else None,
-                   "clean": q[False] / timers[False].wall, "clean_cpu": q[False] / timers[False].cpu,
-                   "points": q[True] / timers[True].wall, "points_cpu": q[True] / timers[True].cpu,
-                   "queries": q[True], "successes": int(res[True].success.sum()), "fields_differing": same,
-                   "answered": answered, "refreshes": points.refreshes if points is not None else 0,
+                   "plan": ap.plan if ap is not None else None, "queries": q["ahead"],
+                   "successes": int(res["ahead"].success.sum()),
+                   "decisions_differing": {r: v for r, v in differ.items() if v},
+                   "bits_differing": {r: v for r, v in bits.items() if v},
+                   "largest_float_gap": {r: _float_gap(base, res[r]) for r in res},
+                   "answered": answered, "refreshes": ap.refreshes if ap is not None else 0,
                    "one_pixel_share": answered.get("leave-one-out", 0) / total}
+            for r in res:
+                row[r] = q[r] / timers[r].wall
+                row[r + "_cpu"] = q[r] / timers[r].cpu
             out.append(row)
             print(f"  SparseRandomSearch k={k} {rname:5s} ({args.search_attacks} attacks, {args.search_queries} "
-                  f"queries each; plan {row['plan']}; {int(q[True])} queries, {row['successes']} successes; "
-                  f"rows {'identical' if not same else 'DIFFER in ' + ','.join(same)})\n"
-                  f"    candidates against a leave-one-out base (1 changed pixel) {100 * row['one_pixel_share']:.0f} %, "
-                  f"against the point {100 * answered.get('point', 0) / total:.0f} %, other "
-                  f"{100 * answered.get('other', 0) / total:.0f} %; refreshes {row['refreshes']} "
-                  f"({row['refreshes'] / total:.2f} per candidate)\n"
-                  f"    q/s wall: clean image {row['clean']:.0f} ({row['clean'] / raw:.2f}x raw), points "
-                  f"{row['points']:.0f} ({row['points'] / raw:.2f}x raw, {row['points'] / row['clean']:.2f}x clean) | "
-                  f"CPU time: clean {row['clean_cpu'] / raw_cpu:.2f}x raw, points {row['points_cpu'] / raw_cpu:.2f}x "
-                  f"raw, {row['points_cpu'] / row['clean_cpu']:.2f}x clean", flush=True)
+                  f"queries each; plan {row['plan']}; {int(q['ahead'])} queries, {row['successes']} successes; "
+                  f"decisions {'identical' if not row['decisions_differing'] else 'DIFFER: ' + str(differ)}; "
+                  f"floats identical except {row['bits_differing'] or 'none'}, largest gap "
+                  f"{max(row['largest_float_gap'].values()):.1e})\n"
+                  f"    look-ahead candidates against a leave-one-out base (1 changed pixel) "
+                  f"{100 * row['one_pixel_share']:.0f} %, against the point {100 * answered.get('point', 0) / total:.0f} %, "
+                  f"other {100 * answered.get('other', 0) / total:.0f} % ({total} answered for {int(q['ahead'])} "
+                  f"queries); refreshes {row['refreshes']}\n"
+                  f"    q/CPU-s, x raw: " + ", ".join(f"{r} {row[r + '_cpu'] / raw_cpu:.2f}x" for r in res)
+                  + " | wall: " + ", ".join(f"{r} {row[r] / raw:.2f}x" for r in res), flush=True)
     return out
 
 
@@ -371,7 +396,7 @@ def main() -> None:
                     "forced on for the 'on' rows; 'auto' leaves it off there until measured)")
     ap.add_argument("--rows", default="de,scan,sparse,search", help="which rows: 'de' (PixelAttack off/on), "
                     "'scan' (corner scans of --scan-models), 'sparse' (SparseChain: raw / clean / base / base-full), "
-                    "'search' (SparseRandomSearch against the clean image / the current points)")
+                    "'search' (SparseRandomSearch: clean image / current points / points with look-ahead)")
     ap.add_argument("--sparse-pixels", default="3,5")
     ap.add_argument("--sparse-attacks", type=int, default=32, help="attacks (sample images) per sparse chain")
     ap.add_argument("--sparse-steps", type=int, default=40, help="steps per sparse chain (one candidate per "
@@ -429,11 +454,10 @@ def main() -> None:
         for r in search_rows:
             if r["model"] == name:
                 r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)
-                print(f"  SparseRandomSearch k={r['pixels']} {r['region']}: points / raw with the mean of both "
-                      f"{2 * r['points'] / (raw + raw_after):.2f}x wall, "
-                      f"{2 * r['points_cpu'] / (raw_cpu + raw_cpu_after):.2f}x CPU time; clean image "
-                      f"{2 * r['clean'] / (raw + raw_after):.2f}x wall, "
-                      f"{2 * r['clean_cpu'] / (raw_cpu + raw_cpu_after):.2f}x CPU time")
+                print(f"  SparseRandomSearch k={r['pixels']} {r['region']}: / raw with the mean of both, CPU time "
+                      f"(wall): " + ", ".join(
+                          f"{route} {2 * r[route + '_cpu'] / (raw_cpu + raw_cpu_after):.2f}x "
+                          f"({2 * r[route] / (raw + raw_after):.2f}x)" for route, _, _ in SEARCH_ROUTES))
         for r in sparse_rows:
             if r["model"] == name:
                 r.update(raw_after=raw_after, raw_cpu_after=raw_cpu_after)

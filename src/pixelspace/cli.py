@@ -233,7 +233,9 @@ def replay_command(store: Path, key: str, device: str | None, alone: bool, stric
     click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']}{confidence}, "
                f"generations {rec['generations']}, queries {rec['queries']}")
     if r.batch_stored > 1:
-        click.echo(f"its batch: {r.batch_identical} of its {r.batch_stored} stored rows reproduced exactly")
+        click.echo(f"its batch: {r.batch_identical} of its {r.batch_stored} stored rows reproduced exactly, "
+                   f"{r.batch_same_path} with every discrete field equal (largest float difference "
+                   f"{r.batch_float_gap:.2g})")
     if r.matches:
         click.echo("reproduces the stored row " + ("exactly" if r.identical else "(floats equal to 1e-5)"))
         return

@@ -112,6 +112,25 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """Candidates answered by :meth:`Evaluation.look_ahead`, not yet counted (:meth:`Evaluation.keep`).
+
+    Attributes:
+        rows: int64 (B,) the attack of each candidate.
+        summary: :class:`Summary` (B,) their answers.
+        scored: bool (B,) evaluated or answered (False: left out by the budget).
+        allowed: bool (B,) asked of the model (one query each, once kept).
+        keys: uint64 (B, 2) their memo keys, or None without the memo.
+    """
+
+    rows: np.ndarray
+    summary: Summary
+    scored: np.ndarray
+    allowed: np.ndarray
+    keys: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class AttackInputs:
     """The checked arguments of one attack call (:meth:`Attack.__call__`), N attacks of k pixels.
 
@@ -388,22 +407,43 @@ class Evaluation:
 
     def score(self, attacks: np.ndarray, candidates: Decoded, moved: np.ndarray | None = None
               ) -> tuple[Summary, np.ndarray]:
-        """Summaries (A, P) of P candidates per attack: ``attacks`` (A,), ``candidates`` (A * P, k), attack by
-        attack; with P = 1 and the points followed (:meth:`follow_points`), ``moved`` (A,) says in which slot
-        each candidate differs from its attack's point (-1: any number).
+        """Summaries (A, P) of P candidates per attack: ``attacks`` (A,) distinct, ``candidates`` (A * P, k),
+        attack by attack; with the points followed (:meth:`follow_points`), ``moved`` (A * P,) says in which
+        slot each candidate differs from its attack's point (-1: any number).
 
         A candidate with no applied pixel gets the clean summary without a query; with the memo, a candidate
         this attack already evaluated (now or earlier) gets its earlier fitness and success without a query
         (``known`` False). At most :meth:`remaining` new candidates of an attack are evaluated, in order; the
         rest get fitness +inf and no success. Returns the summaries and the bool (A, P) mask of candidates
-        that were evaluated or answered.
+        that were evaluated or answered. (:meth:`look_ahead` and :meth:`keep` with every candidate kept.)
         """
         a = attacks.shape[0]
         p = candidates.positions.shape[0] // max(a, 1)
-        budget = self.remaining(attacks)
-        rows = np.repeat(attacks, p)
+        trial = self.look_ahead(np.repeat(attacks, p), candidates, moved)
+        self.keep(trial)
+        return trial.summary.map(lambda v: v.reshape(a, p, *v.shape[1:])), trial.scored.reshape(a, p)
+
+    def look_ahead(self, rows: np.ndarray, candidates: Decoded, moved: np.ndarray | None = None) -> Trial:
+        """Answer candidates a search may still discard: ``rows`` (B,) the attack of each candidate, each
+        attack's candidates together and in the order the search would have asked for them one at a time;
+        ``candidates`` (B, k); ``moved`` (B,) as for :meth:`score`.
+
+        Each candidate is answered as :meth:`score` answers it, as if every earlier candidate of its attack had
+        been asked and kept (the memo and the budget count them), but nothing is counted or remembered until
+        :meth:`keep` says which candidates the search keeps (a prefix of each attack's). A search that asks
+        for candidates it would only have proposed had the earlier ones been rejected (``SparseRandomSearch``'s
+        look-ahead) keeps them up to its attack's first decision and discards the rest: queries, memo and
+        results are those of asking one at a time.
+        """
+        b = rows.shape[0]
+        change = np.ones(b, dtype=bool)
+        change[1:] = rows[1:] != rows[:-1]
+        starts = np.flatnonzero(change)
+        if np.unique(rows[starts]).size != starts.size:
+            raise ValueError("look_ahead takes each attack's candidates together (rows holds an attack twice, "
+                             "apart)")
         needs: np.ndarray = np.asarray(candidates.applied.any(axis=1))
-        recalled = np.zeros(a * p, dtype=bool)  # answered from earlier steps
+        recalled = np.zeros(b, dtype=bool)  # answered from earlier steps
         repeats = np.zeros(0, dtype=np.int64)  # repeats of a candidate that is new in this step
         sources = np.zeros(0, dtype=np.int64)
         memo_fitness, memo_success = np.zeros(0), np.zeros(0, dtype=bool)
@@ -422,11 +462,13 @@ class Evaluation:
                 repeats, sources = new[~is_first], new[first][group][~is_first]
             needs[recalled] = False
             needs[repeats] = False
-        needs2 = needs.reshape(a, p)
-        allowed = (needs2 & (np.cumsum(needs2, axis=1) <= budget[:, None])).reshape(-1)
+        # each attack's new candidates in order, up to its remaining budget
+        counted = np.cumsum(needs)
+        before = np.repeat(counted[starts] - needs[starts], np.diff(np.append(starts, b)))
+        allowed = needs & (counted - before <= self.remaining(rows))
         scored = allowed | ~needs
         scored[repeats] = allowed[sources]
-        out = self.clean_summary[attacks].map(lambda v: np.repeat(v, p, axis=0))
+        out = self.clean_summary[rows]
         out = dataclasses.replace(out, fitness=np.where(scored, out.fitness, np.inf), success=out.success & scored)
         if recalled.any():
             out.fitness[recalled] = memo_fitness
@@ -434,14 +476,19 @@ class Evaluation:
             out.known[recalled] = False
         if allowed.any():
             idx = np.flatnonzero(allowed)
-            ev = self._evaluate(rows[idx], candidates[idx], moved=None if (moved is None or p != 1) else moved[idx])
-            out.put(idx, ev)
-            if self.memo is not None and keys is not None:
-                self.memo.add(keys[idx], ev.fitness, ev.success)
+            out.put(idx, self._evaluate(rows[idx], candidates[idx], moved=None if moved is None else moved[idx]))
         if repeats.size:
             out.put(repeats, Summary.choose(scored[repeats], out[sources], out[repeats]))
-        self.queries[attacks] += allowed.reshape(a, p).sum(axis=1)
-        return out.map(lambda v: v.reshape(a, p, *v.shape[1:])), scored.reshape(a, p)
+        return Trial(rows, out, scored, allowed, keys)
+
+    def keep(self, trial: Trial, kept: np.ndarray | None = None) -> None:
+        """Count and remember the candidates of ``trial`` the search keeps: bool (B,), a prefix of each
+        attack's candidates (default: all); the others are as if never asked."""
+        take = trial.allowed if kept is None else trial.allowed & kept
+        idx = np.flatnonzero(take)
+        if self.memo is not None and trial.keys is not None and idx.size:
+            self.memo.add(trial.keys[idx], trial.summary.fitness[idx], trial.summary.success[idx])
+        self.queries += np.bincount(trial.rows[idx], minlength=self.n).astype(np.int64)
 
     def confirm(self, attack: int, candidate: Decoded, step: int) -> Summary | None:
         """Evaluate a success of attack ``attack`` (candidate (1, k)) on its own, a batch of one at fp32, one

@@ -141,11 +141,13 @@ class PointBases:
                 np.concatenate([old.applied[attacks] & self.started[attacks][:, None], cand.applied], axis=1))
 
     def _refresh(self, attacks: np.ndarray, slots: np.ndarray) -> None:
-        """Bring the leave-one-out bases of (attack, slot) pairs (distinct) up to date."""
+        """Bring the leave-one-out bases of (attack, slot) pairs (repeats allowed) up to date."""
         stale = ~self.fresh[attacks, slots]
         a, s = attacks[stale], slots[stale]
         if a.size == 0:
             return
+        pairs = np.unique(np.stack([a, s], axis=1), axis=0)
+        a, s = pairs[:, 0], pairs[:, 1]
         pos, col, on = self._restore(a, s)
         self.bases.commit(self._slot_id(a, s), pos, col, on, sources=self._point_id(a))
         self.fresh[a, s] = True
@@ -153,7 +155,8 @@ class PointBases:
 
     def probabilities(self, attacks: np.ndarray, cand: Decoded, moved: np.ndarray, keep: bool = False
                       ) -> torch.Tensor:
-        """Probabilities (B, K) of the candidates (B, k) of ``attacks`` (B,), distinct attacks.
+        """Probabilities (B, K) of the candidates (B, k) of ``attacks`` (B,) (an attack may have several: each is
+        answered against its attack's current point, as if the others were not accepted).
 
         Args:
             moved: int (B,), the one slot in which each candidate differs from its attack's point, or -1.

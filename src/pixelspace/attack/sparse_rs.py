@@ -27,6 +27,17 @@ adversarial attacks" (AAAI 2022), L0 threat model, written for this engine:
   0, 50, 200, 500, 1000, 2000, 4000, 6000 and 8000 of 10,000 rescaled queries, where ``q`` counts this
   attack's evaluated candidates rescaled to ``10000 * q / max_queries``.
 
+Look-ahead: late in a search nearly every candidate is rejected, and a rejected candidate leaves the point
+where it was, so the next candidate depends only on the attack's random stream. With ``look_ahead`` d > 1
+each attack proposes its next d candidates as if each were rejected (recording its random stream's state after
+each), all attacks' together go to the model in one call (:meth:`~pixelspace.attack.evaluation.Evaluation.
+look_ahead`), and each attack keeps its candidates up to its first decision (accepted, a success, the budget
+spent): those are counted and remembered, the rest are discarded as if never asked and the stream is rewound to
+just after the last kept one. Every decision, query count and recorded value is that of asking one candidate
+at a time (tests/attack/test_sparse_look_ahead.py); d only moves work into larger model calls. An attack's d
+doubles after a step without a decision, up to ``look_ahead``, and falls back to the run it just saw after
+one. The k = 1 enumeration (whose candidates never depend on the state) asks one at a time.
+
 Positions are drawn only from the region, and candidates go to the evaluation path as pixels and colours
 (:class:`~pixelspace.attack.evaluation.Evaluation`), so ``region_mode`` has no effect on the search: it is
 recorded in the result (and campaigns keep it in the search hash of their rows, as stored). All active attacks
@@ -42,13 +53,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode
-from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, check_settings
+from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, Summary, check_settings
 from pixelspace.attack.objectives import Margin
 from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError
@@ -59,6 +71,9 @@ CORNERS = np.array([[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 2
 _STREAM = 0x5A55  # spawn key of the search's random stream, apart from DE's and the scan seeding's
 _SCHEDULE = ((50, 2), (200, 4), (500, 5), (1000, 6), (2000, 8), (4000, 10), (6000, 12), (8000, 15))
 _HISTORY_POINTS = 100
+#: candidates per step the look-ahead aims at (when fewer attacks are active, each asks for more): one-pixel
+#: candidates against the points run at their full rate from about 48 per call on the shipped networks
+_STEP_CANDIDATES = 64
 FirstColor = Literal["opposite", "random"]
 FIRST_COLORS: tuple[str, ...] = typing.get_args(FirstColor)
 SinglePixel = Literal["enumerate", "random"]
@@ -109,6 +124,13 @@ class SparseRandomSearch(Attack):
             pixel restored) instead of the clean image, where the model's incremental pass makes that cheaper
             (:mod:`pixelspace.attack.points`). An evaluation route, not a search setting: the results are the
             same (tests/attack/test_points.py), so it is not in :meth:`config_dict`.
+        look_ahead: at most this many candidates per attack per step (1: one, as the search is written). The
+            search cannot know its next candidate before it has decided on this one, but it is rejected far more
+            often than accepted, and a rejected candidate leaves the point as it was: so an attack asks for its
+            next candidates as if each were rejected, in one model call with every other attack's, and keeps
+            them up to its first decision (an accepted candidate, a success, the budget spent); the rest are
+            discarded unasked (no query, no memo entry, its random stream rewound). The same results (module
+            docstring, "Look-ahead"), so it is not in :meth:`config_dict`.
 
     Examples:
         >>> SparseRandomSearch(pixels=3, max_queries=1000).pixels
@@ -127,6 +149,7 @@ class SparseRandomSearch(Attack):
     single_pixel: SinglePixel = "enumerate"
     precision: Precision | None = None
     follow_points: bool = True
+    look_ahead: int = 16
 
     def __post_init__(self) -> None:
         check_settings(self.pixels, self.batch_size, self.precision, self.eval_chunk, self.reuse_evaluations)
@@ -145,6 +168,8 @@ class SparseRandomSearch(Attack):
                               f"got {self.single_pixel!r}")
         if not isinstance(self.follow_points, bool):
             raise ConfigError(f"follow_points must be True or False, got {self.follow_points!r}")
+        if not isinstance(self.look_ahead, int) or isinstance(self.look_ahead, bool) or self.look_ahead < 1:
+            raise ConfigError(f"look_ahead must be an int >= 1, got {self.look_ahead!r}")
         if self.max_iterations is not None and (not isinstance(self.max_iterations, int) or self.max_iterations < 0):
             raise ConfigError(f"max_iterations must be None or an int >= 0, got {self.max_iterations!r}")
 
@@ -164,6 +189,7 @@ class SparseRandomSearch(Attack):
         d.pop("batch_size")
         d.pop("eval_chunk")
         d.pop("follow_points")  # an evaluation route: same results
+        d.pop("look_ahead")  # how many candidates are asked at once: same results
         d["max_iterations"] = self.iterations
         if self.pixels != 1:
             d.pop("single_pixel")  # no effect above one pixel
@@ -241,6 +267,13 @@ def _pair_order(rng: np.random.Generator, region: np.ndarray, clean_corner: np.n
             np.concatenate([col1, rest_c[perm]]).astype(np.int64))
 
 
+def _group_starts(rows: np.ndarray) -> np.ndarray:
+    """Where each run of equal values of ``rows`` (B,) starts (G,)."""
+    change = np.ones(rows.shape[0], dtype=bool)
+    change[1:] = rows[1:] != rows[:-1]
+    return np.flatnonzero(change)
+
+
 def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> AttackResult:
     """The search step on ``ev`` for clean uint8 images ``clean_np`` (N, 3, H, W) (see the module docstring)."""
     n, k = ev.n, cfg.pixels
@@ -250,10 +283,13 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
     opposite_of = _opposite_colors(clean_np)
     placed: list[set[int]] = [set() for _ in range(n)]  # pixels each attack has placed so far
 
-    def place(a: int, p: int) -> int:
-        """The corner index attack ``a`` gives pixel ``p`` as it places it (see the module docstring)."""
+    def place(a: int, p: int, added: list[int] | None = None) -> int:
+        """The corner index attack ``a`` gives pixel ``p`` as it places it (see the module docstring); a pixel
+        placed for the first time is appended to ``added``."""
         first = p not in placed[a]
         placed[a].add(p)
+        if first and added is not None:
+            added.append(p)
         if first and cfg.first_color == "opposite":
             return int(opposite_of[a, p])
         return _corner(rngs[a], int(corner_of[a, p]))
@@ -278,6 +314,27 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
     def pixels(p: np.ndarray, c: np.ndarray) -> Decoded:
         """Candidates (B, k) from flat positions and corner indices (every pixel inside its region)."""
         return Decoded(p, CORNERS[c], np.ones(p.shape, dtype=bool))
+
+    def slots_moved(q: int) -> int:
+        """How many slots an iteration moves after ``q`` evaluated candidates (the schedule)."""
+        return max(int(alpha_schedule(cfg.p_init, q, cfg.max_queries) * k), 1)
+
+    def propose(a: int, m: int, added: list[int] | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+        """Attack ``a``'s next candidate from its current point, ``m`` slots moved: positions (k,), corner
+        indices (k,) and the one moved slot (-1: several)."""
+        rng = rngs[a]
+        new_p, new_c = pos[a].copy(), col[a].copy()
+        slots = rng.choice(k, size=min(m, k), replace=False)
+        taken = set(pos[a].tolist())
+        for s in slots:
+            if region_px[a].size > len(taken):
+                p = _free_pixel(rng, region_px[a], taken)
+                taken.add(p)
+                new_p[s] = p
+                new_c[s] = place(a, p, added)
+            else:  # no free pixel in the region: recolour in place
+                new_c[s] = _corner(rng, int(new_c[s]))
+        return new_p, new_c, int(slots[0]) if slots.size == 1 else -1
 
     iters = cfg.iterations
     step = max(1, math.ceil(iters / _HISTORY_POINTS))
@@ -320,32 +377,118 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
 
     settle(rows_all, 0, pos.copy(), col.copy(), np.full(n, -1, dtype=np.int64))
     ev.report(int(done.sum()))
-    for it in range(1, iters + 1):
-        active = np.flatnonzero(~done)
-        if active.size == 0:
-            break
-        new_pos, new_col = pos[active].copy(), col[active].copy()
-        moved = np.full(active.size, -1, dtype=np.int64)
-        if orders:  # an attack is done once its order is exhausted, so ``it`` lies inside every active order
-            new_pos[:, 0], new_col[:, 0] = order_pos[active, it], order_col[active, it]
-        for j, a in enumerate(active if not orders else ()):
-            rng = rngs[a]
-            m = max(int(alpha_schedule(cfg.p_init, int(ev.queries[a]) - 1, cfg.max_queries) * k), 1)
-            slots = rng.choice(k, size=min(m, k), replace=False)
-            if slots.size == 1:
-                moved[j] = slots[0]
-            taken = set(pos[a].tolist())
-            for s in slots:
-                if region_px[a].size > len(taken):
-                    p = _free_pixel(rng, region_px[a], taken)
-                    taken.add(p)
-                    new_pos[j, s] = p
-                    new_col[j, s] = place(int(a), p)
-                else:  # no free pixel in the region: recolour in place
-                    new_col[j, s] = _corner(rng, int(new_col[j, s]))
-        before = done.copy()
-        settle(active, it, new_pos, new_col, moved)
-        generations[active] = it
-        ev.report(int((done & ~before).sum()))
+    if orders or cfg.look_ahead == 1:
+        for it in range(1, iters + 1):
+            active = np.flatnonzero(~done)
+            if active.size == 0:
+                break
+            new_pos, new_col = pos[active].copy(), col[active].copy()
+            moved = np.full(active.size, -1, dtype=np.int64)
+            if orders:  # an attack is done once its order is exhausted, so ``it`` lies inside every active order
+                new_pos[:, 0], new_col[:, 0] = order_pos[active, it], order_col[active, it]
+            for j, a in enumerate(active if not orders else ()):
+                new_pos[j], new_col[j], moved[j] = propose(int(a), slots_moved(int(ev.queries[a]) - 1))
+            before = done.copy()
+            settle(active, it, new_pos, new_col, moved)
+            generations[active] = it
+            ev.report(int((done & ~before).sum()))
+    else:
+        _look_ahead(cfg, ev, follow, propose, slots_moved, rngs, placed, pos, col, cur, done, generations,
+                    history, step, pixels)
     ev.report(int((~done).sum()))
     return ev.result(pixels(pos, col), cur, generations, history, cfg.region_mode)
+
+
+def _look_ahead(cfg: SparseRandomSearch, ev: Evaluation, follow: bool,
+                propose: Callable[[int, int, list[int] | None], tuple[np.ndarray, np.ndarray, int]],
+                slots_moved: Callable[[int], int], rngs: list[np.random.Generator], placed: list[set[int]],
+                pos: np.ndarray, col: np.ndarray, cur: Summary, done: np.ndarray, generations: np.ndarray,
+                history: np.ndarray, step: int, pixels: Callable[[np.ndarray, np.ndarray], Decoded]) -> None:
+    """Iterations 1, 2, ... of every attack with look-ahead (module docstring): each step, every active attack
+    asks for its next d candidates as if each were rejected, and keeps them up to its first decision. Updates
+    the search's state arrays in place, as the one-at-a-time loop does."""
+    n = ev.n
+    iters = cfg.iterations
+    t = np.zeros(n, dtype=np.int64)  # iterations done per attack
+    depth = np.ones(n, dtype=np.int64)
+    while True:
+        active = np.flatnonzero(~done & (t < iters))
+        if active.size == 0:
+            break
+        rows: list[int] = []
+        new_pos: list[np.ndarray] = []
+        new_col: list[np.ndarray] = []
+        moved: list[int] = []
+        offset: list[int] = []  # each candidate's place in its attack's look-ahead, 0, 1, ...
+        rewind: dict[int, tuple[list[Mapping[str, Any]], list[list[int]]]] = {}
+        share = -(-_STEP_CANDIDATES // active.size)  # enough candidates per step to fill the model's calls
+        for a in active.tolist():
+            d = int(min(depth[a], share, iters - t[a]))
+            q = int(ev.queries[a]) - 1
+            m = slots_moved(q)
+            while d > 1 and slots_moved(q + d - 1) != m:  # the schedule must not change inside the look-ahead
+                d -= 1
+            states: list[Mapping[str, Any]] = []
+            additions: list[list[int]] = []
+            for j in range(d):
+                added: list[int] = []
+                p_, c_, mv = propose(a, m, added)
+                rows.append(a)
+                new_pos.append(p_)
+                new_col.append(c_)
+                moved.append(mv)
+                offset.append(j)
+                states.append(rngs[a].bit_generator.state)
+                additions.append(added)
+            rewind[a] = (states, additions)
+        r = np.asarray(rows, dtype=np.int64)
+        cand_pos, cand_col = np.stack(new_pos), np.stack(new_col)
+        mv_arr = np.asarray(moved, dtype=np.int64)
+        off = np.asarray(offset, dtype=np.int64)
+        cand = pixels(cand_pos, cand_col)
+        trial = ev.look_ahead(r, cand, mv_arr if follow else None)
+        summ, scored = trial.summary, trial.scored
+        it_c = t[r] + 1 + off
+        accept = scored & (summ.fitness <= cur.fitness[r])
+        success = scored & summ.success
+        starts = _group_starts(r)
+        spent = np.cumsum(trial.allowed)
+        spent = spent - np.repeat(spent[starts] - trial.allowed[starts], np.diff(np.append(starts, r.size)))
+        spent_out = ev.remaining(r) - spent <= 0
+        decided = ~scored | accept | success | spent_out
+        ends = np.append(starts[1:], r.size) - 1
+        first = np.minimum.reduceat(np.where(decided, np.arange(r.size), r.size), starts)
+        cut = np.where(first < r.size, first, ends)  # (G,) each attack's last kept candidate
+        group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, r.size)))
+        kept = np.arange(r.size) <= cut[group]
+        ev.keep(trial, kept)
+        old_fitness = cur.fitness[r]
+        a_cut = r[cut]
+        done[a_cut[~scored[cut]]] = True  # out of budget
+        acc = cut[accept[cut]]
+        pos[r[acc]], col[r[acc]] = cand_pos[acc], cand_col[acc]
+        cur.put(r[acc], summ[acc])
+        if follow:
+            ev.accept(r[acc], cand[acc], mv_arr[acc])
+        for j in cut[success[cut]].tolist():
+            if ev.confirm(int(r[j]), cand[j : j + 1], int(it_c[j])) is not None:
+                done[r[j]] = True
+        record = kept & scored & (it_c % step == 0)
+        is_cut = np.zeros(r.size, dtype=bool)
+        is_cut[cut] = True
+        values = np.where(is_cut, cur.fitness[r], old_fitness)
+        history[r[record], it_c[record] // step] = values[record]
+        before = done.copy()
+        done[a_cut] |= ev.remaining(a_cut) <= 0
+        t[a_cut] = it_c[cut]
+        generations[a_cut] = it_c[cut]
+        for g in np.flatnonzero(cut < ends).tolist():  # rewind the discarded proposals
+            a = int(a_cut[g])
+            states, additions = rewind[a]
+            j = int(cut[g] - starts[g])
+            rngs[a].bit_generator.state = states[j]
+            for later in additions[j + 1 :]:
+                placed[a].difference_update(later)
+        run = cut - starts + 1
+        depth[a_cut] = np.where(decided[cut], run, np.minimum(2 * depth[a_cut], cfg.look_ahead))
+        ev.report(int((done & ~before).sum()))

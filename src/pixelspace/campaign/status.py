@@ -119,7 +119,8 @@ class ReplayResult:
         float_differences: the largest absolute difference of each float field that differs beyond rel. 1e-5.
         device: the device the replay ran on; stored_device: the one the store records.
         batch_stored, batch_identical: the batch's attacks (this one included) with a stored row, and how many of
-            those rows the re-run gave exactly.
+            those rows the re-run gave exactly. batch_same_path: how many it gave with every discrete field
+            equal (the floats may differ); batch_float_gap: the largest float difference among those.
         cpu_capability: the level of PyTorch's CPU kernels during the replay (``"AVX512"``, …); empty when it
             ran on another device. stored_cpu_capability: the level the store records (stores made on the CPU
             since it is recorded), else None.
@@ -139,6 +140,8 @@ class ReplayResult:
     stored_cpu_capability: str | None = None
     batch_stored: int = 0
     batch_identical: int = 0
+    batch_same_path: int = 0
+    batch_float_gap: float = 0.0
 
     @property
     def search_reproduced(self) -> bool:
@@ -306,7 +309,8 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     diffs = sorted(k for k in set(rec) | set(new) if not _close(rec.get(k), new.get(k)))
     float_diffs = {k: d for k in diffs if (d := _max_float_diff(rec.get(k), new.get(k))) is not None}
     # the other rows of the batch came out of the same run: say how many of the stored ones it gives exactly
-    stored_rows = identical_rows = 0
+    stored_rows = identical_rows = same_path = 0
+    largest = 0.0
     with Store.open_readonly(path) as store:
         for k, made in zip(keys, records, strict=True):
             try:
@@ -316,10 +320,15 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
             stored_rows += 1
             a, b = like_stored(other, made)
             identical_rows += a == b
+            gaps = [_max_float_diff(a.get(f), b.get(f)) for f in set(a) | set(b) if a.get(f) != b.get(f)]
+            if all(g is not None for g in gaps):
+                same_path += 1
+                largest = max([largest, *(g for g in gaps if g is not None)])
     from pixelspace.runtime import cpu_capability
 
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs,
                         device=dev, stored_device=meta.get("device"),
                         cpu_capability=cpu_capability() if dev == "cpu" else "",
                         stored_cpu_capability=meta.get("cpu_capability"),
-                        batch_stored=stored_rows, batch_identical=identical_rows)
+                        batch_stored=stored_rows, batch_identical=identical_rows, batch_same_path=same_path,
+                        batch_float_gap=largest)
