@@ -1,0 +1,44 @@
+"""benchmarks/replay_sweep.py replays a store's batches and notices a stored row the code no longer gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from pixelspace.cli import cli
+from tests.campaign.conftest import config_dict, to_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sweep(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the tiny campaign's model factory lives in tests/
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "replay_sweep.py"), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+
+
+def test_every_batch_replays_and_a_changed_row_is_caught(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    (n,) = sqlite3.connect(store).execute("SELECT count(*) FROM attacks").fetchone()
+    assert n == 12
+    con = sqlite3.connect(store)  # one stored row the search would not give: one more generation
+    key, record = con.execute("SELECT key, record FROM attacks ORDER BY key LIMIT 1").fetchone()
+    rec = json.loads(record)
+    rec["generations"] = int(rec.get("generations", 0)) + 1
+    con.execute("UPDATE attacks SET record = ?, generations = generations + 1 WHERE key = ?", (json.dumps(rec), key))
+    con.commit()
+    con.close()
+    out = sweep(str(store), "--all")
+    assert out.returncode == 1, out.stdout + out.stderr  # a row took another path
+    assert f"{n - 1} of {n} rows exact, {n - 1} same search path" in out.stdout  # every other row replays exactly
+    assert f"of {n // 2} batches with stored rows replayed" in out.stdout  # attacks_per_batch = 2
