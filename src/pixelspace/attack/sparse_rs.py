@@ -53,14 +53,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from pixelspace.attack.encoding import GENES_PER_PIXEL, Decoded, RegionMode
-from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, Summary, check_settings
+from pixelspace.attack.evaluation import Attack, AttackInputs, Evaluation, check_settings
 from pixelspace.attack.objectives import Margin
 from pixelspace.attack.result import AttackResult
 from pixelspace.errors import ConfigError
@@ -375,6 +375,94 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
     for i, (opos, ocol) in enumerate(orders):
         order_pos[i, : opos.size], order_col[i, : ocol.size] = opos, ocol
 
+    def look_ahead() -> None:
+        """Iterations 1, 2, ... of every attack with look-ahead (module docstring): each step, every active
+        attack asks for its next d candidates as if each were rejected, and keeps them up to its first decision;
+        the state above moves as the one-at-a-time loop moves it."""
+        t = np.zeros(n, dtype=np.int64)  # iterations done per attack
+        depth = np.ones(n, dtype=np.int64)
+        while True:
+            active = np.flatnonzero(~done & (t < iters))
+            if active.size == 0:
+                break
+            rows: list[int] = []
+            new_pos: list[np.ndarray] = []
+            new_col: list[np.ndarray] = []
+            moved: list[int] = []
+            offset: list[int] = []  # each candidate's place in its attack's look-ahead, 0, 1, ...
+            rewind: dict[int, tuple[list[Mapping[str, Any]], list[list[int]]]] = {}
+            share = -(-_STEP_CANDIDATES // active.size)  # enough candidates per step to fill the model's calls
+            for a in active.tolist():
+                d = int(min(depth[a], share, iters - t[a]))
+                q = int(ev.queries[a]) - 1
+                m = slots_moved(q)
+                while d > 1 and slots_moved(q + d - 1) != m:  # the schedule must not change inside the look-ahead
+                    d -= 1
+                states: list[Mapping[str, Any]] = []
+                additions: list[list[int]] = []
+                for j in range(d):
+                    added: list[int] = []
+                    p_, c_, mv = propose(a, m, added)
+                    rows.append(a)
+                    new_pos.append(p_)
+                    new_col.append(c_)
+                    moved.append(mv)
+                    offset.append(j)
+                    states.append(rngs[a].bit_generator.state)
+                    additions.append(added)
+                rewind[a] = (states, additions)
+            r = np.asarray(rows, dtype=np.int64)
+            cand_pos, cand_col = np.stack(new_pos), np.stack(new_col)
+            mv_arr = np.asarray(moved, dtype=np.int64)
+            off = np.asarray(offset, dtype=np.int64)
+            cand = pixels(cand_pos, cand_col)
+            trial = ev.look_ahead(r, cand, mv_arr if follow else None)
+            summ, scored = trial.summary, trial.scored
+            it_c = t[r] + 1 + off
+            accept = scored & (summ.fitness <= cur.fitness[r])
+            success = scored & summ.success
+            starts = _group_starts(r)
+            spent = np.cumsum(trial.allowed)
+            spent = spent - np.repeat(spent[starts] - trial.allowed[starts], np.diff(np.append(starts, r.size)))
+            spent_out = ev.remaining(r) - spent <= 0
+            decided = ~scored | accept | success | spent_out
+            ends = np.append(starts[1:], r.size) - 1
+            first = np.minimum.reduceat(np.where(decided, np.arange(r.size), r.size), starts)
+            cut = np.where(first < r.size, first, ends)  # (G,) each attack's last kept candidate
+            group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, r.size)))
+            kept = np.arange(r.size) <= cut[group]
+            ev.keep(trial, kept)
+            old_fitness = cur.fitness[r]
+            a_cut = r[cut]
+            done[a_cut[~scored[cut]]] = True  # out of budget
+            acc = cut[accept[cut]]
+            pos[r[acc]], col[r[acc]] = cand_pos[acc], cand_col[acc]
+            cur.put(r[acc], summ[acc])
+            if follow:
+                ev.accept(r[acc], cand[acc], mv_arr[acc])
+            for j in cut[success[cut]].tolist():
+                if ev.confirm(int(r[j]), cand[j : j + 1], int(it_c[j])) is not None:
+                    done[r[j]] = True
+            record = kept & scored & (it_c % step == 0)
+            is_cut = np.zeros(r.size, dtype=bool)
+            is_cut[cut] = True
+            values = np.where(is_cut, cur.fitness[r], old_fitness)
+            history[r[record], it_c[record] // step] = values[record]
+            before = done.copy()
+            done[a_cut] |= ev.remaining(a_cut) <= 0
+            t[a_cut] = it_c[cut]
+            generations[a_cut] = it_c[cut]
+            for g in np.flatnonzero(cut < ends).tolist():  # rewind the discarded proposals
+                a = int(a_cut[g])
+                states, additions = rewind[a]
+                j = int(cut[g] - starts[g])
+                rngs[a].bit_generator.state = states[j]
+                for later in additions[j + 1 :]:
+                    placed[a].difference_update(later)
+            run = cut - starts + 1
+            depth[a_cut] = np.where(decided[cut], run, np.minimum(2 * depth[a_cut], cfg.look_ahead))
+            ev.report(int((done & ~before).sum()))
+
     settle(rows_all, 0, pos.copy(), col.copy(), np.full(n, -1, dtype=np.int64))
     ev.report(int(done.sum()))
     if orders or cfg.look_ahead == 1:
@@ -393,102 +481,7 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
             generations[active] = it
             ev.report(int((done & ~before).sum()))
     else:
-        _look_ahead(cfg, ev, follow, propose, slots_moved, rngs, placed, pos, col, cur, done, generations,
-                    history, step, pixels)
+        look_ahead()
     ev.report(int((~done).sum()))
     return ev.result(pixels(pos, col), cur, generations, history, cfg.region_mode)
 
-
-def _look_ahead(cfg: SparseRandomSearch, ev: Evaluation, follow: bool,
-                propose: Callable[[int, int, list[int] | None], tuple[np.ndarray, np.ndarray, int]],
-                slots_moved: Callable[[int], int], rngs: list[np.random.Generator], placed: list[set[int]],
-                pos: np.ndarray, col: np.ndarray, cur: Summary, done: np.ndarray, generations: np.ndarray,
-                history: np.ndarray, step: int, pixels: Callable[[np.ndarray, np.ndarray], Decoded]) -> None:
-    """Iterations 1, 2, ... of every attack with look-ahead (module docstring): each step, every active attack
-    asks for its next d candidates as if each were rejected, and keeps them up to its first decision. Updates
-    the search's state arrays in place, as the one-at-a-time loop does."""
-    n = ev.n
-    iters = cfg.iterations
-    t = np.zeros(n, dtype=np.int64)  # iterations done per attack
-    depth = np.ones(n, dtype=np.int64)
-    while True:
-        active = np.flatnonzero(~done & (t < iters))
-        if active.size == 0:
-            break
-        rows: list[int] = []
-        new_pos: list[np.ndarray] = []
-        new_col: list[np.ndarray] = []
-        moved: list[int] = []
-        offset: list[int] = []  # each candidate's place in its attack's look-ahead, 0, 1, ...
-        rewind: dict[int, tuple[list[Mapping[str, Any]], list[list[int]]]] = {}
-        share = -(-_STEP_CANDIDATES // active.size)  # enough candidates per step to fill the model's calls
-        for a in active.tolist():
-            d = int(min(depth[a], share, iters - t[a]))
-            q = int(ev.queries[a]) - 1
-            m = slots_moved(q)
-            while d > 1 and slots_moved(q + d - 1) != m:  # the schedule must not change inside the look-ahead
-                d -= 1
-            states: list[Mapping[str, Any]] = []
-            additions: list[list[int]] = []
-            for j in range(d):
-                added: list[int] = []
-                p_, c_, mv = propose(a, m, added)
-                rows.append(a)
-                new_pos.append(p_)
-                new_col.append(c_)
-                moved.append(mv)
-                offset.append(j)
-                states.append(rngs[a].bit_generator.state)
-                additions.append(added)
-            rewind[a] = (states, additions)
-        r = np.asarray(rows, dtype=np.int64)
-        cand_pos, cand_col = np.stack(new_pos), np.stack(new_col)
-        mv_arr = np.asarray(moved, dtype=np.int64)
-        off = np.asarray(offset, dtype=np.int64)
-        cand = pixels(cand_pos, cand_col)
-        trial = ev.look_ahead(r, cand, mv_arr if follow else None)
-        summ, scored = trial.summary, trial.scored
-        it_c = t[r] + 1 + off
-        accept = scored & (summ.fitness <= cur.fitness[r])
-        success = scored & summ.success
-        starts = _group_starts(r)
-        spent = np.cumsum(trial.allowed)
-        spent = spent - np.repeat(spent[starts] - trial.allowed[starts], np.diff(np.append(starts, r.size)))
-        spent_out = ev.remaining(r) - spent <= 0
-        decided = ~scored | accept | success | spent_out
-        ends = np.append(starts[1:], r.size) - 1
-        first = np.minimum.reduceat(np.where(decided, np.arange(r.size), r.size), starts)
-        cut = np.where(first < r.size, first, ends)  # (G,) each attack's last kept candidate
-        group = np.repeat(np.arange(starts.size), np.diff(np.append(starts, r.size)))
-        kept = np.arange(r.size) <= cut[group]
-        ev.keep(trial, kept)
-        old_fitness = cur.fitness[r]
-        a_cut = r[cut]
-        done[a_cut[~scored[cut]]] = True  # out of budget
-        acc = cut[accept[cut]]
-        pos[r[acc]], col[r[acc]] = cand_pos[acc], cand_col[acc]
-        cur.put(r[acc], summ[acc])
-        if follow:
-            ev.accept(r[acc], cand[acc], mv_arr[acc])
-        for j in cut[success[cut]].tolist():
-            if ev.confirm(int(r[j]), cand[j : j + 1], int(it_c[j])) is not None:
-                done[r[j]] = True
-        record = kept & scored & (it_c % step == 0)
-        is_cut = np.zeros(r.size, dtype=bool)
-        is_cut[cut] = True
-        values = np.where(is_cut, cur.fitness[r], old_fitness)
-        history[r[record], it_c[record] // step] = values[record]
-        before = done.copy()
-        done[a_cut] |= ev.remaining(a_cut) <= 0
-        t[a_cut] = it_c[cut]
-        generations[a_cut] = it_c[cut]
-        for g in np.flatnonzero(cut < ends).tolist():  # rewind the discarded proposals
-            a = int(a_cut[g])
-            states, additions = rewind[a]
-            j = int(cut[g] - starts[g])
-            rngs[a].bit_generator.state = states[j]
-            for later in additions[j + 1 :]:
-                placed[a].difference_update(later)
-        run = cut - starts + 1
-        depth[a_cut] = np.where(decided[cut], run, np.minimum(2 * depth[a_cut], cfg.look_ahead))
-        ev.report(int((done & ~before).sum()))
