@@ -3,12 +3,10 @@ keeping them up to the first decision, gives the results of asking one candidate
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
-from tests.attack.test_sparse_rs import SpotModel, gray
+from tests.attack.test_sparse_rs import SpotModel, gray, one_thread  # noqa: F401 (autouse: one torch thread)
 from torch import nn
 
 from pixelspace import SparseRandomSearch, Targeted, Untargeted
@@ -39,14 +37,6 @@ class SmoothModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([(x * self.w[c] + x * x * self.v[c]).sum(dim=(1, 2, 3)) for c in range(4)],
                            dim=1) + self.b
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def assert_same(a: AttackResult, b: AttackResult, what: str) -> None:
