@@ -2,13 +2,14 @@
 
 Usage:
     python benchmarks/replay_sweep.py [STORE ...] [--per-cell N] [--seed S] [--all] [--max-seconds T]
+                                      [--cpu-capability store|native|avx2|avx512]
 
 For each store (default: every ``results/*/store.sqlite``) this rebuilds the campaign's plan of batches as the
 runner makes it (``make_batches`` on the stored config, inputs and ``attacks_per_batch``), keeps the batches
 with at least one stored row, and replays a sample of them: ``--per-cell N`` batches (default 1), drawn with
 ``--seed``, from each cell (search, model, pixels, mode), or every batch with ``--all``. Each replay is one
-``pixelspace replay STORE KEY`` in its own process (so the level of PyTorch's CPU kernels the store records is
-set before torch computes anything), which re-runs the key's whole batch and reports how many of the batch's
+``pixelspace replay STORE KEY`` in its own process (so the level of PyTorch's CPU kernels the store records, or
+``--cpu-capability``, is set before torch computes anything), which re-runs the key's whole batch and reports how many of the batch's
 stored rows came out exactly, and how many with every discrete field equal. A store made on another device
 than this one (``meta.device`` cuda) is listed and skipped: its rows replay only there.
 
@@ -65,6 +66,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--all", action="store_true", help="replay every batch with a stored row")
     ap.add_argument("--max-seconds", type=float, default=None, help="stop starting replays after this long")
+    ap.add_argument("--cpu-capability", default="store", help="passed to `pixelspace replay` (default: the level "
+                    "the store records; a store made before levels were recorded may need avx2, docs/campaigns.md)")
     args = ap.parse_args()
     stores = args.stores or sorted(Path("results").glob("*/store.sqlite"))
     start = time.monotonic()
@@ -98,8 +101,8 @@ def main() -> int:
                 break
             t0 = time.process_time()
             before = _children_cpu()
-            proc = subprocess.run([str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0]],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
+                                   "--cpu-capability", args.cpu_capability], capture_output=True, text=True)
             spent = _children_cpu() - before + time.process_time() - t0
             cpu += spent
             text = proc.stdout + proc.stderr
