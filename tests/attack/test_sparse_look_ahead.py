@@ -72,9 +72,11 @@ def test_look_ahead_gives_the_results_of_one_candidate_at_a_time(k: int, p_init:
     assert 0 < one.success.sum() < n  # both outcomes occur
     assert one.generations.max() > 100  # long searches: many windows of rejected candidates
     for ahead in (2, 7, 16):
+        finished: list[int] = []
         res = SparseRandomSearch(pixels=k, max_queries=300, p_init=p_init, batch_size=16, look_ahead=ahead)(
-            model, x, Untargeted(labels), regions=regions, seed=5)
+            model, x, Untargeted(labels), regions=regions, seed=5, progress=finished.append)
         assert_same(one, res, f"look_ahead={ahead}")
+        assert sum(finished) == n and len(finished) > 2  # every attack reported once, as it finished
 
 
 def test_look_ahead_targeted_and_an_iteration_limit() -> None:

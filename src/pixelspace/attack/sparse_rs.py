@@ -434,6 +434,7 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
             ev.keep(trial, kept)
             old_fitness = cur.fitness[r]
             a_cut = r[cut]
+            before = done.copy()
             done[a_cut[~scored[cut]]] = True  # out of budget
             acc = cut[accept[cut]]
             pos[r[acc]], col[r[acc]] = cand_pos[acc], cand_col[acc]
@@ -448,7 +449,6 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
             is_cut[cut] = True
             values = np.where(is_cut, cur.fitness[r], old_fitness)
             history[r[record], it_c[record] // step] = values[record]
-            before = done.copy()
             done[a_cut] |= ev.remaining(a_cut) <= 0
             t[a_cut] = it_c[cut]
             generations[a_cut] = it_c[cut]
