@@ -41,8 +41,8 @@ one. The k = 1 enumeration (whose candidates never depend on the state) asks one
 Positions are drawn only from the region, and candidates go to the evaluation path as pixels and colours
 (:class:`~pixelspace.attack.evaluation.Evaluation`), so ``region_mode`` has no effect on the search: it is
 recorded in the result (and campaigns keep it in the search hash of their rows, as stored). All active attacks
-advance one iteration together: one candidate per attack, evaluated in one model call through the evaluation
-path every search uses (the evaluation memo, query budget, success confirmation and result assembly). Query
+advance together, one candidate each per step (several with look-ahead, above), evaluated in one model call
+through the evaluation path every search uses (the evaluation memo, query budget, success confirmation and result assembly). Query
 counting is DE's (DESIGN.md §2): the clean image, every evaluated candidate (a candidate answered from the
 memo is free) and the confirmation, at most ``max_queries`` in all. ``generations`` in the result counts
 iterations.
