@@ -259,8 +259,9 @@ class Evaluation:
     """The evaluation path of one attack call: candidates (pixels and colours) in, summaries and a result out.
 
     Creating it evaluates the clean images (one counted query per attack). Then a search calls
-    :meth:`score` with candidates, :meth:`confirm` with a success it wants to return, and finally
-    :meth:`result` with each attack's best candidate.
+    :meth:`score` with candidates (or :meth:`look_ahead` with candidates it may still discard, then :meth:`keep`
+    with those it keeps), :meth:`confirm` with a success it wants to return, and finally :meth:`result` with
+    each attack's best candidate.
 
     Args:
         inputs: the checked call.
