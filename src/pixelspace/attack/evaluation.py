@@ -120,6 +120,8 @@ class Trial:
         summary: :class:`Summary` (B,) their answers.
         scored: bool (B,) evaluated or answered (False: left out by the budget).
         allowed: bool (B,) asked of the model (one query each, once kept).
+        spent: int64 (B,) the queries the trial's candidates of the same attack cost up to and including each
+            (the running count of ``allowed`` within the attack).
         keys: uint64 (B, 2) their memo keys, or None without the memo.
     """
 
@@ -127,6 +129,7 @@ class Trial:
     summary: Summary
     scored: np.ndarray
     allowed: np.ndarray
+    spent: np.ndarray
     keys: np.ndarray | None
 
 
@@ -178,6 +181,13 @@ def check_settings(pixels: int, batch_size: Any, precision: Any, eval_chunk: Any
         raise ConfigError(f"reuse_evaluations must be True or False, got {reuse_evaluations!r}")
     if precision is not None:
         check_precision(precision)
+
+
+def _running_count(flags: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """For bool ``flags`` (B,) in runs beginning at ``starts`` (G,): int64 (B,) how many are set in each one's
+    run up to and including it."""
+    counted = np.cumsum(flags, dtype=np.int64)
+    return counted - np.repeat(counted[starts] - flags[starts], np.diff(np.append(starts, flags.shape[0])))
 
 
 class Attack(ABC):
@@ -464,9 +474,7 @@ class Evaluation:
             needs[recalled] = False
             needs[repeats] = False
         # each attack's new candidates in order, up to its remaining budget
-        counted = np.cumsum(needs)
-        before = np.repeat(counted[starts] - needs[starts], np.diff(np.append(starts, b)))
-        allowed = needs & (counted - before <= self.remaining(rows))
+        allowed = needs & (_running_count(needs, starts) <= self.remaining(rows))
         scored = allowed | ~needs
         scored[repeats] = allowed[sources]
         out = self.clean_summary[rows]
@@ -480,7 +488,7 @@ class Evaluation:
             out.put(idx, self._evaluate(rows[idx], candidates[idx], moved=None if moved is None else moved[idx]))
         if repeats.size:
             out.put(repeats, Summary.choose(scored[repeats], out[sources], out[repeats]))
-        return Trial(rows, out, scored, allowed, keys)
+        return Trial(rows, out, scored, allowed, _running_count(allowed, starts), keys)
 
     def keep(self, trial: Trial, kept: np.ndarray | None = None) -> None:
         """Count and remember the candidates of ``trial`` the search keeps: bool (B,), a prefix of each

@@ -422,9 +422,7 @@ def _search(cfg: SparseRandomSearch, ev: Evaluation, clean_np: np.ndarray) -> At
             accept = scored & (summ.fitness <= cur.fitness[r])
             success = scored & summ.success
             starts = _group_starts(r)
-            spent = np.cumsum(trial.allowed)
-            spent = spent - np.repeat(spent[starts] - trial.allowed[starts], np.diff(np.append(starts, r.size)))
-            spent_out = ev.remaining(r) - spent <= 0
+            spent_out = ev.remaining(r) - trial.spent <= 0
             decided = ~scored | accept | success | spent_out
             ends = np.append(starts[1:], r.size) - 1
             first = np.minimum.reduceat(np.where(decided, np.arange(r.size), r.size), starts)
