@@ -2,14 +2,14 @@
 
 Usage:
     python benchmarks/replay_sweep.py [STORE ...] [--per-cell N] [--seed S] [--all] [--max-seconds T]
-                                      [--cpu-capability store|native|avx2|avx512]
+                                      [--cpu-capability store|native|avx2|avx512] [--threads store|native|N]
 
 For each store (default: every ``results/*/store.sqlite``) this rebuilds the campaign's plan of batches as the
 runner makes it (``make_batches`` on the stored config, inputs and ``attacks_per_batch``), keeps the batches
 with at least one stored row, and replays a sample of them: ``--per-cell N`` batches (default 1), drawn with
 ``--seed``, from each cell (search, model, pixels, mode), or every batch with ``--all``. Each replay is one
 ``pixelspace replay STORE KEY`` in its own process (so the level of PyTorch's CPU kernels the store records, or
-``--cpu-capability``, is set before torch computes anything), which re-runs the key's whole batch and reports how many of the batch's
+``--cpu-capability``, is set before torch computes anything; PyTorch's thread count likewise, ``--threads``), which re-runs the key's whole batch and reports how many of the batch's
 stored rows came out exactly, and how many with every discrete field equal. A store made on another device
 than this one (``meta.device`` cuda) is listed and skipped: its rows replay only there.
 
@@ -68,6 +68,8 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=None, help="stop starting replays after this long")
     ap.add_argument("--cpu-capability", default="store", help="passed to `pixelspace replay` (default: the level "
                     "the store records; a store made before levels were recorded may need avx2, docs/campaigns.md)")
+    ap.add_argument("--threads", default="store", help="passed to `pixelspace replay` (default: the thread count "
+                    "the store records; else this process's own)")
     args = ap.parse_args()
     stores = args.stores or sorted(Path("results").glob("*/store.sqlite"))
     start = time.monotonic()
@@ -102,7 +104,8 @@ def main() -> int:
             t0 = time.process_time()
             before = _children_cpu()
             proc = subprocess.run([str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
-                                   "--cpu-capability", args.cpu_capability], capture_output=True, text=True)
+                                   "--cpu-capability", args.cpu_capability, "--threads", args.threads],
+                                  capture_output=True, text=True)
             spent = _children_cpu() - before + time.process_time() - t0
             cpu += spent
             text = proc.stdout + proc.stderr

@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -215,20 +216,34 @@ def status_command(store: Path, keys: int | None) -> None:
               help="Level of PyTorch's CPU kernels (CPU float32 results depend on it): the one the store records "
                    "(stores made on the CPU since it is recorded; else this CPU's own), this CPU's own, or a "
                    "level, e.g. avx2 for a row made on a CPU without AVX-512.")
-def replay_command(store: Path, key: str, device: str | None, alone: bool, strict: bool, cpu_capability: str) -> None:
+@click.option("--threads", default="store", show_default=True,
+              help="PyTorch's thread count on the CPU (some networks' float32 results depend on it): the one the "
+                   "store records (stores made on the CPU since it is recorded; else this process's own), "
+                   "'native' for this process's own, or a number.")
+def replay_command(store: Path, key: str, device: str | None, alone: bool, strict: bool, cpu_capability: str,
+                   threads: str) -> None:
     """Re-run one stored attack from its seed and say whether it reproduces the stored row."""
     from pixelspace.campaign.status import replay_attack, set_replay_cpu_capability
     from pixelspace.errors import PixelspaceError
 
+    count: int | Literal["store"] | None
+    if threads in ("store", "native"):
+        count = "store" if threads == "store" else None
+    else:
+        try:
+            count = int(threads)
+        except ValueError:
+            raise click.BadParameter(f"{threads!r} is not 'store', 'native' or a number",
+                                     param_hint="--threads") from None
     try:
         not_restored = set_replay_cpu_capability(store, cpu_capability)  # before torch computes anything
-        r = replay_attack(store, key, device=device, alone=alone)
+        r = replay_attack(store, key, device=device, alone=alone, threads=count)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     if not_restored:
         click.echo(f"note: {not_restored}; this replay runs with {r.cpu_capability}")
     rec = r.replayed
-    kernels = f", CPU kernels {r.cpu_capability}" if r.cpu_capability else ""
+    kernels = f", CPU kernels {r.cpu_capability}, {r.threads} thread(s)" if r.cpu_capability else ""
     confidence = f" ({rec['confidence']:.3f})" if "confidence" in rec else ""  # a scan row records none
     click.echo(f"attack {r.key} (re-run with {r.batch_attacks} attack(s) of its batch{kernels}): success {rec['success']}, predicted {rec['predicted']}{confidence}, "
                f"generations {rec['generations']}, queries {rec['queries']}")

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from pixelspace.campaign import replay_attack, run_campaign
 from pixelspace.cli import cli
+from pixelspace.errors import ConfigError
 from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
 from tests.campaign.conftest import REPO, attack_rows, config_dict, to_toml
 
@@ -60,6 +62,61 @@ def test_a_cpu_store_records_its_kernels_and_a_resume_on_others_warns(
             in caplog.text and f"{CAPABILITY_ENV}={_another_level().lower()}" in caplog.text)
 
 
+def test_a_cpu_store_records_its_thread_count_and_a_resume_with_another_warns(
+        make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    cfg = make_config()
+    run_campaign(cfg, progress=False)
+    store = Path(cfg.campaign.store)
+    assert _meta(store)["torch_threads"] == str(torch.get_num_threads())
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False)
+    assert "PyTorch threads" not in caplog.text
+    _set_meta(store, "torch_threads", str(torch.get_num_threads() + 3))
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False)
+    assert (f"store made with {torch.get_num_threads() + 3} PyTorch threads, resumed with {torch.get_num_threads()}"
+            in caplog.text and f"OMP_NUM_THREADS={torch.get_num_threads() + 3}" in caplog.text)
+
+
+def test_replay_runs_with_the_stored_thread_count_and_restores_its_own(
+        tiny_data: dict[str, Any], tmp_path: Path, clean_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The re-run happens under the store's thread count (or the one asked for); the process's count is back
+    afterwards; a store without a recorded count replays under the process's own and the note says so."""
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    key = attack_rows(store)[0][0]
+    own = torch.get_num_threads()
+    seen: list[int] = []
+    from pixelspace.campaign.backends import local
+
+    real = local.run_batch
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "run_batch", spy)
+    other = own + 1
+    _set_meta(store, "torch_threads", str(other))
+    r = replay_attack(store, key)
+    assert seen[-1] == other and (r.threads, r.stored_threads) == (other, other)
+    assert torch.get_num_threads() == own
+    r = replay_attack(store, key, threads=None)
+    assert seen[-1] == own and r.threads == own and "thread" in r.kernel_note()
+    r = replay_attack(store, key, threads=2)
+    assert seen[-1] == 2 and r.threads == 2 and torch.get_num_threads() == own
+    _set_meta(store, "torch_threads", None)
+    r = replay_attack(store, key)
+    assert seen[-1] == own and r.stored_threads is None
+    assert "does not record PyTorch's thread count" in r.kernel_note() and "--threads" in r.kernel_note()
+    with pytest.raises(ConfigError, match="threads must be a positive number"):
+        replay_attack(store, key, threads=0)
+    out = CliRunner().invoke(cli, ["replay", str(store), key, "--threads", "many"])
+    assert out.exit_code == 2 and "'many' is not 'store', 'native' or a number" in out.output, out.output
+
+
 def test_replay_names_the_kernels_and_why_a_row_from_elsewhere_may_differ(
         tiny_data: dict[str, Any], tmp_path: Path, clean_env: None) -> None:
     store = tmp_path / "store.sqlite"
@@ -72,7 +129,8 @@ def test_replay_names_the_kernels_and_why_a_row_from_elsewhere_may_differ(
     assert r.identical and (r.cpu_capability, r.stored_cpu_capability) == (cpu_capability(), cpu_capability())
     assert r.kernel_note() == ""
     out = runner.invoke(cli, ["replay", str(store), key])
-    assert out.exit_code == 0 and f"CPU kernels {cpu_capability()})" in out.output, out.output
+    assert out.exit_code == 0 and f"CPU kernels {cpu_capability()}, {torch.get_num_threads()} thread(s))" \
+        in out.output, out.output
 
     # a store from before the level was recorded, whose row this replay does not reproduce
     _set_meta(store, "cpu_capability", None)
@@ -113,7 +171,7 @@ def test_replay_runs_at_the_level_the_store_was_made_with(tiny_data: dict[str, A
     key = attack_rows(store)[0][0]
     out = pixelspace("replay", str(store), key)
     assert out.returncode == 0, out.stderr
-    assert "CPU kernels DEFAULT)" in out.stdout and "reproduces the stored row exactly" in out.stdout
+    assert "CPU kernels DEFAULT, " in out.stdout and "reproduces the stored row exactly" in out.stdout
 
 
 BEST1BIN = REPO / "results" / "cifar10-best1bin" / "store.sqlite"
@@ -191,3 +249,36 @@ def test_the_best1bin_store_was_made_with_avx2_kernels() -> None:
     assert avx2["clean"] == avx2["rows"] and avx2["confirmations"] == avx2["successes"], avx2
     if "avx512" in got:
         assert got["avx512"]["confirmations"] < got["avx512"]["successes"], got["avx512"]
+
+
+IMAGENET_CPU = REPO / "results" / "imagenet-cpu" / "store.sqlite"
+
+
+@pytest.mark.skipif(not IMAGENET_CPU.is_file(), reason="results/imagenet-cpu is absent")
+def test_the_imagenet_cpu_store_was_made_with_avx2_kernels_and_two_threads() -> None:
+    """results/imagenet-cpu records neither its kernel level nor its thread count (made before either was
+    recorded); EfficientNet-Lite0's clean probabilities in its first batch are those of PyTorch's AVX2 kernels
+    under 2 threads, bit for bit, and not those under 1 thread (docs/campaigns.md, "Replay on another machine")."""
+    from pixelspace.runtime import cpu_supports
+
+    if not cpu_supports("avx2"):
+        pytest.skip("this CPU has no AVX2")
+    code = ("import json, sys\n"
+            "from pixelspace.errors import WeightsError, DataError\n"
+            "from tests.campaign.test_cpu_kernels import stored_float_matches, IMAGENET_CPU\n"
+            "try:\n"
+            "    print(json.dumps(stored_float_matches(IMAGENET_CPU, 0)))\n"
+            "except (WeightsError, DataError) as exc:\n"
+            "    print(json.dumps({'skip': str(exc)}))\n")
+    env = {k: v for k, v in os.environ.items() if k != CAPABILITY_ENV}
+    got = {}
+    for threads in ("2", "1"):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=300,
+                             env={**env, CAPABILITY_ENV: "avx2", "OMP_NUM_THREADS": threads})
+        assert out.returncode == 0, out.stderr
+        got[threads] = json.loads(out.stdout.splitlines()[-1])
+        if "skip" in got[threads]:
+            pytest.skip(f"shipped weights or data unavailable: {got[threads]['skip']}")
+    two, one = got["2"], got["1"]
+    assert two["rows"] == 4 and two["clean"] == 4 and two["confirmations"] == two["successes"], two
+    assert one["clean"] < one["rows"], one

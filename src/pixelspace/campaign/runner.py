@@ -225,8 +225,9 @@ def _git_sha() -> str:
 
 
 def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> dict[str, str]:
-    """The meta rows a new store starts with; ``cpu_capability`` (the level of PyTorch's CPU kernels, which
-    CPU float32 results depend on) only when this process runs the attacks on the CPU (``local``)."""
+    """The meta rows a new store starts with; ``cpu_capability`` (the level of PyTorch's CPU kernels) and
+    ``torch_threads`` (PyTorch's intra-op thread count), which CPU float32 results both depend on, only when this
+    process runs the attacks on the CPU (``local``)."""
     import torch
 
     from pixelspace import __version__
@@ -243,22 +244,32 @@ def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> d
     }
     if local and device == "cpu":
         meta["cpu_capability"] = cpu_capability()
+        meta["torch_threads"] = str(torch.get_num_threads())
     return meta
 
 
-def _check_cpu_capability(meta: Mapping[str, str], device: str, local: bool) -> None:
-    """Warn when a store made on the CPU resumes here on the CPU with PyTorch's kernels at another level: the
-    rows added now are not what its first run would have computed, bit for bit (docs/campaigns.md)."""
+def _check_cpu_kernels(meta: Mapping[str, str], device: str, local: bool) -> None:
+    """Warn when a store made on the CPU resumes here on the CPU with PyTorch's kernels at another level, or with
+    another intra-op thread count: the rows added now are not what its first run would have computed, bit for bit
+    (docs/campaigns.md)."""
+    import torch
+
     from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
 
-    stored = meta.get("cpu_capability")
-    if not (local and device == "cpu" and meta.get("device") == "cpu" and stored):
+    if not (local and device == "cpu" and meta.get("device") == "cpu"):
         return
+    stored = meta.get("cpu_capability")
     now = cpu_capability()
-    if now != stored:
+    if stored and now != stored:
         log.warning("store made with PyTorch's %s CPU kernels, resumed with %s: its new rows will not be "
                     "bit-identical to what the first run would have made (set %s=%s before starting to match, "
                     "where this CPU has them; docs/campaigns.md)", stored, now, CAPABILITY_ENV, stored.lower())
+    threads = meta.get("torch_threads")
+    if threads and int(threads) != torch.get_num_threads():
+        log.warning("store made with %s PyTorch threads, resumed with %d: its new rows may not be bit-identical to "
+                    "what the first run would have made (some networks' CPU float32 results depend on the thread "
+                    "count; set OMP_NUM_THREADS=%s before starting to match; docs/campaigns.md)", threads,
+                    torch.get_num_threads(), threads)
 
 
 def tune_batch_size(config: CampaignConfig, module: Any, device: str, shape: tuple[int, int]) -> int:
@@ -504,7 +515,7 @@ def run_campaign(
                         ex.attacks_per_batch)
         if meta.get("device") != device:
             log.info("resuming on %s (the campaign started on %s)", device, meta.get("device"))
-        _check_cpu_capability(meta, device, local=backend.name == "local")
+        _check_cpu_kernels(meta, device, local=backend.name == "local")
         specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
         done_keys = store.attack_keys() & {s.key for s in specs}
         batches = pending_batches(specs, inputs.attacks_per_batch, done_keys)

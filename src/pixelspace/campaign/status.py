@@ -6,11 +6,11 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pixelspace.campaign.config import CampaignConfig
 from pixelspace.campaign.store import Store
-from pixelspace.errors import StoreError
+from pixelspace.errors import ConfigError, StoreError
 
 
 @dataclass(frozen=True)
@@ -124,6 +124,8 @@ class ReplayResult:
         cpu_capability: the level of PyTorch's CPU kernels during the replay (``"AVX512"``, …); empty when it
             ran on another device. stored_cpu_capability: the level the store records (stores made on the CPU
             since it is recorded), else None.
+        threads: PyTorch's intra-op thread count during the replay (0 when it ran on another device);
+            stored_threads: the count the store records (stores made on the CPU since it is recorded), else None.
     """
 
     key: str
@@ -138,6 +140,8 @@ class ReplayResult:
     stored_device: str | None = None
     cpu_capability: str = ""
     stored_cpu_capability: str | None = None
+    threads: int = 0
+    stored_threads: int | None = None
     batch_stored: int = 0
     batch_identical: int = 0
     batch_same_path: int = 0
@@ -154,17 +158,26 @@ class ReplayResult:
         the level of PyTorch's CPU kernels (:func:`pixelspace.runtime.cpu_capability`)."""
         if not self.cpu_capability or self.stored_device != "cpu":
             return ""
+        notes = []
         if self.stored_cpu_capability is None:
             other = next(c for c in ("avx2", "avx512", "default") if c != self.cpu_capability.lower())
-            return (f"The store does not record the level of PyTorch's CPU kernels it was made with, and CPU "
-                    f"float32 results depend on it (AVX2 and AVX-512 softmax round differently); this replay ran "
-                    f"with {self.cpu_capability}: try another level, e.g. `--cpu-capability {other}` "
-                    "(docs/campaigns.md, \"Replay on another machine\")")
-        if self.stored_cpu_capability != self.cpu_capability:
-            return (f"The store was made with PyTorch's {self.stored_cpu_capability} CPU kernels and this replay "
-                    f"ran with {self.cpu_capability}, which round CPU float32 results differently "
-                    "(docs/campaigns.md, \"Replay on another machine\")")
-        return ""
+            notes.append(f"The store does not record the level of PyTorch's CPU kernels it was made with, and CPU "
+                         f"float32 results depend on it (AVX2 and AVX-512 softmax round differently); this replay "
+                         f"ran with {self.cpu_capability}: try another level, e.g. `--cpu-capability {other}`")
+        elif self.stored_cpu_capability != self.cpu_capability:
+            notes.append(f"The store was made with PyTorch's {self.stored_cpu_capability} CPU kernels and this "
+                         f"replay ran with {self.cpu_capability}, which round CPU float32 results differently")
+        if self.stored_threads is None:
+            other_threads = 1 if self.threads != 1 else 2
+            notes.append(f"The store does not record PyTorch's thread count it was made with, and some networks' "
+                         f"CPU float32 results depend on it; this replay ran with {self.threads}: try another, "
+                         f"e.g. `--threads {other_threads}`")
+        elif self.stored_threads != self.threads:
+            notes.append(f"The store was made with {self.stored_threads} PyTorch threads and this replay ran with "
+                         f"{self.threads}; some networks' CPU float32 results depend on the thread count")
+        if not notes:
+            return ""
+        return ". ".join(notes) + " (docs/campaigns.md, \"Replay on another machine\")"
 
 
 def _close(a: Any, b: Any) -> bool:
@@ -212,7 +225,6 @@ def set_replay_cpu_capability(path: str | Path, requested: str = "store") -> str
     """
     import os
 
-    from pixelspace.errors import ConfigError
     from pixelspace.runtime import CAPABILITY_ENV, CPU_CAPABILITIES, cpu_supports, use_cpu_capability
 
     choice = requested.lower()
@@ -238,7 +250,8 @@ def set_replay_cpu_capability(path: str | Path, requested: str = "store") -> str
     return ""
 
 
-def replay_attack(path: str | Path, key: str, device: str | None = None, alone: bool = False) -> ReplayResult:
+def replay_attack(path: str | Path, key: str, device: str | None = None, alone: bool = False,
+                 threads: int | Literal["store"] | None = "store") -> ReplayResult:
     """Re-run one stored attack from its seed and compare with the stored record.
 
     By default the attack's whole batch is re-run (the batches are fixed by the plan and the stored
@@ -247,20 +260,27 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     float32 outputs can differ in their last bits, which can occasionally steer the search elsewhere.
 
     On the CPU, "the same device" includes the level of PyTorch's CPU kernels (AVX2, AVX-512: their softmax
-    rounds differently) and the thread count; the result says which level the replay ran with and which the
-    store records. This function does not change the level (a process fixes it at its first CPU kernel call):
-    ``pixelspace replay`` sets it before torch computes anything (``--cpu-capability``), or set
-    ``ATEN_CPU_CAPABILITY`` before starting Python.
+    rounds differently) and PyTorch's intra-op thread count (AllConv's and NiN's float32 outputs depend on it);
+    the result says which level and thread count the replay ran with and which the store records. This
+    function sets the thread count for the re-run (``threads``) but not the level (a process fixes it at its
+    first CPU kernel call): ``pixelspace replay`` sets it before torch computes anything
+    (``--cpu-capability``), or set ``ATEN_CPU_CAPABILITY`` before starting Python.
 
     Args:
         path: the store.
         key: the attack key, or any prefix of it that no other stored key shares.
         device: torch device; default the campaign's ``execution.device``.
         alone: run only this attack instead of its batch.
+        threads: PyTorch's thread count for the re-run on the CPU (restored afterwards): ``"store"`` the count
+            the store records (stores made on the CPU since it is recorded; else the process's own), a number,
+            or None for the process's own.
 
     Raises:
         StoreError: no such store or key, or the model's weights differ from those the row was made with.
+        ConfigError: ``threads`` below 1.
     """
+    import torch
+
     from pixelspace.campaign.backends import Batch, Job
     from pixelspace.campaign.backends.local import run_batch
     from pixelspace.campaign.prepare import load_model, resolve_device
@@ -291,7 +311,19 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
     clf = Classifier(lm.module.to(dev), batch_size=inputs.batch_size,
                      incremental="auto" if config.attack.incremental else False)
-    records = run_batch(job, clf, batch)
+    stored_threads = int(meta["torch_threads"]) if meta.get("torch_threads") else None
+    if threads == "store":
+        threads = stored_threads if meta.get("device") == "cpu" else None
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be a positive number, got {threads}")
+    saved_threads = torch.get_num_threads()
+    try:
+        if dev == "cpu" and threads is not None:
+            torch.set_num_threads(threads)
+        used_threads = torch.get_num_threads()
+        records = run_batch(job, clf, batch)
+    finally:
+        torch.set_num_threads(saved_threads)
 
     def like_stored(stored: dict[str, Any], made: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The stored and the new record of one attack, in the same format (compact stores: the seed in its
@@ -330,5 +362,6 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
                         device=dev, stored_device=meta.get("device"),
                         cpu_capability=cpu_capability() if dev == "cpu" else "",
                         stored_cpu_capability=meta.get("cpu_capability"),
+                        threads=used_threads if dev == "cpu" else 0, stored_threads=stored_threads,
                         batch_stored=stored_rows, batch_identical=identical_rows, batch_same_path=same_path,
                         batch_float_gap=largest)
