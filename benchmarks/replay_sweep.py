@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/replay_sweep.py [STORE ...] [--per-cell N] [--seed S] [--all] [--max-seconds T]
                                       [--cpu-capability store|native|avx2|avx512] [--threads store|native|N]
+                                      [--device DEV] [--search NAME]
 
 For each store (default: every ``results/*/store.sqlite``) this rebuilds the campaign's plan of batches as the
 runner makes it (``make_batches`` on the stored config, inputs and ``attacks_per_batch``), keeps the batches
@@ -11,7 +12,9 @@ with at least one stored row, and replays a sample of them: ``--per-cell N`` bat
 ``pixelspace replay STORE KEY`` in its own process (so the level of PyTorch's CPU kernels the store records, or
 ``--cpu-capability``, is set before torch computes anything; PyTorch's thread count likewise, ``--threads``), which re-runs the key's whole batch and reports how many of the batch's
 stored rows came out exactly, and how many with every discrete field equal. A store made on another device
-than this one (``meta.device`` cuda) is listed and skipped: its rows replay only there.
+than this one (``meta.device`` cuda) is listed and skipped: its rows replay only there; with ``--device cpu``
+it is replayed here all the same (``pixelspace replay --device cpu``), where its floats are expected to differ
+and the same search path is what can be checked. ``--search`` keeps only the cells of one search (e.g. scan).
 
 Prints one line per replayed batch and a table per store: batches replayed of those stored, rows in them,
 rows reproduced exactly, rows with the same search path (every discrete field equal), the largest float
@@ -70,6 +73,9 @@ def main() -> int:
                     "the store records; a store made before levels were recorded may need avx2, docs/campaigns.md)")
     ap.add_argument("--threads", default="store", help="passed to `pixelspace replay` (default: the thread count "
                     "the store records; else this process's own)")
+    ap.add_argument("--device", default=None, help="replay stores made on another device on this one instead of "
+                    "skipping them (passed to `pixelspace replay --device`)")
+    ap.add_argument("--search", default=None, help="only the cells of this search (de, scan, scan-first, sparse-rs)")
     args = ap.parse_args()
     stores = args.stores or sorted(Path("results").glob("*/store.sqlite"))
     start = time.monotonic()
@@ -79,11 +85,11 @@ def main() -> int:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         device = dict(con.execute("SELECT key, value FROM meta")).get("device", "?")
         con.close()
-        if device != "cpu":
+        if device != "cpu" and args.device is None:
             print(f"{path}: made on {device}; skipped (its rows replay there)", flush=True)
             summary.append((str(path), f"skipped: made on {device}"))
             continue
-        batches = plan_batches(path)
+        batches = [b for b in plan_batches(path) if args.search is None or b[0][0] == args.search]
         cells: dict[tuple[str, str, int, str], list[list[str]]] = defaultdict(list)
         for cell, keys in batches:
             cells[cell].append(keys)
@@ -104,7 +110,8 @@ def main() -> int:
             t0 = time.process_time()
             before = _children_cpu()
             proc = subprocess.run([str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
-                                   "--cpu-capability", args.cpu_capability, "--threads", args.threads],
+                                   "--cpu-capability", args.cpu_capability, "--threads", args.threads,
+                                   *(["--device", args.device] if args.device else [])],
                                   capture_output=True, text=True)
             spent = _children_cpu() - before + time.process_time() - t0
             cpu += spent

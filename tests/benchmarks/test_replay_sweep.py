@@ -42,3 +42,22 @@ def test_every_batch_replays_and_a_changed_row_is_caught(tiny_data: dict[str, An
     assert out.returncode == 1, out.stdout + out.stderr  # a row took another path
     assert f"{n - 1} of {n} rows exact, {n - 1} same search path" in out.stdout  # every other row replays exactly
     assert f"of {n // 2} batches with stored rows replayed" in out.stdout  # attacks_per_batch = 2
+
+
+def test_a_store_from_another_device_is_skipped_unless_asked_and_search_filters_cells(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    con = sqlite3.connect(store)  # as if made on a GPU
+    con.execute("UPDATE meta SET value = 'cuda' WHERE key = 'device'")
+    con.commit()
+    con.close()
+    out = sweep(str(store), "--all")
+    assert out.returncode == 0 and "made on cuda; skipped" in out.stdout, out.stdout + out.stderr
+    out = sweep(str(store), "--all", "--device", "cpu", "--search", "scan")  # a DE-only store: no scan cell
+    assert out.returncode == 0 and "0 of 0 batches with stored rows replayed" in out.stdout, out.stdout + out.stderr
+    out = sweep(str(store), "--per-cell", "1", "--device", "cpu", "--search", "de")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rows exact" in out.stdout and "skipped" not in out.stdout
