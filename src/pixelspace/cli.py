@@ -236,7 +236,7 @@ def replay_command(store: Path, key: str, device: str | None, alone: bool, stric
             raise click.BadParameter(f"{threads!r} is not 'store', 'native' or a number",
                                      param_hint="--threads") from None
     try:
-        not_restored = set_replay_cpu_capability(store, cpu_capability)  # before torch computes anything
+        not_restored = set_replay_cpu_capability(store, cpu_capability, key)  # before torch computes anything
         r = replay_attack(store, key, device=device, alone=alone, threads=count)
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -43,6 +43,12 @@ def _set_meta(store: Path, key: str, value: str | None) -> None:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+def _without_runs(store: Path) -> None:
+    """Make ``store`` look like one from before runs were recorded: what it was made with is then only in meta."""
+    with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+        conn.execute("DROP TABLE IF EXISTS runs")
+
+
 def _another_level() -> str:
     return "DEFAULT" if cpu_capability() != "DEFAULT" else "AVX2"
 
@@ -99,6 +105,7 @@ def test_replay_runs_with_the_stored_thread_count_and_restores_its_own(
 
     monkeypatch.setattr(local, "run_batch", spy)
     other = own + 1
+    _without_runs(store)
     _set_meta(store, "torch_threads", str(other))
     r = replay_attack(store, key)
     assert seen[-1] == other and (r.threads, r.stored_threads) == (other, other)
@@ -133,6 +140,7 @@ def test_replay_names_the_kernels_and_why_a_row_from_elsewhere_may_differ(
         in out.output, out.output
 
     # a store from before the level was recorded, whose row this replay does not reproduce
+    _without_runs(store)
     _set_meta(store, "cpu_capability", None)
     with contextlib.closing(sqlite3.connect(store)) as conn, conn:
         rec = json.loads(conn.execute("SELECT record FROM attacks WHERE key = ?", (key,)).fetchone()[0])
@@ -282,3 +290,61 @@ def test_the_imagenet_cpu_store_was_made_with_avx2_kernels_and_two_threads() -> 
     two, one = got["2"], got["1"]
     assert two["rows"] == 4 and two["clean"] == 4 and two["confirmations"] == two["successes"], two
     assert one["clean"] < one["rows"], one
+
+
+def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_row(
+        make_config: Any, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
+    """A campaign run in two calls records two runs whose rowid ranges hold exactly the rows each wrote; a
+    replay takes the thread count of the run that made the row, not the store's first one."""
+    from pixelspace.campaign.backends.local import LocalBackend
+    from pixelspace.campaign.store import Store
+
+    class FirstBatchOnly(LocalBackend):
+        """The local backend, stopping after its first batch (as a killed process would)."""
+
+        def run(self, batches: Any, progress: Any = None) -> Any:
+            yield next(iter(super().run(batches, progress)))
+
+    cfg = make_config()
+    first = run_campaign(cfg, progress=False, backend=FirstBatchOnly())
+    assert 0 < first.attacks_run < first.attacks_total
+    rest = run_campaign(cfg, progress=False)
+    assert rest.attacks_run == first.attacks_total - first.attacks_run
+    assert run_campaign(cfg, progress=False).attacks_run == 0  # nothing left: no run recorded
+    store_path = Path(cfg.campaign.store)
+    with Store.open_readonly(store_path) as store:
+        runs = store.runs()
+        assert [r["rows"] for r in runs] == [first.attacks_run, rest.attacks_run]
+        assert runs[0]["first_rowid"] == 1 and runs[0]["last_rowid"] + 1 == runs[1]["first_rowid"]
+        assert runs[1]["last_rowid"] == first.attacks_total
+        assert runs[0]["details"]["torch_threads"] == str(torch.get_num_threads())
+        assert runs[0]["details"]["backend"] == "local" and runs[0]["ended_utc"] >= runs[0]["started_utc"]
+        by_run = {r["run"]: [] for r in runs}
+        keys = [k for (k,) in store.query("SELECT key FROM attacks ORDER BY rowid")]
+        for key in keys:
+            run = store.run_of(key)
+            assert run is not None
+            by_run[run["run"]].append(key)
+        assert [len(v) for v in by_run.values()] == [first.attacks_run, rest.attacks_run]
+    from pixelspace.campaign.status import campaign_status, format_status
+
+    text = format_status(campaign_status(store_path))
+    assert "runs that wrote rows (2;" in text and f"{first.attacks_run} rows, cpu" in text, text
+    # the first run under another thread count: its rows replay under that count, the second run's under theirs
+    with contextlib.closing(sqlite3.connect(store_path)) as conn, conn:
+        conn.execute("UPDATE runs SET details = json_set(details, '$.torch_threads', ?) WHERE run = ?",
+                     (str(torch.get_num_threads() + 2), runs[0]["run"]))
+    seen: list[int] = []
+    from pixelspace.campaign.backends import local
+
+    real = local.run_batch
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "run_batch", spy)
+    r = replay_attack(store_path, by_run[runs[0]["run"]][0])
+    assert seen[-1] == torch.get_num_threads() + 2 and r.stored_threads == torch.get_num_threads() + 2
+    r = replay_attack(store_path, by_run[runs[1]["run"]][0])
+    assert seen[-1] == torch.get_num_threads() and r.stored_threads == torch.get_num_threads() and r.identical

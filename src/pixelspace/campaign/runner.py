@@ -224,28 +224,31 @@ def _git_sha() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> dict[str, str]:
-    """The meta rows a new store starts with; ``cpu_capability`` (the level of PyTorch's CPU kernels) and
-    ``torch_threads`` (PyTorch's intra-op thread count), which CPU float32 results both depend on, only when this
-    process runs the attacks on the CPU (``local``)."""
+def _environment(device: str, local: bool) -> dict[str, str]:
+    """How rows are computed here: package and torch versions, git commit, device; and, when this process runs the
+    attacks on the CPU (``local``), the level of PyTorch's CPU kernels and its intra-op thread count, which CPU
+    float32 results both depend on."""
     import torch
 
     from pixelspace import __version__
     from pixelspace.runtime import cpu_capability
 
-    meta = {
+    env = {"package_version": __version__, "git_sha": _git_sha(), "torch_version": torch.__version__, "device": device}
+    if local and device == "cpu":
+        env["cpu_capability"] = cpu_capability()
+        env["torch_threads"] = str(torch.get_num_threads())
+    return env
+
+
+def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> dict[str, str]:
+    """The meta rows a new store starts with: the record format, the campaign seed, :func:`_environment` and the
+    creation time."""
+    return {
         "record_format": COMPACT,
         "campaign_seed": str(config.campaign.seed),
-        "package_version": __version__,
-        "git_sha": _git_sha(),
-        "torch_version": torch.__version__,
-        "device": device,
+        **_environment(device, local),
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    if local and device == "cpu":
-        meta["cpu_capability"] = cpu_capability()
-        meta["torch_threads"] = str(torch.get_num_threads())
-    return meta
 
 
 def _check_cpu_kernels(meta: Mapping[str, str], device: str, local: bool) -> None:
@@ -523,8 +526,10 @@ def run_campaign(
         before = len(done_keys)
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
+        run_id = (store.begin_run({**_environment(device, local=backend.name == "local"), "backend": backend.name})
+                  if batches else None)
         run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
-                                                  progress, deadline, meta.get("record_format") == COMPACT)
+                                                  progress, deadline, meta.get("record_format") == COMPACT, run_id)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
         store=Path(config.campaign.store), attacks_total=len(specs), attacks_before=before, attacks_run=run,
@@ -554,11 +559,11 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]],
 
 def _execute(
     store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
-    progress: bool, deadline: float | None = None, compact: bool = False,
+    progress: bool, deadline: float | None = None, compact: bool = False, run_id: int | None = None,
 ) -> tuple[int, int, float, bool]:
-    """Run the batches through the backend and commit each result (records in compact form when ``compact``);
-    returns (attacks, queries, seconds, whether it stopped early for ``deadline``, a ``time.monotonic()``
-    value)."""
+    """Run the batches through the backend and commit each result (records in compact form when ``compact``;
+    counted to the store's run ``run_id``); returns (attacks, queries, seconds, whether it stopped early for
+    ``deadline``, a ``time.monotonic()`` value)."""
     from tqdm import tqdm
 
     if not batches:
@@ -582,7 +587,7 @@ def _execute(
         last = time.monotonic()
         for result in backend.run(batches, on_progress):
             rows, maps = _rows(result.batch, result.records, compact)
-            added = store.write_batch(rows, maps)
+            added = store.write_batch(rows, maps, run=run_id)
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)

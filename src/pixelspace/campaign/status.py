@@ -31,13 +31,15 @@ class StatusRow:
 
 @dataclass(frozen=True)
 class CampaignStatus:
-    """A store's progress: its meta, per-group rows and image counts."""
+    """A store's progress: its meta, per-group rows, image counts and the runs that wrote it
+    (:meth:`Store.runs`; empty for a store made before runs were recorded)."""
 
     path: Path
     meta: dict[str, str]
     rows: list[StatusRow]
     images_attacked: int
     images_skipped: int
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def done(self) -> int:
@@ -65,6 +67,7 @@ def campaign_status(path: str | Path) -> CampaignStatus:
             )
         } if "attacks" in {t[0] for t in store.query("SELECT name FROM sqlite_master WHERE type = 'table'")} else {}
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status")) if plan else {}
+        runs = store.runs()
     rows = []
     for m, r, p, mo, es, total, *rest in plan:
         if rest:  # [search, search_hash] since scans exist
@@ -73,7 +76,8 @@ def campaign_status(path: str | Path) -> CampaignStatus:
             hits = [v for k, v in done.items() if k[:5] == (m, r, int(p), mo, bool(es))]
             n, s, q = hits[0] if hits else (0, 0, 0.0)
         rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q, rest[0] if rest else "de"))
-    return CampaignStatus(Path(path), meta, rows, int(counts.get("attacked", 0)), int(counts.get("skipped", 0)))
+    return CampaignStatus(Path(path), meta, rows, int(counts.get("attacked", 0)), int(counts.get("skipped", 0)),
+                          runs)
 
 
 def format_status(status: CampaignStatus) -> str:
@@ -101,6 +105,15 @@ def format_status(status: CampaignStatus) -> str:
             f"{r.model:<18} {r.search:<10} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
             f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>13.0f}"
         )
+    if status.runs:
+        lines.append(f"runs that wrote rows ({len(status.runs)}; the last {min(len(status.runs), 5)} shown):")
+        for run in status.runs[-5:]:
+            d = run["details"]
+            cpu = (f", {d['cpu_capability']} kernels, {d['torch_threads']} thread(s)"
+                   if d.get("cpu_capability") and d.get("torch_threads") else "")
+            lines.append(f"  run {run['run']}: {run['started_utc']} to {run['ended_utc'] or '(no rows yet)'}, "
+                         f"{run['rows']} rows, {d.get('device', '?')}{cpu}, {d.get('backend', '?')} backend, "
+                         f"commit {str(d.get('git_sha', '?'))[:10]}")
     return "\n".join(lines)
 
 
@@ -117,15 +130,16 @@ class ReplayResult:
             equal, whatever the floats do: the search took the same path. On another device or kernel
             (CUDA's TF32 convolutions vs CPU float32) this is what to expect.
         float_differences: the largest absolute difference of each float field that differs beyond rel. 1e-5.
-        device: the device the replay ran on; stored_device: the one the store records.
+        device: the device the replay ran on; stored_device: the one the row was made on (its run's, else the
+            store's).
         batch_stored, batch_identical: the batch's attacks (this one included) with a stored row, and how many of
             those rows the re-run gave exactly. batch_same_path: how many it gave with every discrete field
             equal (the floats may differ); batch_float_gap: the largest float difference among those.
         cpu_capability: the level of PyTorch's CPU kernels during the replay (``"AVX512"``, …); empty when it
-            ran on another device. stored_cpu_capability: the level the store records (stores made on the CPU
-            since it is recorded), else None.
+            ran on another device. stored_cpu_capability: the level the row was made with (its run's where the
+            store records runs, else the store's creation level), else None.
         threads: PyTorch's intra-op thread count during the replay (0 when it ran on another device);
-            stored_threads: the count the store records (stores made on the CPU since it is recorded), else None.
+            stored_threads: the count the row was made with (likewise), else None.
     """
 
     key: str
@@ -165,7 +179,7 @@ class ReplayResult:
                          f"float32 results depend on it (AVX2 and AVX-512 softmax round differently); this replay "
                          f"ran with {self.cpu_capability}: try another level, e.g. `--cpu-capability {other}`")
         elif self.stored_cpu_capability != self.cpu_capability:
-            notes.append(f"The store was made with PyTorch's {self.stored_cpu_capability} CPU kernels and this "
+            notes.append(f"The row was made with PyTorch's {self.stored_cpu_capability} CPU kernels and this "
                          f"replay ran with {self.cpu_capability}, which round CPU float32 results differently")
         if self.stored_threads is None:
             other_threads = 1 if self.threads != 1 else 2
@@ -173,7 +187,7 @@ class ReplayResult:
                          f"CPU float32 results depend on it; this replay ran with {self.threads}: try another, "
                          f"e.g. `--threads {other_threads}`")
         elif self.stored_threads != self.threads:
-            notes.append(f"The store was made with {self.stored_threads} PyTorch threads and this replay ran with "
+            notes.append(f"The row was made with {self.stored_threads} PyTorch threads and this replay ran with "
                          f"{self.threads}; some networks' CPU float32 results depend on the thread count")
         if not notes:
             return ""
@@ -202,16 +216,31 @@ def _max_float_diff(a: Any, b: Any) -> float | None:
     return 0.0 if a == b else None
 
 
+def made_with(store: Store, key: str | None = None) -> dict[str, str]:
+    """How the row ``key`` was computed, as far as the store says: ``device``, ``cpu_capability`` and
+    ``torch_threads`` from the run that wrote it (stores that record runs), else from the store's creation
+    (``meta``; absent keys were not recorded). Without ``key``: the creation's."""
+    meta = store.meta()
+    out = {k: meta[k] for k in ("device", "cpu_capability", "torch_threads") if meta.get(k)}
+    if key is not None:
+        run = store.run_of(store.attack(key)["key"])
+        if run is not None:
+            details = run["details"]
+            out = {k: str(details[k]) for k in ("device", "cpu_capability", "torch_threads") if details.get(k)}
+    return out
+
+
 #: ``pixelspace replay --cpu-capability`` choices besides the levels: the store's level, or the process's own.
 REPLAY_CAPABILITY_CHOICES = ("store", "native")
 
 
-def set_replay_cpu_capability(path: str | Path, requested: str = "store") -> str:
+def set_replay_cpu_capability(path: str | Path, requested: str = "store", key: str | None = None) -> str:
     """Set the level of PyTorch's CPU kernels for replaying the store at ``path``; call it before torch computes
     anything in this process (``pixelspace replay`` does).
 
     Args:
         path: the store.
+        key: the attack to be replayed: its run's level where the store records runs (else the store's).
         requested: ``"store"``: the level the store records, where it was made on the CPU and records one,
             unless ``ATEN_CPU_CAPABILITY`` is set (then that one) or this CPU lacks that level (then its own);
             ``"native"``: leave the process's own level; or a level (:data:`pixelspace.runtime.CPU_CAPABILITIES`).
@@ -237,9 +266,9 @@ def set_replay_cpu_capability(path: str | Path, requested: str = "store") -> str
         use_cpu_capability(choice)
         return ""
     with Store.open_readonly(path) as store:
-        meta = store.meta()
-    stored = meta.get("cpu_capability")
-    if meta.get("device") != "cpu" or not stored or os.environ.get(CAPABILITY_ENV):
+        made = made_with(store, key)
+    stored = made.get("cpu_capability")
+    if made.get("device") != "cpu" or not stored or os.environ.get(CAPABILITY_ENV):
         return ""
     if stored.lower() not in CPU_CAPABILITIES or not cpu_supports(stored):
         return f"the store was made with PyTorch's {stored} CPU kernels, which this CPU cannot run"
@@ -272,8 +301,8 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
         device: torch device; default the campaign's ``execution.device``.
         alone: run only this attack instead of its batch.
         threads: PyTorch's thread count for the re-run on the CPU (restored afterwards): ``"store"`` the count
-            the store records (stores made on the CPU since it is recorded; else the process's own), a number,
-            or None for the process's own.
+            the row was made with, as the store records it (:func:`made_with`; else the process's own), a
+            number, or None for the process's own.
 
     Raises:
         StoreError: no such store or key, or the model's weights differ from those the row was made with.
@@ -291,6 +320,7 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     with Store.open_readonly(path) as store:
         row = store.attack(key)
         meta = store.meta()
+        origin = made_with(store, row["key"])
         inputs = read_inputs(store)
     config = CampaignConfig.from_stored(json.loads(meta["config_json"]), f"{path} config_json")
     entry = next((m for m in config.models if m.name == row["model"]), None)
@@ -311,9 +341,9 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     job = Job(config, inputs.images, inputs.regions, inputs.batch_size, dev)
     clf = Classifier(lm.module.to(dev), batch_size=inputs.batch_size,
                      incremental="auto" if config.attack.incremental else False)
-    stored_threads = int(meta["torch_threads"]) if meta.get("torch_threads") else None
+    stored_threads = int(origin["torch_threads"]) if origin.get("torch_threads") else None
     if threads == "store":
-        threads = stored_threads if meta.get("device") == "cpu" else None
+        threads = stored_threads if origin.get("device") == "cpu" else None
     if threads is not None and threads < 1:
         raise ConfigError(f"threads must be a positive number, got {threads}")
     saved_threads = torch.get_num_threads()
@@ -359,9 +389,9 @@ def replay_attack(path: str | Path, key: str, device: str | None = None, alone: 
     from pixelspace.runtime import cpu_capability
 
     return ReplayResult(row["key"], rec, new, rec == new, not diffs, diffs, len(batch), float_diffs,
-                        device=dev, stored_device=meta.get("device"),
+                        device=dev, stored_device=origin.get("device"),
                         cpu_capability=cpu_capability() if dev == "cpu" else "",
-                        stored_cpu_capability=meta.get("cpu_capability"),
+                        stored_cpu_capability=origin.get("cpu_capability"),
                         threads=used_threads if dev == "cpu" else 0, stored_threads=stored_threads,
                         batch_stored=stored_rows, batch_identical=identical_rows, batch_same_path=same_path,
                         batch_float_gap=largest)

@@ -9,10 +9,12 @@ the one it was created with (results of different configs are never mixed).
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,13 @@ SCHEMA_VERSION = 2  # 2 added the ``scans`` table (vulnerability maps); a versio
 _SCANS_TABLE = (
     "CREATE TABLE IF NOT EXISTS scans (model TEXT, image_id TEXT, search_hash TEXT, queries INTEGER, npz BLOB, "
     "PRIMARY KEY (model, image_id, search_hash))"
+)
+#: One row per ``pixelspace run`` call that ran batches: when, where and with what it computed, and the range
+#: of ``attacks`` rowids it wrote (rowids only grow: attacks are never deleted), so each stored row can be
+#: traced to the run that made it (``Store.run_of``). Stores made before it have no such table.
+_RUNS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS runs (run INTEGER PRIMARY KEY, started_utc TEXT, ended_utc TEXT NULL, "
+    "first_rowid INTEGER, last_rowid INTEGER NULL, rows INTEGER, details TEXT)"
 )
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
@@ -58,6 +67,10 @@ class ScanRow:
     search_hash: str
     queries: int
     npz: bytes
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def encode_mask_png(mask: np.ndarray) -> bytes:
@@ -313,9 +326,45 @@ class Store:
             cur.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?)", predictions)
             cur.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
 
-    def write_batch(self, rows: Iterable[AttackRow], scans: Sequence[ScanRow] = ()) -> int:
+    def begin_run(self, details: Mapping[str, Any]) -> int:
+        """Record the start of a run that is about to write attack rows; returns its id for :meth:`write_batch`.
+
+        Args:
+            details: JSON-ready facts about how this run computes (versions, device, backend, the CPU kernel
+                level and thread count where it runs on the CPU), stored as they are.
+        """
+        with self.transaction() as cur:
+            cur.execute(_RUNS_TABLE)
+            first = int(cur.execute("SELECT COALESCE(MAX(rowid), 0) + 1 FROM attacks").fetchone()[0])
+            cur.execute("INSERT INTO runs (started_utc, first_rowid, rows, details) VALUES (?, ?, 0, ?)",
+                        (_now(), first, json.dumps(dict(details), sort_keys=True)))
+            return int(cur.lastrowid or 0)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every recorded run, oldest first (``details`` parsed); empty for a store made before runs were
+        recorded."""
+        if not self._has_table("runs"):
+            return []
+        cols = ("run", "started_utc", "ended_utc", "first_rowid", "last_rowid", "rows", "details")
+        out = [dict(zip(cols, r, strict=True)) for r in self.query(f"SELECT {', '.join(cols)} FROM runs ORDER BY run")]
+        for r in out:
+            r["details"] = json.loads(r["details"] or "{}")
+        return out
+
+    def run_of(self, key: str) -> dict[str, Any] | None:
+        """The recorded run that wrote the attack ``key`` (a full key), as :meth:`runs` gives it, or None (a row
+        written before runs were recorded)."""
+        if not self._has_table("runs"):
+            return None
+        found = self.query("SELECT r.run FROM runs r JOIN attacks a ON a.rowid BETWEEN r.first_rowid AND r.last_rowid "
+                           "WHERE a.key = ?", (key,))
+        if not found:
+            return None
+        return next(r for r in self.runs() if r["run"] == found[0][0])
+
+    def write_batch(self, rows: Iterable[AttackRow], scans: Sequence[ScanRow] = (), run: int | None = None) -> int:
         """Commit a finished batch of attacks (and the maps of a scan batch) in one transaction; returns the
-        attack rows added.
+        attack rows added. With ``run`` (from :meth:`begin_run`) the run's row range and end time move with it.
 
         A key already present is left as it is (a batch handed out twice is never written twice).
         """
@@ -332,7 +381,11 @@ class Store:
                 f"VALUES ({', '.join('?' * len(ATTACK_COLUMNS))})",
                 (r.as_tuple() for r in rows),
             )
-            return self.conn.total_changes - before
+            added = self.conn.total_changes - before
+            if run is not None and added:
+                cur.execute("UPDATE runs SET last_rowid = (SELECT MAX(rowid) FROM attacks), rows = rows + ?, "
+                            "ended_utc = ? WHERE run = ?", (added, _now(), run))
+            return added
 
     # -- reading ------------------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
