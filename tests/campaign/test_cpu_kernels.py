@@ -43,6 +43,21 @@ def _set_meta(store: Path, key: str, value: str | None) -> None:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
 
+def threads_seen(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that gets PyTorch's thread count each time a batch is run for a replay (from now on)."""
+    from pixelspace.campaign.backends import local
+
+    seen: list[int] = []
+    real = local.run_batch
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(local, "run_batch", spy)
+    return seen
+
+
 def _without_runs(store: Path) -> None:
     """Make ``store`` look like one from before runs were recorded: what it was made with is then only in meta."""
     with contextlib.closing(sqlite3.connect(store)) as conn, conn:
@@ -94,16 +109,7 @@ def test_replay_runs_with_the_stored_thread_count_and_restores_its_own(
     assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
     key = attack_rows(store)[0][0]
     own = torch.get_num_threads()
-    seen: list[int] = []
-    from pixelspace.campaign.backends import local
-
-    real = local.run_batch
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(torch.get_num_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(local, "run_batch", spy)
+    seen = threads_seen(monkeypatch)
     other = own + 1
     _without_runs(store)
     _set_meta(store, "torch_threads", str(other))
@@ -334,16 +340,7 @@ def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_
     with contextlib.closing(sqlite3.connect(store_path)) as conn, conn:
         conn.execute("UPDATE runs SET details = json_set(details, '$.torch_threads', ?) WHERE run = ?",
                      (str(torch.get_num_threads() + 2), runs[0]["run"]))
-    seen: list[int] = []
-    from pixelspace.campaign.backends import local
-
-    real = local.run_batch
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        seen.append(torch.get_num_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(local, "run_batch", spy)
+    seen = threads_seen(monkeypatch)
     r = replay_attack(store_path, by_run[runs[0]["run"]][0])
     assert seen[-1] == torch.get_num_threads() + 2 and r.stored_threads == torch.get_num_threads() + 2
     r = replay_attack(store_path, by_run[runs[1]["run"]][0])
