@@ -240,13 +240,13 @@ def _environment(device: str, local: bool) -> dict[str, str]:
     return env
 
 
-def _creation_meta(config: CampaignConfig, device: str, local: bool = True) -> dict[str, str]:
-    """The meta rows a new store starts with: the record format, the campaign seed, :func:`_environment` and the
-    creation time."""
+def _creation_meta(config: CampaignConfig, environment: Mapping[str, str]) -> dict[str, str]:
+    """The meta rows a new store starts with: the record format, the campaign seed, the :func:`_environment` of
+    this run and the creation time."""
     return {
         "record_format": COMPACT,
         "campaign_seed": str(config.campaign.seed),
-        **_environment(device, local),
+        **environment,
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
@@ -477,10 +477,11 @@ def run_campaign(
                    if config.execution.backend == "local" else get_backend(config.execution.backend))
     store_path = Path(config.campaign.store)
     new_store = not store_path.exists()
+    environment = _environment(device, local=backend.name == "local")  # the store's creation meta and this run
     try:
         store = Store.open_for_campaign(
             config.campaign.store, canonical_json(config.to_dict()), config.config_hash(),
-            _creation_meta(config, device, local=backend.name == "local"),
+            _creation_meta(config, environment),
         )
     except StoreError as exc:
         hint = _older_engine_hint(config, str(exc))
@@ -526,8 +527,7 @@ def run_campaign(
         before = len(done_keys)
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
-        run_id = (store.begin_run({**_environment(device, local=backend.name == "local"), "backend": backend.name})
-                  if batches else None)
+        run_id = store.begin_run({**environment, "backend": backend.name}) if batches else None
         run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
                                                   progress, deadline, meta.get("record_format") == COMPACT, run_id)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])

@@ -353,10 +353,8 @@ def contrast_moves(unshifted: Mapping[tuple[str, str, str], tuple[bool, float]],
             if not images:
                 continue
 
-            def diff(d: Mapping[tuple[str, str, str], tuple[bool, float]], part: int) -> np.ndarray:
-                return np.array([float(d[(model, ra, i)][part]) - float(d[(model, rb, i)][part]) for i in images])  # noqa: B023
-
-            su, ss, pu, ps = diff(unshifted, 0), diff(shifted, 0), diff(unshifted, 1), diff(shifted, 1)
+            su, ss, pu, ps = (_contrast(d, model, ra, rb, images, part)
+                              for d, part in ((unshifted, 0), (shifted, 0), (unshifted, 1), (shifted, 1)))
             keep = np.isfinite(pu) & np.isfinite(ps)
             out.append(ContrastMove(
                 model, ra, rb, len(images), float(su.mean()), float(ss.mean()),
@@ -364,6 +362,12 @@ def contrast_moves(unshifted: Mapping[tuple[str, str, str], tuple[bool, float]],
                 float(pu[keep].mean()) if keep.any() else math.nan, float(ps[keep].mean()) if keep.any() else math.nan,
                 stats.bootstrap_paired_difference(ps[keep], pu[keep], seed=seed)))
     return out
+
+
+def _contrast(outcomes: Mapping[tuple[str, str, str], tuple[bool, float]], model: str, a: str, b: str,
+              images: Sequence[str], part: int) -> np.ndarray:
+    """Per image, A − B of one outcome (``part`` 0: success, 1: flip share)."""
+    return np.array([float(outcomes[(model, a, i)][part]) - float(outcomes[(model, b, i)][part]) for i in images])
 
 
 def _contrast_table(moves: Sequence[ContrastMove]) -> Table:
