@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
 from pixelspace.campaign.backends import local
 from pixelspace.campaign.status import replay_attack
@@ -28,13 +29,13 @@ def main() -> None:
     args = ap.parse_args()
     configured = local.search_attack
 
-    def on_route(*a: object, **k: object) -> object:
-        attack = configured(*a, **k)  # type: ignore[arg-type]
+    def on_route(*a: Any, **k: Any) -> Any:
+        attack: Any = configured(*a, **k)
         if not hasattr(attack, "look_ahead"):
             raise SystemExit(f"attack {args.key} is not a sparse-search row")
         return dataclasses.replace(attack, follow_points=args.route == "points", look_ahead=args.look_ahead)
 
-    local.search_attack = on_route  # type: ignore[assignment]
+    local.search_attack = on_route
     r = replay_attack(args.store, args.key)
     print(f"{args.route}, look-ahead {args.look_ahead}: its batch: {r.batch_identical} of {r.batch_stored} stored "
           f"rows exact, {r.batch_same_path} on the same search path, largest float difference {r.batch_float_gap:.2g}")
