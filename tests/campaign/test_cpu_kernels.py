@@ -77,6 +77,7 @@ def test_a_cpu_store_records_its_kernels_and_a_resume_on_others_warns(
         run_campaign(cfg, progress=False)  # the same kernels: nothing to say
     assert "CPU kernels" not in caplog.text
     _set_meta(Path(cfg.campaign.store), "cpu_capability", _another_level())
+    _without_runs(Path(cfg.campaign.store))  # else its last run, not its creation, is what a resume matches
     with caplog.at_level(logging.WARNING):
         run_campaign(cfg, progress=False)
     assert (f"store made with PyTorch's {_another_level()} CPU kernels, resumed with {cpu_capability()}"
@@ -93,10 +94,41 @@ def test_a_cpu_store_records_its_thread_count_and_a_resume_with_another_warns(
         run_campaign(cfg, progress=False)
     assert "PyTorch threads" not in caplog.text
     _set_meta(store, "torch_threads", str(torch.get_num_threads() + 3))
+    _without_runs(store)
     with caplog.at_level(logging.WARNING):
         run_campaign(cfg, progress=False)
     assert (f"store made with {torch.get_num_threads() + 3} PyTorch threads, resumed with {torch.get_num_threads()}"
             in caplog.text and f"OMP_NUM_THREADS={torch.get_num_threads() + 3}" in caplog.text)
+
+
+def test_a_resume_is_matched_against_the_last_run_that_wrote_rows(
+        make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """A store created under other settings but last extended under today's says nothing; one whose last run used
+    another thread count or kernel level warns, naming that run."""
+    from pixelspace.campaign.backends.local import LocalBackend
+
+    class FirstBatchOnly(LocalBackend):
+        def run(self, batches: Any, progress: Any = None) -> Any:
+            yield next(iter(super().run(batches, progress)))
+
+    cfg = make_config()
+    run_campaign(cfg, progress=False, backend=FirstBatchOnly())
+    store = Path(cfg.campaign.store)
+    _set_meta(store, "torch_threads", str(torch.get_num_threads() + 3))  # created elsewhere ...
+    _set_meta(store, "cpu_capability", _another_level())
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False, backend=FirstBatchOnly())  # ... but its last run matches this one
+    assert "PyTorch threads" not in caplog.text and "CPU kernels" not in caplog.text
+    with contextlib.closing(sqlite3.connect(store)) as conn, conn:
+        conn.execute("UPDATE runs SET details = json_set(details, '$.torch_threads', ?, '$.cpu_capability', ?) "
+                     "WHERE run = (SELECT MAX(run) FROM runs)", (str(torch.get_num_threads() + 5), _another_level()))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        run_campaign(cfg, progress=False)
+    assert (f"store's last run used {torch.get_num_threads() + 5} PyTorch threads, resumed with "
+            f"{torch.get_num_threads()}" in caplog.text), caplog.text
+    assert (f"store's last run used PyTorch's {_another_level()} CPU kernels, resumed with {cpu_capability()}"
+            in caplog.text), caplog.text
 
 
 def test_replay_runs_with_the_stored_thread_count_and_restores_its_own(

@@ -251,27 +251,40 @@ def _creation_meta(config: CampaignConfig, environment: Mapping[str, str]) -> di
     }
 
 
-def _check_cpu_kernels(meta: Mapping[str, str], device: str, local: bool) -> None:
-    """Warn when a store made on the CPU resumes here on the CPU with PyTorch's kernels at another level, or with
-    another intra-op thread count: the rows added now are not what its first run would have computed, bit for bit
-    (docs/campaigns.md)."""
+def _latest_cpu_environment(store: Store, meta: Mapping[str, str]) -> tuple[Mapping[str, Any], str]:
+    """What the store's latest rows were computed with, and where that is said: the details of its last recorded
+    run that wrote rows (``"its last run"``), else its creation meta (``"made"``, a store from before runs were
+    recorded, or one no run has added to)."""
+    wrote = [r for r in store.runs() if r["rows"]]
+    if wrote:
+        return wrote[-1]["details"], "its last run"
+    return meta, "made"
+
+
+def _check_cpu_kernels(store: Store, meta: Mapping[str, str], device: str, local: bool) -> None:
+    """Warn when a store whose latest rows were made on the CPU (:func:`_latest_cpu_environment`) resumes here on
+    the CPU with PyTorch's kernels at another level, or with another intra-op thread count: the rows added now are
+    not what that run would have computed, bit for bit (docs/campaigns.md). Replay is unaffected: it re-runs each
+    row as the run that made it did."""
     import torch
 
     from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
 
-    if not (local and device == "cpu" and meta.get("device") == "cpu"):
+    made, where = _latest_cpu_environment(store, meta)
+    if not (local and device == "cpu" and made.get("device") == "cpu"):
         return
-    stored = meta.get("cpu_capability")
+    said = "store made with" if where == "made" else "store's last run used"
+    stored = made.get("cpu_capability")
     now = cpu_capability()
     if stored and now != stored:
-        log.warning("store made with PyTorch's %s CPU kernels, resumed with %s: its new rows will not be "
-                    "bit-identical to what the first run would have made (set %s=%s before starting to match, "
-                    "where this CPU has them; docs/campaigns.md)", stored, now, CAPABILITY_ENV, stored.lower())
-    threads = meta.get("torch_threads")
+        log.warning("%s PyTorch's %s CPU kernels, resumed with %s: its new rows will not be bit-identical to what "
+                    "that run would have made (set %s=%s before starting to match, where this CPU has them; "
+                    "docs/campaigns.md)", said, stored, now, CAPABILITY_ENV, str(stored).lower())
+    threads = made.get("torch_threads")
     if threads and int(threads) != torch.get_num_threads():
-        log.warning("store made with %s PyTorch threads, resumed with %d: its new rows may not be bit-identical to "
-                    "what the first run would have made (some networks' CPU float32 results depend on the thread "
-                    "count; set OMP_NUM_THREADS=%s before starting to match; docs/campaigns.md)", threads,
+        log.warning("%s %s PyTorch threads, resumed with %d: its new rows may not be bit-identical to what that "
+                    "run would have made (some networks' CPU float32 results depend on the thread count; set "
+                    "OMP_NUM_THREADS=%s before starting to match; docs/campaigns.md)", said, threads,
                     torch.get_num_threads(), threads)
 
 
@@ -519,7 +532,7 @@ def run_campaign(
                         ex.attacks_per_batch)
         if meta.get("device") != device:
             log.info("resuming on %s (the campaign started on %s)", device, meta.get("device"))
-        _check_cpu_kernels(meta, device, local=backend.name == "local")
+        _check_cpu_kernels(store, meta, device, local=backend.name == "local")
         specs = expand_attacks(config, inputs, len(json.loads(meta["class_names_json"])))
         done_keys = store.attack_keys() & {s.key for s in specs}
         batches = pending_batches(specs, inputs.attacks_per_batch, done_keys)
