@@ -15,6 +15,8 @@ maps and masks (no model):
   background's exterior (more than ``margin`` px outside), which ignores the band where segmenters disagree.
 * :func:`translation`: the maps of shifted images against the unshifted ones: does a pixel's vulnerability follow
   the content (``p + s``) or the position (``p``)?
+* :func:`shift_rise`: where a shifted image's rise in vulnerability comes from: the content both placements share,
+  the reflected strip the shift brings in, or (through a model adjusted for it) the clean confidence.
 """
 
 from __future__ import annotations
@@ -462,3 +464,106 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
     if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:
         return math.nan
     return float(np.corrcoef(x, y)[0, 1])
+
+
+#: clean probabilities are clipped to [CLIP, 1 - CLIP] before their log-odds enter :func:`shift_rise`'s model
+#: (a float32 softmax can round to exactly 1)
+CLIP = 1e-6
+
+
+@dataclass(frozen=True)
+class ShiftRise:
+    """Where a shift's rise in vulnerability comes from, for one network (the images scanned in both stores).
+
+    Attributes:
+        images: images compared.
+        content_unshifted, content_shifted: bool (images,), fooled through the pixels whose content both placements
+            share (p unshifted, p + s shifted; per-image success restricted to that content).
+        strip_only: images the shifted scan fools only through the strip of reflected pixels the shift brings in
+            (no content pixel flips).
+        share_content_unshifted, share_content_shifted, share_strip: per-pixel flip share (pp, mean over images,
+            bootstrap) of the shared content unshifted and shifted, and of the strip shifted.
+        clean_change: the clean probability of the class, shifted − unshifted (pp, paired bootstrap over images).
+        odds_ratio, adjusted_odds_ratio: the odds of being fooled through the shared content, shifted against
+            unshifted, from a logistic model of the 2 × images outcomes without and with the clean probability's
+            log-odds as a covariate (cluster-robust over images); an association, not a causal decomposition.
+    """
+
+    model: str
+    images: int
+    content_unshifted: np.ndarray
+    content_shifted: np.ndarray
+    strip_only: int
+    share_content_unshifted: stats.Interval
+    share_content_shifted: stats.Interval
+    share_strip: stats.Interval
+    clean_change: stats.Interval
+    odds_ratio: stats.Interval
+    adjusted_odds_ratio: stats.Interval
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, CLIP, 1 - CLIP)
+    return np.log(q / (1 - q))
+
+
+def _shift_odds(fooled: np.ndarray, shifted: np.ndarray, groups: np.ndarray,
+                covariate: np.ndarray | None) -> stats.Interval:
+    """exp(coefficient of ``shifted``) with its cluster-robust 95 % interval; NaN where it cannot be fitted."""
+    import statsmodels.api as sm
+
+    cols = [np.ones_like(shifted), shifted] + ([covariate] if covariate is not None else [])
+    x = np.column_stack(cols).astype(np.float64)
+    nan = stats.Interval(math.nan, math.nan, math.nan, "logistic model, cluster-robust (images)")
+    if fooled.all() or not fooled.any() or np.unique(groups).size < MIN_MODEL_IMAGES:
+        return nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            res = sm.GLM(fooled.astype(np.float64), x, family=sm.families.Binomial()).fit(
+                cov_type="cluster", cov_kwds={"groups": groups})
+        except (ValueError, np.linalg.LinAlgError):
+            return nan
+    b, se = float(np.asarray(res.params)[1]), float(np.asarray(res.bse)[1])
+    z = 1.959963984540054
+    return stats.Interval(math.exp(b), math.exp(b - z * se), math.exp(b + z * se), nan.method)
+
+
+def shift_rise(original: Mapping[str, VulnerabilityMap], shifted: Mapping[str, VulnerabilityMap],
+               shift: tuple[int, int], model: str = "", *, seed: int = stats.DEFAULT_SEED) -> ShiftRise:
+    """:class:`ShiftRise` over the images (ids) in both ``original`` and ``shifted`` whole-image maps.
+
+    The shared content is the pixels p with p and p + s inside the image (:func:`translation`'s overlap); the strip
+    is the rest of the shifted image, whose pixels the padding made.
+    """
+    ids = sorted(set(original) & set(shifted))
+    a_any, b_any, strip_only = [], [], 0
+    shares: list[tuple[float, float, float]] = []
+    clean: list[tuple[float, float]] = []
+    for i in ids:
+        a, b = original[i], shifted[i]
+        pr, pc, qr, qc = _overlap((int(a.scanned.shape[0]), int(a.scanned.shape[1])), shift)
+        fa, fb = a.flips, b.flips
+        strip = np.ones_like(fb, dtype=bool)
+        strip[qr, qc] = False
+        content_a, content_b = fa[pr, pc], fb[qr, qc]
+        a_any.append(bool(content_a.any()))
+        b_any.append(bool(content_b.any()))
+        strip_only += int(bool(fb[strip].any()) and not content_b.any())
+        shares.append((100 * float(content_a.mean()), 100 * float(content_b.mean()),
+                       100 * float(fb[strip].mean()) if strip.any() else math.nan))
+        clean.append((a.clean_probability, b.clean_probability))
+    sh = np.array(shares, dtype=np.float64).reshape(-1, 3)
+    cp = np.array(clean, dtype=np.float64).reshape(-1, 2)
+    ua, ub = np.array(a_any, dtype=bool), np.array(b_any, dtype=bool)
+    fooled = np.concatenate([ua, ub])
+    placed = np.concatenate([np.zeros(len(ids)), np.ones(len(ids))])
+    groups = np.tile(np.arange(len(ids)), 2)
+    logits = _logit(np.concatenate([cp[:, 0], cp[:, 1]]))
+    return ShiftRise(
+        model, len(ids), ua, ub, strip_only,
+        stats.bootstrap_mean(sh[:, 0], seed=seed), stats.bootstrap_mean(sh[:, 1], seed=seed),
+        stats.bootstrap_mean(sh[:, 2][np.isfinite(sh[:, 2])], seed=seed),
+        stats.bootstrap_paired_difference(100 * cp[:, 1], 100 * cp[:, 0], seed=seed),
+        _shift_odds(fooled, placed, groups, None), _shift_odds(fooled, placed, groups, logits))
+
