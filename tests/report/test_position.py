@@ -136,3 +136,17 @@ def test_concat_tables_keeps_an_image_one_cluster() -> None:
     assert np.unique(t.image).tolist() == [0, 1, 2]
     assert (t.image[len(a):][: SIZE * SIZE] == 1).all()  # b's first image is "y", a's second: one cluster
     np.testing.assert_array_equal(t.flip, np.concatenate([a.flip, b.flip]))
+
+
+def test_a_covariate_range_without_flips_is_marked_quasi_separated() -> None:
+    """The object world's flips, removed from every pixel near the image edge: a range of the border distance
+    without a flipping pixel, whose spline coefficients run off (the report marks the row); the object world
+    as planted is not marked."""
+    maps, fgs = _world(position_effect=False)
+    ids = [str(i) for i in range(len(maps))]
+    assert not P.object_effect(P.pixel_table(maps, fgs, ids)).separated
+    _, border = P.position_grids((SIZE, SIZE))
+    edge = border < 2
+    cut = [_map(m.flips & ~edge) for m in maps]
+    e = P.object_effect(P.pixel_table(cut, fgs, ids))
+    assert e.separated and math.isfinite(e.marginal.value)

@@ -37,6 +37,8 @@ CENTRE_BANDS: tuple[tuple[float, float], ...] = (
     (0, 2), (2, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14), (14, 16), (16, 18), (18, math.inf),
 )
 SPLINE_DF = 4
+#: a fitted flip probability below this marks an :class:`ObjectEffect` as quasi-separated
+SEPARATED = 1e-10
 MIN_MODEL_IMAGES = 30  # fewer clusters than this give no usable cluster-robust covariance for ~14 parameters
 
 
@@ -130,6 +132,10 @@ class ObjectEffect:
         naive: the unadjusted pixel flip rate of foreground minus background, pp, bootstrap over images.
         position_p: joint Wald test of all position terms (are they needed at all?).
         converged: whether the fit converged.
+        separated: quasi-separation: some pixels' fitted flip probability is below :data:`SEPARATED` (a region of
+            the position covariates without a flipping pixel, whose coefficients run off). The object's estimate is
+            unaffected, but its cluster-robust interval then moves in its second digit with the convergence
+            tolerance or the BLAS thread count.
     """
 
     model: str
@@ -141,6 +147,7 @@ class ObjectEffect:
     naive: stats.Interval
     position_p: float
     converged: bool
+    separated: bool = False
 
 
 def _design(t: PixelTable, df: int = SPLINE_DF) -> tuple[np.ndarray, list[str]]:
@@ -214,8 +221,9 @@ def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF,
     else:
         position_p = math.nan
     naive = _naive_difference(t, seed=seed)
+    separated = bool(np.min(np.asarray(res.fittedvalues)) < SEPARATED)
     return ObjectEffect(model, int(np.unique(t.image).size), len(t), odds, marginal, p_value, naive,
-                        position_p, bool(getattr(res, "converged", True)))
+                        position_p, bool(getattr(res, "converged", True)), separated)
 
 
 def _expit(v: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ from pixelspace.report import metrics, stats
 from pixelspace.report import position as pos
 from pixelspace.report import scan_metrics as sm
 from pixelspace.report.blocks import Block, Cell, Note, Section, Table, pvalue
-from pixelspace.report.scan_section import _foregrounds, _maps
+from pixelspace.report.scan_section import _foregrounds, _maps, colour_words
 from pixelspace.report.stored import StoreSnapshot
 
 OUTLINE_SHIFTS = (-2, -1, 1, 2)
@@ -119,21 +119,26 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
     return Table(caption, ["network", "foreground", "images", "fg", "bg", "fg − bg", "p", "reading"], rows), fragile
 
 
-def model_table(effects: Sequence[pos.ObjectEffect]) -> Table:
+def model_table(effects: Sequence[pos.ObjectEffect], colour: str = "corner colour") -> Table:
     """The per-pixel model's object effect beside the naive difference, per network."""
     rows: list[list[Cell]] = []
     for e in effects:
-        rows.append([e.model, str(e.images), f"{e.pixels:,}", _pp_cell(e.naive, 1.0), _pp_cell(e.marginal, 1.0),
+        rows.append([f"{e.model} †" if e.separated else e.model, str(e.images), f"{e.pixels:,}",
+                     _pp_cell(e.naive, 1.0), _pp_cell(e.marginal, 1.0),
                      [f"{e.odds_ratio.value:.2f}", f"[{e.odds_ratio.low:.2f}, {e.odds_ratio.high:.2f}]"],
                      pvalue(e.p_value), pvalue(e.position_p)])
     return Table(
-        "Per pixel, at equal position: a logistic model of 'this pixel flips with some corner colour' on foreground "
+        f"Per pixel, at equal position: a logistic model of 'this pixel flips with some {colour}' on foreground "
         "membership plus cubic B-splines (4 df each) of the distance to the image centre, the distance to the "
         "nearest edge and the unsigned distance to the outline; every scanned pixel of every image, images as "
         "clusters (cluster-robust covariance, statsmodels GLM). 'object at equal position': the average marginal "
         "effect of membership in pp (delta-method interval); 'naive': the pooled foreground − background flip rate "
         "(bootstrap over images); 'position p': joint Wald test of the position terms. Rows naming a second "
-        "segmenter refit the model on the images its masks cover, with its outlines.",
+        "segmenter refit the model on the images its masks cover, with its outlines." + (
+            " † quasi-separated: some pixels' fitted flip probability is below 1e-10 (a range of the position "
+            "covariates without a flipping pixel, whose coefficients run off); the object's estimate is unaffected, "
+            "but its interval and p can move in their second digit with the fit's tolerance or the BLAS thread "
+            "count: read them to one digit." if any(e.separated for e in effects) else ""),
         ["network", "images", "pixels", "naive fg − bg", "object at equal position", "odds ratio", "p (object)",
          "position p"], rows)
 
@@ -195,7 +200,7 @@ def position_section(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndar
             if t2.foreground.any() and not t2.foreground.all():
                 effects.append(pos.object_effect(t2, f"{model}, {second_name} masks", seed=seed))
     if effects:
-        sec.blocks.append(model_table(effects))
+        sec.blocks.append(model_table(effects, colour_words(store).one))
         sec.blocks.append(_model_sentence(effects))
     if eqs:
         sec.blocks.append(equal_distance_table(eqs))
@@ -269,7 +274,7 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
         blocks.append(_contrast_table(moves))
     pooled = _pooled_effects(shifted, baseline, seed=seed)
     if pooled:
-        blocks.append(model_table(pooled))
+        blocks.append(model_table(pooled, colour_words(shifted).one))
         blocks.append("The rows above fit the per-pixel model to each image twice, unshifted and shifted (the same "
                       "image is one cluster), so the object sits at two positions and its effect is separated from "
                       "position by moving it, not only by adjusting for it. " + _model_sentence(pooled))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,6 +69,27 @@ def scan_coverage(store: StoreSnapshot) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class ColourWords:
+    """How captions name a store's scan colour set: ``set`` ("the 8 corners of the RGB cube"), ``few`` ("the 8
+    corner colours", after "1 pixel, ") and ``one`` ("corner colour", after "with some ")."""
+
+    set: str
+    few: str
+    one: str
+
+
+def colour_words(store: StoreSnapshot) -> ColourWords:
+    """:class:`ColourWords` of the store's ``scan.colors`` (the corners unless its config says a grid)."""
+    cfg = store.config.get("scan", {}) if isinstance(store.config.get("scan"), dict) else {}
+    if cfg.get("colors", "corners") == "corners":
+        return ColourWords("the 8 corners of the RGB cube", "the 8 corner colours", "corner colour")
+    levels = cfg.get("levels", "?")
+    count = f"{int(levels) ** 3} " if isinstance(levels, int) else ""
+    return ColourWords(f"a {levels}³ colour grid", f"the {count}colours of a {levels}³ grid",
+                       f"colour of the {levels}³ grid")
+
+
 def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock]]:
     """The section, or None when the store has no scan rows; and its figures."""
     rows, first = store.scan_rows, store.scan_first_rows
@@ -75,8 +97,8 @@ def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock
         return None, []
     sec = Section("Pixel vulnerability maps (scan)")
     cfg = store.config.get("scan", {}) if isinstance(store.config.get("scan"), dict) else {}
-    colours = ("the 8 corners of the RGB cube" if cfg.get("colors", "corners") == "corners"
-               else f"a {cfg.get('levels', '?')}³ colour grid")
+    words = colour_words(store)
+    colours = words.set
     stride = int(cfg.get("stride", 1))
     sec.blocks.append(
         f"The scan sets every pixel{'' if stride == 1 else f' of every {stride}th row and column'} of the "
@@ -89,13 +111,13 @@ def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock
         coverage = scan_coverage(store)
         if coverage:
             sec.blocks.append(coverage)
-        sec.blocks.append(_scan_table2(rows, store.class_names))
+        sec.blocks.append(_scan_table2(rows, store.class_names, words))
         if store.results:
             sec.blocks += verdict_blocks(rows, "the scan")
         else:
             sec.blocks.append("The paired tests of the scan's regions (foreground − background, foreground − "
                               "centre, background − border, with the power line) are in 'What this run shows'.")
-        sec.blocks += _density_tables(rows)
+        sec.blocks += _density_tables(rows, words)
         sec.blocks.append(_versus_de(rows, store.results))
         maps, fgs = _maps(store), _foregrounds(store)
         models = sorted({m for m, _ in maps})
@@ -126,20 +148,20 @@ def scan_section(store: StoreSnapshot) -> tuple[Section | None, list[FigureBlock
     return sec, figures
 
 
-def _scan_table2(rows: list[metrics.AttackRow], names: list[str]) -> Table:
+def _scan_table2(rows: list[metrics.AttackRow], names: list[str], words: ColourWords) -> Table:
     body: list[list[Cell]] = []
     for c in sm.scan_table2(rows, len(names)):
         body.append([c.model, c.region, rate_cell(c.untargeted1),
                      *(f"{k}/{n}" for k, n in zip(c.per_target.tolist(), c.eligible.tolist(), strict=True))])
     return Table(
-        "Table II from the scan (1 pixel, the 8 corner colours; exact for that colour set): Untargeted1 = images "
+        f"Table II from the scan (1 pixel, {words.few}; exact for that colour set): Untargeted1 = images "
         "with a flipping pixel in the region / images scanned (Wilson 95 %), and per target class the images whose "
         "region holds a pixel that sends the image to that class / the images of another clean class (the scan "
         "answers all nine targets at once).",
         ["network", "region", "Untargeted1", *names], body)
 
 
-def _density_tables(rows: list[metrics.AttackRow]) -> list[Block]:
+def _density_tables(rows: list[metrics.AttackRow], words: ColourWords) -> list[Block]:
     dens = sm.flip_density(rows)
     if not dens:
         return []
@@ -157,7 +179,7 @@ def _density_tables(rows: list[metrics.AttackRow]) -> list[Block]:
                         [f"{100 * iv.value:+.2f} pp", f"[{100 * iv.low:+.2f}, {100 * iv.high:+.2f}]"])
         body.append(line)
     return [Table(
-        "Per-pixel flip density: the share of a region's pixels that flip the class with some corner colour, "
+        f"Per-pixel flip density: the share of a region's pixels that flip the class with some {words.one}, "
         "averaged over images (each image weighs the same), with 95 % bootstrap-over-images intervals; the paired "
         "differences resample the same images for both regions. Images scanned in every region only.",
         ["network", "images", *regions, *(f"{a} − {b}" for a, b in pairs)], body)]
