@@ -150,3 +150,21 @@ def test_a_covariate_range_without_flips_is_marked_quasi_separated() -> None:
     cut = [_map(m.flips & ~edge) for m in maps]
     e = P.object_effect(P.pixel_table(cut, fgs, ids))
     assert e.separated and math.isfinite(e.marginal.value)
+
+
+def test_the_outline_table_corrects_each_p_over_all_its_rows() -> None:
+    """Holm over every row of the outline table: each row's corrected p is at least its p, and the smallest p
+    is multiplied by the number of rows."""
+    from pixelspace.report.position_section import outline_table
+
+    maps, fgs = _world(position_effect=False, n=24)
+    ids = [str(i) for i in range(len(maps))]
+    table, _ = outline_table({"a": (maps, fgs, ids), "b": (maps[:16], fgs[:16], ids[:16])}, None, "")
+    p_col, holm_col = table.header.index("p"), table.header.index("Holm p")
+    ps = [float(r[p_col]) if r[p_col] not in ("—", "<0.0001") else None for r in table.rows]
+    assert len(table.rows) == 12 and all(p is not None for p in ps)  # 5 outlines + interior/exterior, twice
+    smallest = min(range(len(ps)), key=lambda k: ps[k] or 1.0)
+    for r, p in zip(table.rows, ps, strict=True):
+        assert float(r[holm_col]) >= (p or 0.0)
+    expected = min(1.0, len(ps) * float(table.rows[smallest][p_col]))
+    assert float(table.rows[smallest][holm_col]) == pytest.approx(expected, rel=0.01)

@@ -79,6 +79,7 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
                   second: Mapping[str, np.ndarray] | None, second_name: str) -> tuple[Table, list[str]]:
     """Foreground − background per image under every outline variant, and the networks whose sign flips."""
     rows: list[list[Cell]] = []
+    raw: list[float | None] = []  # each row's p, for the Holm column
     fragile = []
     for model, (maps, fgs, ids) in data.items():
         variants: list[tuple[str, sm.BoundaryShift]] = [
@@ -98,6 +99,7 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
             rows.append([model, label, str(r.images), _rate(r.foreground.successes, r.images),
                          _rate(r.background.successes, r.images), _pp_cell(r.difference), pvalue(r.p_value),
                          _reading(r.difference)])
+            raw.append(r.p_value)
             if math.isfinite(r.difference.low):
                 signs.add("+" if r.difference.low > 0 else "-" if r.difference.high < 0 else "0")
         if ie.images:
@@ -105,6 +107,7 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
                          _rate(round(ie.interior[0] * ie.images), ie.images),
                          _rate(round(ie.exterior[0] * ie.images), ie.images), _pp_cell(ie.difference),
                          pvalue(ie.p_value), _reading(ie.difference)])
+            raw.append(ie.p_value)
         if len(signs) > 1:
             fragile.append(model)
     caption = ("Outline sensitivity of the per-image answer (1 pixel, untargeted, the scan's colour set): the "
@@ -114,9 +117,15 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
                   "images), " if second else "")
                + "and the interior (more than 2 px inside the outline) against the exterior (more than 2 px "
                "outside), which leaves out the band where outlines are uncertain. Newcombe paired 95 % intervals, "
-               "exact McNemar p (not multiplicity-corrected). A per-image rate grows with the region's size, so "
-               "these rows move with the outline by construction; the per-pixel rows below do not.")
-    return Table(caption, ["network", "foreground", "images", "fg", "bg", "fg − bg", "p", "reading"], rows), fragile
+               "exact McNemar p, and Holm's correction of p over every row of the table. A per-image rate grows "
+               "with the region's size, so these rows move with the outline by construction; the per-pixel rows "
+               "below do not.")
+    finite = {k: v for k, v in enumerate(raw) if v is not None and math.isfinite(v)}
+    adjusted = dict(zip(finite, stats.holm(list(finite.values())), strict=True))
+    for k, row in enumerate(rows):
+        row.insert(7, pvalue(adjusted.get(k)))
+    return Table(caption, ["network", "foreground", "images", "fg", "bg", "fg − bg", "p", "Holm p", "reading"],
+                 rows), fragile
 
 
 def model_table(effects: Sequence[pos.ObjectEffect], colour: str = "corner colour") -> Table:
