@@ -166,5 +166,9 @@ def test_the_outline_table_corrects_each_p_over_all_its_rows() -> None:
     smallest = min(range(len(ps)), key=lambda k: ps[k] or 1.0)
     for r, p in zip(table.rows, ps, strict=True):
         assert float(r[holm_col]) >= (p or 0.0)
+    reading = table.header.index("reading")
+    for r in table.rows:  # an interval clear of 0 whose corrected p is not below 0.05 says so
+        if r[reading].startswith(("fg >", "fg <")):
+            assert r[reading].endswith("(not after Holm)") == (float(r[holm_col]) >= 0.05), r
     expected = min(1.0, len(ps) * float(table.rows[smallest][p_col]))
     assert float(table.rows[smallest][holm_col]) == pytest.approx(expected, rel=0.01)

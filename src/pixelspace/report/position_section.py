@@ -117,13 +117,16 @@ def outline_table(data: Mapping[str, tuple[list[VulnerabilityMap], list[np.ndarr
                   "images), " if second else "")
                + "and the interior (more than 2 px inside the outline) against the exterior (more than 2 px "
                "outside), which leaves out the band where outlines are uncertain. Newcombe paired 95 % intervals, "
-               "exact McNemar p, and Holm's correction of p over every row of the table. A per-image rate grows "
+               "exact McNemar p, and Holm's correction of p over every row of the table ('reading' reads the "
+               "interval, and says where Holm's p is not below 0.05). A per-image rate grows "
                "with the region's size, so these rows move with the outline by construction; the per-pixel rows "
                "below do not.")
     finite = {k: v for k, v in enumerate(raw) if v is not None and math.isfinite(v)}
     adjusted = dict(zip(finite, stats.holm(list(finite.values())), strict=True))
     for k, row in enumerate(rows):
         row.insert(7, pvalue(adjusted.get(k)))
+        if str(row[8]).startswith(("fg >", "fg <")) and adjusted.get(k, 1.0) >= 0.05:
+            row[8] = f"{row[8]} (not after Holm)"
     return Table(caption, ["network", "foreground", "images", "fg", "bg", "fg − bg", "p", "Holm p", "reading"],
                  rows), fragile
 
