@@ -253,12 +253,14 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
         "content, the shifted map at p + s matches the original at p; if it follows the position, the shifted map "
         "at p does."]
     rows: list[list[Cell]] = []
+    rises: list[pos.ShiftRise] = []
     for model in sorted({m for m, _ in moved_maps}):
         a = {i: v for (m, i), v in base_maps.items() if m == model}
         b = {i: v for (m, i), v in moved_maps.items() if m == model}
         t = pos.translation(a, b, shift, model, seed=seed)
         if t.images == 0:
             continue
+        rises.append(pos.shift_rise(a, b, shift, model, seed=seed))
         rows.append([model, str(t.images), _r_cell(t.content_r), _r_cell(t.position_r),
                      [f"{t.content_minus_position.value:+.3f}",
                       f"[{t.content_minus_position.low:+.3f}, {t.content_minus_position.high:+.3f}]"],
@@ -272,11 +274,8 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
         ["network", "images", "r content", "r position", "content − position", "flipping pixels",
          "kept at p + s", "kept at p"], rows))
     blocks.append(_region_moves(shifted, baseline, seed=seed))
-    rises = [pos.shift_rise({i: v for (m, i), v in base_maps.items() if m == model},
-                            {i: v for (m, i), v in moved_maps.items() if m == model}, shift, model, seed=seed)
-             for model in sorted({m for m, _ in moved_maps})]
-    if any(r.images for r in rises):
-        blocks.append(_rise_table([r for r in rises if r.images]))
+    if rises:
+        blocks.append(_rise_table(rises))
 
     def outcomes(store: StoreSnapshot) -> dict[tuple[str, str, str], tuple[bool, float]]:
         return {(r.model, r.region, r.image_id): (bool(r.success), _flip_share(r)) for r in store.scan_rows}
