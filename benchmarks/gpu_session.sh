@@ -10,14 +10,15 @@
 # Usage on the device machine, from the repository root:  BUDGET=540 bash benchmarks/gpu_session.sh
 #   DE calibration first (issue 17, item 4), then issue 30's sparse-search pilot and its campaign
 #   campaigns/cifar10-sparse-500.toml (15,000 attacks at the pilot's 10,000 queries) and its targeted rows
-#   campaigns/cifar10-sparse-100-targeted.toml, then issue 29's translation scans and 27-colour scan, then the
-#   paper grid:
+#   campaigns/cifar10-sparse-100-targeted.toml, then issue 29's translation scans (with the (+4, +4) in-place
+#   control) and 27-colour scan, then the paper grid:
 #   CAMPAIGNS="campaigns/cifar10-de-calibration.toml:results/cifar10-de-calibration \
 #              campaigns/cifar10-sparse-500-pilot.toml:results/cifar10-sparse-500-pilot \
 #              campaigns/cifar10-sparse-500.toml:results/cifar10-sparse-500 \
 #              campaigns/cifar10-sparse-100-targeted.toml:results/cifar10-sparse-100-targeted \
 #              campaigns/cifar10-scan-500-shift-pp.toml:results/cifar10-scan-500-shift-pp \
 #              campaigns/cifar10-scan-500-shift-mm.toml:results/cifar10-scan-500-shift-mm \
+#              campaigns/cifar10-scan-500-inplace-pp.toml:results/cifar10-scan-500-inplace-pp \
 #              campaigns/cifar10-scan-27-100.toml:results/cifar10-scan-27-100 \
 #              campaigns/paper-cifar10.toml:results/cifar10" BUDGET=540 bash benchmarks/gpu_session.sh
 set -euo pipefail

@@ -12,7 +12,8 @@ three images that separate the two:
 
 * ``A``, the image;
 * ``D``, the image with the strip that the shift pushes out replaced by the mirror of the content next to it: the
-  same content as the shifted image, at the original position (``shift_images(shift_images(x, s), -s)``);
+  same content as the shifted image, at the original position (``place_images(x, s, "in-place")``, the images of
+  a campaign with ``images.shift_mode = "in-place"``);
 * ``B``, the shifted image (``shift_images(x, s)``), as the translation scan scanned it.
 
 ``D - A`` is what losing the strip costs with the object where it was; ``B - D`` is what moving the same content by
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 from pixelspace import models
-from pixelspace.data.shift import shift_images
+from pixelspace.data.shift import place_images, shift_images
 from pixelspace.report import figures as figs
 from pixelspace.report import stats
 from pixelspace.report.stored import load_store
@@ -60,7 +61,7 @@ def true_class_probability(module: torch.nn.Module, images: np.ndarray, labels: 
 def variants(images: np.ndarray, shift: tuple[int, int]) -> dict[str, np.ndarray]:
     """The three images per input image: A (as is), D (strip lost, content in place), B (shifted)."""
     shifted = shift_images(images, shift)
-    return {"A": images, "D": shift_images(shifted, (-shift[0], -shift[1])), "B": shifted}
+    return {"A": images, "D": place_images(images, shift, "in-place"), "B": shifted}
 
 
 def _parse_shift(text: str) -> tuple[int, int]:

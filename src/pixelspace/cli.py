@@ -298,7 +298,8 @@ def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for report.md, report.html and figures/.")
 @click.option("--baseline", type=click.Path(exists=True, path_type=Path), default=None,
-              help="The unshifted store of a translation campaign (images.shift): compare its maps with STORE's.")
+              help="The unshifted store of a translation campaign (images.shift), or its in-place control "
+                   "(images.shift_mode = 'in-place'): compare its maps with STORE's.")
 @click.option("--second-masks", default="auto", show_default=True,
               help="A second segmenter's foreground masks for the outline-sensitivity rows: 'auto' (the shipped "
                    "U²-Netp masks of the shipped CIFAR-10 sample, used for the images they cover), 'none', or a "

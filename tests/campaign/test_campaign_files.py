@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from pixelspace.campaign.legacy import fill_stored
 from tests.campaign.fixtures.pin_campaign_files import pin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +32,8 @@ def test_a_committed_campaign_file_keeps_its_hashes(name: str) -> None:
     now = pin(REPO / "campaigns" / name)
     assert now["config_hash"] == PINNED[name]["config_hash"]
     assert now["search_hashes"] == PINNED[name]["search_hashes"]
-    assert now["config_json"] == PINNED[name]["config_json"]
+    # an option added since the pin is absent from it and reads as its old value (campaign/legacy.py's table)
+    assert now["config_json"] == fill_stored(PINNED[name]["config_json"])
     assert now["de_keys"] == PINNED[name]["de_keys"]  # the [de] table's fields in their order
 
 

@@ -13,7 +13,7 @@ import pytest
 from pixelspace.campaign import run_campaign
 from pixelspace.campaign.store import decode_mask_png
 from pixelspace.data.cifar10 import decode_png
-from pixelspace.data.shift import shift_images
+from pixelspace.data.shift import place_images, shift_images
 from pixelspace.errors import ConfigError
 
 
@@ -157,3 +157,65 @@ def test_report_command_reads_a_second_mask_folder(make_config: Any, tiny_data: 
     bad = CliRunner().invoke(cli, ["report", str(cfg.campaign.store), "--out", str(tmp_path / "r2"),
                                    "--second-masks", str(tmp_path / "absent")])
     assert bad.exit_code != 0 and "neither 'auto', 'none' nor a mask folder" in bad.output
+
+
+def test_the_in_place_control_attacks_the_kept_content_where_it_was(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    regions = {"attack.search": ["scan"], "regions.names": ["whole", "foreground"]}
+    moved = make_config("moved.sqlite", **regions, **{"images.shift": [1, -1]})
+    here = make_config("here.sqlite", **regions, **{"images.shift": [1, -1], "images.shift_mode": "in-place"})
+    run_campaign(moved, progress=False)
+    run_campaign(here, progress=False)
+    a, b = _images(Path(moved.campaign.store)), _images(Path(here.campaign.store))
+    assert [r[0] for r in a] == [r[0] for r in b]
+    ids = list(tiny_data["ids"])
+    stored_moved = {r[0]: decode_png(r[2]) for r in a}
+    for image_id, _, png, status, reason in b:
+        x = tiny_data["images"][ids.index(image_id)][None]
+        np.testing.assert_array_equal(decode_png(png), place_images(x, (1, -1), "in-place")[0])
+        # the moved store's image is this one moved pixel for pixel
+        np.testing.assert_array_equal(shift_images(decode_png(png)[None], (1, -1))[0], stored_moved[image_id])
+        if status == "skipped" and reason and reason.startswith("shifted"):
+            assert reason.startswith("shifted by [1, -1] in place: ")
+    masks = _masks(Path(here.campaign.store))
+    attacked = [r[0] for r in b if r[3] == "attacked"]
+    assert attacked
+    for image_id in attacked:
+        fg = tiny_data["fg"][ids.index(image_id)]
+        np.testing.assert_array_equal(masks[(image_id, "foreground")], place_images(fg[None], (1, -1), "in-place")[0])
+
+
+def test_shift_mode_enters_the_hash_only_as_the_control(make_config: Any) -> None:
+    moved = make_config(**{"images.shift": [4, 4]})
+    assert moved.config_hash() == make_config(**{"images.shift": [4, 4], "images.shift_mode": "move"}).config_hash()
+    assert moved.config_hash() != make_config(**{"images.shift": [4, 4], "images.shift_mode": "in-place"}).config_hash()
+    with pytest.raises(ConfigError, match="needs a non-zero images.shift"):
+        make_config(**{"images.shift_mode": "in-place"})
+    with pytest.raises(ConfigError, match="shift_mode"):
+        make_config(**{"images.shift": [4, 4], "images.shift_mode": "inplace"})
+
+
+def test_report_compares_a_moved_store_with_its_in_place_control(make_config: Any, tmp_path: Path) -> None:
+    from pixelspace.report import write_report
+
+    regions = {"attack.search": ["scan"], "regions.names": ["whole", "foreground", "centre"]}
+    moved = make_config("moved.sqlite", **regions, **{"images.shift": [1, 1]})
+    here = make_config("here.sqlite", **regions, **{"images.shift": [1, 1], "images.shift_mode": "in-place"})
+    plain = make_config("plain.sqlite", **regions)
+    for cfg in (moved, here, plain):
+        run_campaign(cfg, progress=False)
+    text = write_report(moved.campaign.store, tmp_path / "r", baseline=here.campaign.store,
+                        second_masks={}).markdown.read_text(encoding="utf-8")
+    section = text[text.index("## Object or position?"):]
+    assert "**The translation experiment** (shift [1, 1] px" in section
+    assert "The baseline here is the in-place control of shift [1, 1]" in section
+    both = ({r[0] for r in _images(Path(moved.campaign.store)) if r[3] == "attacked"}
+            & {r[0] for r in _images(Path(here.campaign.store)) if r[3] == "attacked"})
+    assert f"| tiny | {len(both)} |" in section  # the content-or-position row: the images in both stores
+    # the control against the unshifted store: the content is not moved, so there is no translation to show
+    same = write_report(here.campaign.store, tmp_path / "h", baseline=plain.campaign.store,
+                        second_masks={}).markdown.read_text(encoding="utf-8")
+    assert "not moved against each other" in same and "**The translation experiment**" not in same
+    # and the unshifted baseline reads as before (no control sentence)
+    before = write_report(moved.campaign.store, tmp_path / "p", baseline=plain.campaign.store,
+                          second_masks={}).markdown.read_text(encoding="utf-8")
+    assert "**The translation experiment** (shift [1, 1] px" in before and "in-place control" not in before

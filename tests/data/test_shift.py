@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixelspace.data.shift import shift_images
+from pixelspace.data.shift import place_images, shift_images
 from pixelspace.errors import ShapeError
 
 
@@ -47,3 +47,24 @@ def test_zero_shift_is_a_copy_and_bad_input_is_named() -> None:
         shift_images(x, (4, 0))
     with pytest.raises(ShapeError, match=r"\(N, H, W\)"):
         shift_images(x[0], (1, 1))
+
+
+@pytest.mark.parametrize("shift", [(4, 4), (-4, -4), (3, -2), (0, 4)])  # under half the 12 x 10 image
+def test_in_place_keeps_the_shifted_content_where_it_was_and_the_move_is_exact(shift: tuple[int, int]) -> None:
+    x = np.random.default_rng(1).integers(0, 256, size=(2, 12, 10, 3), dtype=np.uint8)
+    dy, dx = shift
+    h, w = x.shape[1:3]
+    kept_rows = slice(max(-dy, 0), h - max(dy, 0))  # the rows and columns a move by the shift keeps
+    kept_cols = slice(max(-dx, 0), w - max(dx, 0))
+    here = place_images(x, shift, "in-place")
+    np.testing.assert_array_equal(here[:, kept_rows, kept_cols], x[:, kept_rows, kept_cols])
+    far = np.ones((h, w), dtype=bool)
+    far[kept_rows, kept_cols] = False
+    assert not np.array_equal(here[:, far], x[:, far])  # the strip the shift pushes out is replaced ...
+    if dy > 0:  # ... by the mirror of the kept content (edge row not repeated)
+        np.testing.assert_array_equal(here[:, h - dy:, kept_cols], x[:, h - dy - 2:h - 2 * dy - 2:-1, kept_cols])
+    # the moved image is the in-place image moved, pixel for pixel: the control differs from it only by the move
+    np.testing.assert_array_equal(shift_images(here, shift), place_images(x, shift, "move"))
+    np.testing.assert_array_equal(place_images(x, shift, "move"), shift_images(x, shift))
+    with pytest.raises(ValueError, match="move, in-place"):
+        place_images(x, shift, "inplace")  # type: ignore[arg-type]

@@ -38,6 +38,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pixelspace.attack.pixel_attack import SUCCESS_CHECKS, PixelAttack, SuccessCheck
 from pixelspace.campaign.legacy import fill_stored, omit_old
+from pixelspace.data.shift import ShiftMode
 from pixelspace.errors import ConfigError
 from pixelspace.search.de import DEConfig
 
@@ -119,6 +120,11 @@ class ImagesSection:
             ``dx`` right with reflect padding, their foreground masks moved with them; a chosen image that a
             network misclassifies once shifted is not attacked and is recorded with why. ``[0, 0]`` (the
             default) is no shift.
+        shift_mode: ``"move"`` (the default: the content moves by ``shift``) or ``"in-place"``, the control: the
+            content the shift keeps, left at its original position, the strip the shift pushes out replaced by
+            its mirror (``pixelspace.data.shift.place_images``). A ``"move"`` store of the same shift is then
+            this store's images moved pixel for pixel, so ``pixelspace report MOVED --baseline IN_PLACE`` tests
+            the move with the content held fixed.
     """
 
     dataset: str = SHIPPED_DATASET
@@ -127,6 +133,7 @@ class ImagesSection:
     count: int = 100
     selection: Selection = "correct-by-all"
     shift: tuple[int, int] = (0, 0)
+    shift_mode: ShiftMode = "move"
 
     def __post_init__(self) -> None:
         if self.count < 1:
@@ -135,6 +142,9 @@ class ImagesSection:
             raise ConfigError(f"images.pool_seed must be an int >= 0, got {self.pool_seed}")
         if len(self.shift) != 2:
             raise ConfigError(f"images.shift must be [dy, dx] (two ints), got {list(self.shift)}")
+        if self.shift_mode == "in-place" and tuple(self.shift) == (0, 0):
+            raise ConfigError("images.shift_mode = 'in-place' places the content a shift keeps: it needs a non-zero "
+                              "images.shift")
 
 
 @dataclass(frozen=True)

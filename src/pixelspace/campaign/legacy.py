@@ -82,6 +82,8 @@ OLD_DEFAULTS: tuple[OldDefault, ...] = (
                feature="the incremental forward pass"),
     OldDefault("images", "shift", (0, 0),
                meaning="no translation of the attacked images"),
+    OldDefault("images", "shift_mode", "move",
+               meaning="a shifted image's content moves by the shift (no in-place control)"),
     OldDefault("sparse_rs", "first_color", "random", hashes=("sparse-rs",),
                meaning="every placement a uniform corner (the Sparse-RS authors' rule)"),
     OldDefault("sparse_rs", "single_pixel", "random", hashes=("sparse-rs",), idle=_no_single_pixel,

@@ -312,22 +312,31 @@ def predict(module: nn.Module, images: np.ndarray, device: str, batch_size: int 
 
 
 def shifted_dataset(config: CampaignConfig, dataset: Dataset) -> Dataset:
-    """The images a campaign attacks: ``dataset`` itself, or its images moved by ``images.shift``."""
-    from pixelspace.data.shift import shift_images
+    """The images a campaign attacks: ``dataset`` itself, or its images placed by ``images.shift`` (moved, or
+    with ``images.shift_mode = "in-place"`` the content the shift keeps, left in place)."""
+    from pixelspace.data.shift import place_images
 
     if tuple(config.images.shift) == (0, 0):
         return dataset
-    return dataclasses.replace(dataset, images=shift_images(dataset.images, config.images.shift))
+    return dataclasses.replace(dataset, images=place_images(dataset.images, config.images.shift,
+                                                            config.images.shift_mode))
 
 
 def shifted_foreground(config: CampaignConfig, foreground: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
-    """Foreground masks moved with the images (``images.shift``): the unshifted image's mask, shifted."""
-    from pixelspace.data.shift import shift_images
+    """Foreground masks placed with the images (``images.shift``, ``images.shift_mode``): the unshifted image's
+    mask, shifted (or put back in place the same way)."""
+    from pixelspace.data.shift import place_images
 
-    shift = config.images.shift
+    shift, mode = config.images.shift, config.images.shift_mode
     if tuple(shift) == (0, 0):
         return foreground
-    return lambda image_id: shift_images(np.asarray(foreground(image_id), dtype=bool)[None], shift)[0]
+    return lambda image_id: place_images(np.asarray(foreground(image_id), dtype=bool)[None], shift, mode)[0]
+
+
+def shift_words(config: CampaignConfig) -> str:
+    """How a skipped image's reason names the shift: ``shifted by [dy, dx]`` (``... in place`` for the control)."""
+    words = f"shifted by {list(config.images.shift)}"
+    return words + " in place" if config.images.shift_mode == "in-place" else words
 
 
 def select_images(
@@ -404,7 +413,7 @@ def select_images(
                     for m in wanted:
                         quota[m] = max(quota[m] - 1, 0)
                     sel.status[image_id], sel.reasons[image_id] = "skipped", (
-                        f"shifted by {list(config.images.shift)}: misclassified by " + ", ".join(
+                        f"{shift_words(config)}: misclassified by " + ", ".join(
                             f"{m} (as {_class_name(classes, sel.predictions[(image_id, m)][0])})" for m in lost))
                     continue
             regions = image_regions(config, image_id, shape,
@@ -414,7 +423,7 @@ def select_images(
                 if moved is not None:
                     for m in wanted:
                         quota[m] = max(quota[m] - 1, 0)
-                    problem = f"shifted by {list(config.images.shift)}: {problem}"
+                    problem = f"{shift_words(config)}: {problem}"
                 sel.status[image_id], sel.reasons[image_id] = "skipped", problem
                 continue
             sel.status[image_id] = "attacked"

@@ -232,26 +232,50 @@ def _model_sentence(effects: Sequence[pos.ObjectEffect]) -> str:
     return "Object at equal position (average marginal effect, per pixel): " + "; ".join(parts) + "."
 
 
-def _shift_of(store: StoreSnapshot) -> tuple[int, int]:
+def _shift_of(store: StoreSnapshot) -> tuple[tuple[int, int], str]:
+    """A store's ``images.shift`` (dy, dx) and ``images.shift_mode`` (``"move"`` where it has none)."""
     images = store.config.get("images", {})
     shift = images.get("shift", [0, 0]) if isinstance(images, dict) else [0, 0]
-    return int(shift[0]), int(shift[1])
+    mode = images.get("shift_mode", "move") if isinstance(images, dict) else "move"
+    return (int(shift[0]), int(shift[1])), str(mode)
+
+
+def _move_of(store: StoreSnapshot) -> tuple[int, int]:
+    """How far a store's image content sits from the original images' (rows, columns): its shift, or none when
+    the content was left in place."""
+    shift, mode = _shift_of(store)
+    return shift if mode == "move" else (0, 0)
+
+
+def _excluded(store: StoreSnapshot) -> int:
+    return sum(1 for im in store.images if im.status == "skipped" and (im.reason or "").startswith("shifted"))
 
 
 def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int = stats.DEFAULT_SEED) -> list[Block]:
-    """The translation experiment: ``shifted`` (a campaign with ``images.shift``) against ``baseline``."""
-    shift = _shift_of(shifted)
+    """The translation experiment: ``shifted`` (a campaign with ``images.shift``) against ``baseline`` (the
+    unshifted store, or the in-place control of the same shift): the move is the difference of their moves."""
+    (moved_by, moved_from) = _move_of(shifted), _move_of(baseline)
+    shift = (moved_by[0] - moved_from[0], moved_by[1] - moved_from[1])
     if shift == (0, 0):
-        return [Note("A baseline store was given, but this store's campaign has no images.shift: no translation "
-                     "experiment to show.")]
-    excluded = [im for im in shifted.images if im.status == "skipped" and (im.reason or "").startswith("shifted")]
-    base_maps, moved_maps = _maps(baseline), _maps(shifted)
+        return [Note("A baseline store was given, but its images and this store's are not moved against each other "
+                     "(compare a campaign with images.shift with the unshifted store or with its in-place "
+                     "control): no translation experiment to show.")]
+    base_shift, base_mode = _shift_of(baseline)
     blocks: list[Block] = [
         f"**The translation experiment** (shift {list(shift)} px, reflect-padded, inside the networks' training "
-        f"augmentation): the same images as the baseline store, moved; {len(excluded)} chosen image(s) that some "
+        f"augmentation): the same images as the baseline store, moved; {_excluded(shifted)} chosen image(s) that some "
         "network misclassifies once shifted are excluded (not replaced). If a pixel's vulnerability follows the "
         "content, the shifted map at p + s matches the original at p; if it follows the position, the shifted map "
         "at p does."]
+    if base_mode == "in-place":
+        blocks.append(
+            f"The baseline here is the in-place control of shift {list(base_shift)} (images.shift_mode = "
+            "'in-place'): the content that shift keeps, at its original position, the strip it pushes out replaced "
+            "by its mirror. Each shifted image is that image moved pixel for pixel (only the mirror strips at the "
+            "two far sides differ), so 'unshifted' below reads 'in place' and every difference is the move with the "
+            f"content held fixed. The control's own exclusions ({_excluded(baseline)}) are left out too: only "
+            "images in both stores enter.")
+    base_maps, moved_maps = _maps(baseline), _maps(shifted)
     rows: list[list[Cell]] = []
     rises: list[pos.ShiftRise] = []
     for model in sorted({m for m, _ in moved_maps}):

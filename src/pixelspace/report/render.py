@@ -767,7 +767,8 @@ def write_report(store_path: str | Path, out_dir: str | Path, *,
     Args:
         second_masks: image id -> bool (H, W) foreground masks of a second segmenter: the per-image answer is
             recomputed with them (no new queries) in the object-or-position section.
-        baseline: the unshifted store of a translation campaign (``images.shift``): the section compares the maps.
+        baseline: the unshifted store of a translation campaign (``images.shift``), or its in-place control
+            (``images.shift_mode = "in-place"``): the section compares the maps.
         with_store: another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search):
             its rows join this store's in Table II at every pixel count, the paired tests per pixel count, "does
             the pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count.
