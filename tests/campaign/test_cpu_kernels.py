@@ -377,3 +377,44 @@ def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_
     assert seen[-1] == torch.get_num_threads() + 2 and r.stored_threads == torch.get_num_threads() + 2
     r = replay_attack(store_path, by_run[runs[1]["run"]][0])
     assert seen[-1] == torch.get_num_threads() and r.stored_threads == torch.get_num_threads() and r.identical
+
+
+def test_a_backend_s_workers_environment_is_recorded_with_its_run(make_config: Any, clean_env: None) -> None:
+    """A backend whose workers are other processes (Ray) says how they compute; the run records it, so a replay
+    of its rows knows the level and thread count (a local run records its own process's)."""
+    from pixelspace.campaign.backends.local import LocalBackend
+    from pixelspace.campaign.status import made_with
+    from pixelspace.campaign.store import Store
+
+    workers = [{"host": "h", "device": "cpu", "threads": 3, "cpu_capability": "AVX2"}]
+
+    class Remote(LocalBackend):
+        """The local backend, claiming remote workers whose settings arrive with the results."""
+
+        name = "remote"
+
+        def environment(self) -> dict[str, Any]:
+            return {"workers": workers, "cpu_capability": "AVX2", "torch_threads": "3"}
+
+    cfg = make_config()
+    summary = run_campaign(cfg, progress=False, backend=Remote())
+    assert summary.attacks_run > 0
+    with Store.open_readonly(Path(cfg.campaign.store)) as store:
+        (run,) = store.runs()
+        assert run["details"]["backend"] == "remote" and run["details"]["workers"] == workers
+        key = store.query("SELECT key FROM attacks ORDER BY rowid LIMIT 1")[0][0]
+        assert made_with(store, key) == {"device": "cpu", "cpu_capability": "AVX2", "torch_threads": "3"}
+
+
+def test_run_details_merge_replace_and_drop_what_is_no_longer_agreed(tmp_path: Path) -> None:
+    from pixelspace.campaign.store import Store
+    from pixelspace.errors import StoreError
+
+    with Store.open_for_campaign(tmp_path / "s.sqlite", "{}", "h", {}) as store:
+        run = store.begin_run({"backend": "ray", "device": "cpu"})
+        store.add_run_details(run, {"cpu_capability": "AVX512", "torch_threads": "1", "workers": [1]})
+        store.add_run_details(run, {"cpu_capability": None, "torch_threads": "1", "workers": [1, 2]})  # disagree
+        assert store.runs()[0]["details"] == {"backend": "ray", "device": "cpu", "torch_threads": "1",
+                                              "workers": [1, 2]}
+        with pytest.raises(StoreError, match="no run 7"):
+            store.add_run_details(7, {"x": 1})

@@ -75,6 +75,15 @@ def test_ray_rows_equal_local_rows(ray_cluster: Any, planted_data: dict[str, Any
     assert len(stats) == 2 and sum(s["attacks"] for s in stats) == TOTAL
     assert len({s["host"] for s in stats}) == 1 and all(s["device"] == "cpu" for s in stats)
     assert backend.redispatched == 0
+    # the run records how the workers computed (each one torch thread at this machine's kernel level): a replay of
+    # these rows knows both
+    from pixelspace.campaign.store import Store
+    from pixelspace.runtime import cpu_capability
+
+    with Store.open_readonly(store) as opened:
+        (details,) = [r["details"] for r in opened.runs()]
+    assert details["backend"] == "ray" and len(details["workers"]) == 2
+    assert (details["cpu_capability"], details["torch_threads"]) == (cpu_capability(), "1")
     status = campaign_status(store)
     assert (status.done, status.total) == (TOTAL, TOTAL) and f"{TOTAL}/{TOTAL}" in format_status(status)
     again = run_campaign(cfg, progress=False)  # resume of a complete store: nothing to run

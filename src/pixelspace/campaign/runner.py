@@ -595,12 +595,17 @@ def _execute(
         reported[batch_index] += n
         bar.update(n)
 
+    recorded: dict[str, Any] = {}  # the backend's environment as last merged into the run's record
     try:
         backend.start(job)
         last = time.monotonic()
         for result in backend.run(batches, on_progress):
             rows, maps = _rows(result.batch, result.records, compact)
             added = store.write_batch(rows, maps, run=run_id)
+            environment = backend.environment()
+            if run_id is not None and environment and environment != recorded:  # e.g. Ray workers' kernel level
+                store.add_run_details(run_id, environment)
+                recorded = environment
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)

@@ -340,6 +340,17 @@ class Store:
                         (_now(), first, json.dumps(dict(details), sort_keys=True)))
             return int(cur.lastrowid or 0)
 
+    def add_run_details(self, run: int, details: Mapping[str, Any]) -> None:
+        """Merge ``details`` (JSON-ready) into the recorded run ``run``'s details (a key given again is replaced, a
+        key given as None removed): facts known only once the run is under way, such as how a backend's workers
+        compute."""
+        with self.transaction() as cur:
+            row = cur.execute("SELECT details FROM runs WHERE run = ?", (run,)).fetchone()
+            if row is None:
+                raise StoreError(f"{self.path}: no run {run} recorded")
+            merged = {k: v for k, v in {**json.loads(row[0] or "{}"), **details}.items() if v is not None}
+            cur.execute("UPDATE runs SET details = ? WHERE run = ?", (json.dumps(merged, sort_keys=True), run))
+
     def runs(self) -> list[dict[str, Any]]:
         """Every recorded run, oldest first (``details`` parsed); empty for a store made before runs were
         recorded."""

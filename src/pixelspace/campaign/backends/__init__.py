@@ -111,6 +111,13 @@ class Backend(ABC):
         """Extra fields for the progress bar (e.g. per-worker throughput); empty by default."""
         return {}
 
+    def environment(self) -> dict[str, Any]:
+        """How this backend's workers compute rows, where they are other processes than the campaign's (JSON-ready;
+        the runner merges it into the run's record): ``cpu_capability`` and ``torch_threads`` where every worker
+        agrees on them (None where they do not), and ``workers``, one entry per worker started. Empty by default:
+        a local backend runs in the campaign's process, whose environment the run already records."""
+        return {}
+
     def __enter__(self) -> Backend:
         return self
 

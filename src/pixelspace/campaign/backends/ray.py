@@ -105,10 +105,14 @@ class RayWorker:
         self._backend.start(dataclasses.replace(job, device=self.device))
 
     def ready(self) -> dict[str, Any]:
-        """Where this worker runs: host, pid, device and torch threads."""
+        """Where this worker runs: host, pid, device, torch threads and (on the CPU) the level of PyTorch's CPU
+        kernels, which CPU float32 results depend on."""
         import torch
 
-        return {"host": _hostname(), "pid": os.getpid(), "device": self.device, "threads": torch.get_num_threads()}
+        from pixelspace.runtime import cpu_capability
+
+        return {"host": _hostname(), "pid": os.getpid(), "device": self.device, "threads": torch.get_num_threads(),
+                "cpu_capability": cpu_capability() if self.device == "cpu" else None}
 
     def run(self, batch: Batch) -> tuple[list[dict[str, Any]], float]:
         """Run one batch; its records (``AttackResult.to_records()`` order = ``batch.attacks``) and seconds."""
@@ -188,6 +192,7 @@ class RayBackend(Backend):
         self._actor_options: dict[str, Any] = {}
         self._actor_cls: Any = None
         self._threads: int | None = None
+        self._ready_infos: list[dict[str, Any]] = []  # what each actor said when it became ready, in order
         self._last_log = 0.0
         self._closed_at: float | None = None
         #: Batches dispatched again after their worker died, and actors started to replace dead ones.
@@ -228,6 +233,7 @@ class RayBackend(Backend):
         self._threads = None if use_gpu else max(1, int(cpus))
         self.job = job
         self._closed_at = None
+        self._ready_infos = []
         self._last_log = time.perf_counter()
         self._job_ref = ray.put(job)
         self._actor_cls = ray.remote(RayWorker)
@@ -319,6 +325,7 @@ class RayBackend(Backend):
                 slot = waiting_ready.pop(ref)
                 try:
                     slot.info = ray.get(ref)
+                    self._ready_infos.append(slot.info)
                     slot.startup_seconds = time.perf_counter() - slot.created
                 except ray.exceptions.RayActorError as exc:
                     if getattr(exc, "actor_init_failed", False):
@@ -371,6 +378,23 @@ class RayBackend(Backend):
              "startup_seconds": s.startup_seconds}
             for s in self._slots
         ]
+
+    def environment(self) -> dict[str, Any]:
+        """The workers started so far (every actor that became ready, replacements included): ``workers`` (host,
+        device, threads, kernel level), and ``cpu_capability`` / ``torch_threads`` where all run on the CPU and
+        agree (what a replay of their rows needs), else None."""
+        seen = [{k: info.get(k) for k in ("host", "device", "threads", "cpu_capability")} for info in self._ready_infos]
+        if not seen:
+            return {}
+        out: dict[str, Any] = {"workers": seen, "cpu_capability": None, "torch_threads": None}
+        if all(w["device"] == "cpu" for w in seen):
+            levels = {w["cpu_capability"] for w in seen}
+            threads = {w["threads"] for w in seen}
+            if len(levels) == 1 and None not in levels:
+                out["cpu_capability"] = levels.pop()
+            if len(threads) == 1:
+                out["torch_threads"] = str(threads.pop())
+        return out
 
     def engine_seconds(self) -> float:
         """Seconds the workers spent inside batches (the engine call), summed over workers."""
