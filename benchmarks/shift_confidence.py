@@ -21,7 +21,8 @@ s costs (both carry a 4-px mirror strip, on opposite sides). Their sum is ``B - 
 "Where does the rise come from?" table gives. Each is a mean over images in percentage points with a 95 % paired
 bootstrap interval (images resampled, seeded), on every image of the store, on those the network still classifies
 correctly once shifted, and (``--shifted STORE``, a translation store; its shift is read from its config) on the
-images that store selected for the network (scanned, or planned where it is not complete), the n of the report's table, whose ``B - A`` column it reproduces.
+images that store selected for the network (scanned, or planned where it is not complete): for a complete store
+the n of the report's table, whose ``B - A`` column it then reproduces.
 Clean passes only: about a minute on one CPU core.
 
 An image sheet (``--sheet``) shows A, D and B for the first images so the construction can be looked at.

@@ -214,8 +214,28 @@ def test_report_compares_a_moved_store_with_its_in_place_control(make_config: An
     # the control against the unshifted store: the content is not moved, so there is no translation to show
     same = write_report(here.campaign.store, tmp_path / "h", baseline=plain.campaign.store,
                         second_masks={}).markdown.read_text(encoding="utf-8")
-    assert "not moved against each other" in same and "**The translation experiment**" not in same
+    assert "this store's images are not moved" in same and "**The translation experiment**" not in same
+    # a baseline that is itself moved, or the control of another shift, is refused with a note
+    other = make_config("other.sqlite", **regions, **{"images.shift": [1, -1], "images.shift_mode": "in-place"})
+    moved_back = make_config("back.sqlite", **regions, **{"images.shift": [-1, -1]})
+    for cfg in (other, moved_back):
+        run_campaign(cfg, progress=False)
+    wrong = write_report(moved.campaign.store, tmp_path / "o", baseline=other.campaign.store,
+                         second_masks={}).markdown.read_text(encoding="utf-8")
+    assert "in-place control of shift [1, -1], this store is shifted by [1, 1]" in wrong
+    assert "**The translation experiment**" not in wrong
+    both_moved = write_report(moved.campaign.store, tmp_path / "b", baseline=moved_back.campaign.store,
+                              second_masks={}).markdown.read_text(encoding="utf-8")
+    assert "themselves moved by [-1, -1]" in both_moved and "**The translation experiment**" not in both_moved
     # and the unshifted baseline reads as before (no control sentence)
     before = write_report(moved.campaign.store, tmp_path / "p", baseline=plain.campaign.store,
                           second_masks={}).markdown.read_text(encoding="utf-8")
     assert "**The translation experiment** (shift [1, 1] px" in before and "in-place control" not in before
+
+
+def test_an_in_place_shift_of_half_the_image_is_refused_by_name(make_config: Any, tiny_data: dict[str, Any]) -> None:
+    h = int(tiny_data["images"].shape[1])
+    cfg = make_config(**{"images.shift": [h // 2, 0], "images.shift_mode": "in-place"})
+    with pytest.raises(ConfigError, match=r"in-place' needs a shift under half the"):
+        run_campaign(cfg, progress=False)
+    assert not Path(cfg.campaign.store).exists()  # refused before anything is written

@@ -123,8 +123,9 @@ class ImagesSection:
         shift_mode: ``"move"`` (the default: the content moves by ``shift``) or ``"in-place"``, the control: the
             content the shift keeps, left at its original position, the strip the shift pushes out replaced by
             its mirror (``pixelspace.data.shift.place_images``). A ``"move"`` store of the same shift is then
-            this store's images moved pixel for pixel, so ``pixelspace report MOVED --baseline IN_PLACE`` tests
-            the move with the content held fixed.
+            this store's images moved pixel for pixel (the campaign requires a shift under half the image, where
+            that holds), so ``pixelspace report MOVED --baseline IN_PLACE`` tests the move with the content held
+            fixed.
     """
 
     dataset: str = SHIPPED_DATASET

@@ -316,10 +316,15 @@ def shifted_dataset(config: CampaignConfig, dataset: Dataset) -> Dataset:
     with ``images.shift_mode = "in-place"`` the content the shift keeps, left in place)."""
     from pixelspace.data.shift import place_images
 
-    if tuple(config.images.shift) == (0, 0):
+    shift, mode = config.images.shift, config.images.shift_mode
+    if tuple(shift) == (0, 0):
         return dataset
-    return dataclasses.replace(dataset, images=place_images(dataset.images, config.images.shift,
-                                                            config.images.shift_mode))
+    h, w = int(dataset.images.shape[1]), int(dataset.images.shape[2])
+    if mode == "in-place" and (2 * abs(shift[0]) >= h or 2 * abs(shift[1]) >= w):
+        raise ConfigError(f"images.shift_mode = 'in-place' needs a shift under half the {h}x{w} images (2 |dy| < "
+                          f"{h}, 2 |dx| < {w}), got {list(shift)}: only then is the moved image the control's image "
+                          "moved pixel for pixel")
+    return dataclasses.replace(dataset, images=place_images(dataset.images, shift, mode))
 
 
 def shifted_foreground(config: CampaignConfig, foreground: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:

@@ -601,11 +601,11 @@ def _execute(
         last = time.monotonic()
         for result in backend.run(batches, on_progress):
             rows, maps = _rows(result.batch, result.records, compact)
-            added = store.write_batch(rows, maps, run=run_id)
             environment = backend.environment()
             if run_id is not None and environment and environment != recorded:  # e.g. Ray workers' kernel level
-                store.add_run_details(run_id, environment)
+                store.add_run_details(run_id, environment)  # before the rows it describes
                 recorded = environment
+            added = store.write_batch(rows, maps, run=run_id)
             committed += added
             queries += sum(int(r.record["queries"]) for r in rows)
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)

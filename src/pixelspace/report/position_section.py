@@ -240,27 +240,25 @@ def _shift_of(store: StoreSnapshot) -> tuple[tuple[int, int], str]:
     return (int(shift[0]), int(shift[1])), str(mode)
 
 
-def _move_of(store: StoreSnapshot) -> tuple[int, int]:
-    """How far a store's image content sits from the original images' (rows, columns): its shift, or none when
-    the content was left in place."""
-    shift, mode = _shift_of(store)
-    return shift if mode == "move" else (0, 0)
-
-
 def _excluded(store: StoreSnapshot) -> int:
     return sum(1 for im in store.images if im.status == "skipped" and (im.reason or "").startswith("shifted"))
 
 
 def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int = stats.DEFAULT_SEED) -> list[Block]:
-    """The translation experiment: ``shifted`` (a campaign with ``images.shift``) against ``baseline`` (the
-    unshifted store, or the in-place control of the same shift): the move is the difference of their moves."""
-    (moved_by, moved_from) = _move_of(shifted), _move_of(baseline)
-    shift = (moved_by[0] - moved_from[0], moved_by[1] - moved_from[1])
-    if shift == (0, 0):
-        return [Note("A baseline store was given, but its images and this store's are not moved against each other "
-                     "(compare a campaign with images.shift with the unshifted store or with its in-place "
-                     "control): no translation experiment to show.")]
+    """The translation experiment: ``shifted`` (a campaign with ``images.shift``, moved) against ``baseline`` (the
+    unshifted store, or the in-place control of the same shift); any other pair gets a note saying why not."""
+    shift, mode = _shift_of(shifted)
     base_shift, base_mode = _shift_of(baseline)
+    if mode != "move" or shift == (0, 0):
+        return [Note("A baseline store was given, but this store's images are not moved (compare a campaign with "
+                     "images.shift with the unshifted store or with its in-place control): no translation "
+                     "experiment to show.")]
+    if base_mode == "move" and base_shift != (0, 0):
+        return [Note(f"The baseline store's images are themselves moved by {list(base_shift)}: compare this store "
+                     "with the unshifted store or with the in-place control of its own shift.")]
+    if base_mode == "in-place" and base_shift != shift:
+        return [Note(f"The baseline is the in-place control of shift {list(base_shift)}, this store is shifted by "
+                     f"{list(shift)}: its images are the control's images moved only when the two shifts agree.")]
     blocks: list[Block] = [
         f"**The translation experiment** (shift {list(shift)} px, reflect-padded, inside the networks' training "
         f"augmentation): the same images as the baseline store, moved; {_excluded(shifted)} chosen image(s) that some "
@@ -271,10 +269,11 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
         blocks.append(
             f"The baseline here is the in-place control of shift {list(base_shift)} (images.shift_mode = "
             "'in-place'): the content that shift keeps, at its original position, the strip it pushes out replaced "
-            "by its mirror. Each shifted image is that image moved pixel for pixel (only the mirror strips at the "
-            "two far sides differ), so 'unshifted' below reads 'in place' and every difference is the move with the "
-            f"content held fixed. The control's own exclusions ({_excluded(baseline)}) are left out too: only "
-            "images in both stores enter.")
+            "by its mirror. Each shifted image is that image moved pixel for pixel (for shifts under half the image; "
+            "only the mirror strips differ: the control's on the side the content moves towards, the shifted "
+            "image's on the side it moves away from), so 'unshifted' below reads 'in place' and every difference is "
+            f"the move with the content held fixed. The control's own exclusions ({_excluded(baseline)}) are left "
+            "out too: only images in both stores enter.")
     base_maps, moved_maps = _maps(baseline), _maps(shifted)
     rows: list[list[Cell]] = []
     rises: list[pos.ShiftRise] = []

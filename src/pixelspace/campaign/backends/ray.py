@@ -311,9 +311,25 @@ class RayBackend(Backend):
             waiting_ready[fresh.ready_ref] = fresh
             return salvaged
 
+        def take_ready(ref: Any) -> list[BatchResult]:
+            """A worker's ``ready()`` answered: note where it runs (or, if its actor died, :func:`lose` it)."""
+            slot = waiting_ready.pop(ref)
+            try:
+                slot.info = ray.get(ref)
+            except ray.exceptions.RayActorError as exc:
+                if getattr(exc, "actor_init_failed", False):
+                    raise RayBackendError(f"ray: worker {slot.index} could not start: {_last_line(exc)}") from exc
+                return lose(slot, exc)
+            self._ready_infos.append(slot.info)
+            slot.startup_seconds = time.perf_counter() - slot.created
+            log.info("ray: worker %d ready on %s after %.1f s (pid %s, %s, %s threads)", slot.index,
+                     slot.info["host"], slot.startup_seconds, slot.info["pid"], slot.info["device"],
+                     slot.info["threads"])
+            return []
+
         while queue or inflight:
             fill()
-            refs = [*inflight, *waiting_ready]
+            refs = [*waiting_ready, *inflight]  # ray.wait answers in this order: a worker's ready() before batches
             done, _ = ray.wait(refs, num_returns=1, timeout=POLL_SECONDS)
             self._maybe_log()
             if not done:
@@ -322,21 +338,14 @@ class RayBackend(Backend):
                 continue
             ref = done[0]
             if ref in waiting_ready:
-                slot = waiting_ready.pop(ref)
-                try:
-                    slot.info = ray.get(ref)
-                    self._ready_infos.append(slot.info)
-                    slot.startup_seconds = time.perf_counter() - slot.created
-                except ray.exceptions.RayActorError as exc:
-                    if getattr(exc, "actor_init_failed", False):
-                        raise RayBackendError(f"ray: worker {slot.index} could not start: {_last_line(exc)}") from exc
-                    yield from lose(slot, exc)
-                else:
-                    log.info("ray: worker %d ready on %s after %.1f s (pid %s, %s, %s threads)", slot.index,
-                             slot.info["host"], slot.startup_seconds, slot.info["pid"], slot.info["device"],
-                             slot.info["threads"])
+                yield from take_ready(ref)
                 continue
             task = inflight[ref]
+            if task.slot.ready_ref in waiting_ready:  # never yield a worker's rows before noting where it runs
+                salvaged = take_ready(task.slot.ready_ref)  # done: an actor runs its calls in order
+                if ref not in inflight:  # its actor died meanwhile: lose() salvaged or requeued this batch
+                    yield from salvaged
+                    continue
             try:
                 records, seconds = ray.get(ref)
             except ray.exceptions.RayActorError as exc:
