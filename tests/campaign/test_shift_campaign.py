@@ -211,10 +211,13 @@ def test_report_compares_a_moved_store_with_its_in_place_control(make_config: An
     both = ({r[0] for r in _images(Path(moved.campaign.store)) if r[3] == "attacked"}
             & {r[0] for r in _images(Path(here.campaign.store)) if r[3] == "attacked"})
     assert f"| tiny | {len(both)} |" in section  # the content-or-position row: the images in both stores
-    # the control against the unshifted store: the content is not moved, so there is no translation to show
+    # the control against the unshifted store: the strip's half of the shift, at equal position (no content or
+    # position table, no model of both placements: nothing moved)
     same = write_report(here.campaign.store, tmp_path / "h", baseline=plain.campaign.store,
                         second_masks={}).markdown.read_text(encoding="utf-8")
-    assert "this store's images are not moved" in same and "**The translation experiment**" not in same
+    assert "**The strip control** (the in-place control of shift [1, 1]" in same
+    assert "**The translation experiment**" not in same and "Does vulnerability follow the content" not in same
+    assert "| tiny | centre |" in same and "the mirror strip that replaced the content the shift pushes out" in same
     # a baseline that is itself moved, or the control of another shift, is refused with a note
     other = make_config("other.sqlite", **regions, **{"images.shift": [1, -1], "images.shift_mode": "in-place"})
     moved_back = make_config("back.sqlite", **regions, **{"images.shift": [-1, -1]})

@@ -83,3 +83,21 @@ def test_a_rise_beyond_the_confidence_survives_the_adjustment() -> None:
     r = _confidence_world(direct=1.2)
     assert r.adjusted_odds_ratio.low > 1
     assert r.adjusted_odds_ratio.value < r.odds_ratio.value
+
+
+def test_the_in_place_control_counts_its_far_mirror_strip_and_its_content_in_place() -> None:
+    original, control = {}, {}
+    for i in range(40):
+        original[f"i{i}"] = _map(_none())
+        here = _none()
+        if i % 2:
+            here[SIDE - 1, 3] = True  # the far strip: a (+2, +2) shift pushes these rows out; the control mirrors them
+        if i % 4 == 0:
+            here[3, 4] = True  # kept content, at its own place in the control
+        control[f"i{i}"] = _map(here)
+    r = pos.shift_rise(original, control, SHIFT, in_place=True)
+    assert r.images == 40 and r.strip_only == 20  # the odd images: only the strip flips
+    assert int(r.content_shifted.sum()) == 10 and not r.content_unshifted.any()
+    # read as a moved store, the same maps put the far-strip pixel inside the content (moved from (5, 1)): the
+    # in-place reading is what makes it the strip
+    assert pos.shift_rise(original, control, SHIFT).strip_only == 0

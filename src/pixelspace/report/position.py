@@ -538,11 +538,14 @@ def _shift_odds(fooled: np.ndarray, shifted: np.ndarray, groups: np.ndarray,
 
 
 def shift_rise(original: Mapping[str, VulnerabilityMap], shifted: Mapping[str, VulnerabilityMap],
-               shift: tuple[int, int], model: str = "", *, seed: int = stats.DEFAULT_SEED) -> ShiftRise:
+               shift: tuple[int, int], model: str = "", *, seed: int = stats.DEFAULT_SEED,
+               in_place: bool = False) -> ShiftRise:
     """:class:`ShiftRise` over the images (ids) in both ``original`` and ``shifted`` whole-image maps.
 
     The shared content is the pixels p with p and p + s inside the image (:func:`translation`'s overlap); the strip
-    is the rest of the shifted image, whose pixels the padding made.
+    is the rest of the shifted image, whose pixels the padding made. With ``in_place`` the shifted maps are of the
+    in-place control (``pixelspace.data.shift.place_images(x, s, "in-place")``): the shared content is at p in
+    both, and the strip is the control's far side, where its mirror replaced the content the shift pushes out.
     """
     ids = sorted(set(original) & set(shifted))
     a_any, b_any, strip_only = [], [], 0
@@ -551,6 +554,8 @@ def shift_rise(original: Mapping[str, VulnerabilityMap], shifted: Mapping[str, V
     for i in ids:
         a, b = original[i], shifted[i]
         pr, pc, qr, qc = _overlap((int(a.scanned.shape[0]), int(a.scanned.shape[1])), shift)
+        if in_place:
+            qr, qc = pr, pc
         fa, fb = a.flips, b.flips
         strip = np.ones_like(fb, dtype=bool)
         strip[qr, qc] = False

@@ -249,6 +249,8 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
     unshifted store, or the in-place control of the same shift); any other pair gets a note saying why not."""
     shift, mode = _shift_of(shifted)
     base_shift, base_mode = _shift_of(baseline)
+    if mode == "in-place" and shift != (0, 0) and base_shift == (0, 0):
+        return strip_blocks(shifted, baseline, shift, seed=seed)
     if mode != "move" or shift == (0, 0):
         return [Note("A baseline store was given, but this store's images are not moved (compare a campaign with "
                      "images.shift with the unshifted store or with its in-place control): no translation "
@@ -300,10 +302,7 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
     if rises:
         blocks.append(_rise_table(rises))
 
-    def outcomes(store: StoreSnapshot) -> dict[tuple[str, str, str], tuple[bool, float]]:
-        return {(r.model, r.region, r.image_id): (bool(r.success), _flip_share(r)) for r in store.scan_rows}
-
-    moves = contrast_moves(outcomes(baseline), outcomes(shifted), seed=seed)
+    moves = contrast_moves(_outcomes(baseline), _outcomes(shifted), seed=seed)
     if moves:
         blocks.append(_contrast_table(moves))
     pooled = _pooled_effects(shifted, baseline, seed=seed)
@@ -312,6 +311,42 @@ def translation_blocks(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed:
         blocks.append("The rows above fit the per-pixel model to each image twice, unshifted and shifted (the same "
                       "image is one cluster), so the object sits at two positions and its effect is separated from "
                       "position by moving it, not only by adjusting for it. " + _model_sentence(pooled))
+    return blocks
+
+
+def _outcomes(store: StoreSnapshot) -> dict[tuple[str, str, str], tuple[bool, float]]:
+    """(model, region, image) -> (the scan row's success, its flip share)."""
+    return {(r.model, r.region, r.image_id): (bool(r.success), _flip_share(r)) for r in store.scan_rows}
+
+
+def strip_blocks(control: StoreSnapshot, baseline: StoreSnapshot, shift: tuple[int, int], *,
+                 seed: int = stats.DEFAULT_SEED) -> list[Block]:
+    """The strip's half of a shift: the in-place control of ``shift`` against the unshifted ``baseline``, the same
+    content at the same position but for the far strip, mirrored in the control."""
+    blocks: list[Block] = [
+        f"**The strip control** (the in-place control of shift {list(shift)}, images.shift_mode = 'in-place'): the "
+        "same images with the strip that shift pushes out (its far side) replaced by the mirror of the content next "
+        "to it, the object where it was; "
+        f"{_excluded(control)} chosen image(s) that some network misclassifies so are excluded (not replaced). "
+        "'Shifted' below reads 'strip replaced': every difference is what the strip does with the position held "
+        "fixed. The rest of the shift, the move with the content held fixed, is the moved store of the same shift "
+        "against this one (`pixelspace report MOVED --baseline CONTROL`); together the two split the shift's "
+        "effect."]
+    base_maps, control_maps = _maps(baseline), _maps(control)
+    rises = []
+    for model in sorted({m for m, _ in control_maps}):
+        a = {i: v for (m, i), v in base_maps.items() if m == model}
+        b = {i: v for (m, i), v in control_maps.items() if m == model}
+        if set(a) & set(b):
+            rises.append(pos.shift_rise(a, b, shift, model, seed=seed, in_place=True))
+    blocks.append(_region_moves(control, baseline, seed=seed))
+    if rises:
+        blocks.append(_rise_table(rises, shared="the pixels p the shift keeps, at p in both",
+                                  strip="the mirror strip that replaced the content the shift pushes out"))
+
+    moves = contrast_moves(_outcomes(baseline), _outcomes(control), seed=seed)
+    if moves:
+        blocks.append(_contrast_table(moves))
     return blocks
 
 
@@ -436,8 +471,10 @@ def _odds_cell(iv: stats.Interval) -> Cell:
     return [f"{iv.value:.2f}", f"[{iv.low:.2f}, {iv.high:.2f}]" if math.isfinite(iv.low) else ""]
 
 
-def _rise_table(rises: Sequence[pos.ShiftRise]) -> Table:
-    """Where the shift's rise comes from: the shared content, the reflected strip, the clean confidence."""
+def _rise_table(rises: Sequence[pos.ShiftRise], *, shared: str = "pixels p unshifted, p + s shifted",
+                strip: str = "the strip of reflected pixels the shift brings in") -> Table:
+    """Where the shift's rise comes from: the shared content, the reflected strip, the clean confidence
+    (``shared`` and ``strip`` say where those are, in the caption)."""
     rows: list[list[Cell]] = []
     for r in rises:
         pr = paired_rates(r.content_unshifted, r.content_shifted)
@@ -449,9 +486,8 @@ def _rise_table(rises: Sequence[pos.ShiftRise]) -> Table:
                      _pp_cell(r.clean_change, 1.0), _odds_cell(r.odds_ratio), _odds_cell(r.adjusted_odds_ratio)])
     return Table(
         "Where does the rise come from? The whole image's per-image success restricted to the content both "
-        "placements share (pixels p unshifted, p + s shifted): unshifted, shifted, shifted − unshifted (Newcombe, "
-        "exact McNemar); the images the shifted scan fools only through the strip of reflected pixels the shift "
-        "brings in; per-pixel flip share of the shared content unshifted → shifted and of the strip; the class's "
+        f"placements share ({shared}): unshifted, shifted, shifted − unshifted (Newcombe, "
+        f"exact McNemar); the images the shifted scan fools only through {strip}; per-pixel flip share of the shared content unshifted → shifted and of the strip; the class's "
         "clean probability shifted − unshifted (pp, paired bootstrap); and the odds of being fooled through the "
         "shared content, shifted against unshifted, from a logistic model of both placements (images as clusters, "
         "cluster-robust), without and with the clean probability's log-odds as a covariate. The adjusted odds "
