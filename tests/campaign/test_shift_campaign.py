@@ -218,6 +218,8 @@ def test_report_compares_a_moved_store_with_its_in_place_control(make_config: An
     assert "**The strip control** (the in-place control of shift [1, 1]" in same
     assert "**The translation experiment**" not in same and "Does vulnerability follow the content" not in same
     assert "| tiny | centre |" in same and "the mirror strip that replaced the content the shift pushes out" in same
+    assert "Each region with and without the strip" in same and "Does each contrast survive the strip?" in same
+    assert "Each region before and after the shift" not in same  # the moved pair's captions say the object moves
     # a baseline that is itself moved, or the control of another shift, is refused with a note
     other = make_config("other.sqlite", **regions, **{"images.shift": [1, -1], "images.shift_mode": "in-place"})
     moved_back = make_config("back.sqlite", **regions, **{"images.shift": [-1, -1]})

@@ -339,14 +339,14 @@ def strip_blocks(control: StoreSnapshot, baseline: StoreSnapshot, shift: tuple[i
         b = {i: v for (m, i), v in control_maps.items() if m == model}
         if set(a) & set(b):
             rises.append(pos.shift_rise(a, b, shift, model, seed=seed, in_place=True))
-    blocks.append(_region_moves(control, baseline, seed=seed))
+    blocks.append(_region_moves(control, baseline, seed=seed, caption=STRIP_REGION_CAPTION))
     if rises:
         blocks.append(_rise_table(rises, shared="the pixels p the shift keeps, at p in both",
                                   strip="the mirror strip that replaced the content the shift pushes out"))
 
     moves = contrast_moves(_outcomes(baseline), _outcomes(control), seed=seed)
     if moves:
-        blocks.append(_contrast_table(moves))
+        blocks.append(_contrast_table(moves, STRIP_CONTRAST_CAPTION))
     return blocks
 
 
@@ -449,13 +449,26 @@ def _contrast(outcomes: Mapping[tuple[str, str, str], tuple[bool, float]], model
     return np.array([float(outcomes[(model, a, i)][part]) - float(outcomes[(model, b, i)][part]) for i in images])
 
 
-def _contrast_table(moves: Sequence[ContrastMove]) -> Table:
+#: The strip control's captions of the region and contrast tables (nothing moves there; 'shifted' is the control).
+STRIP_REGION_CAPTION = (
+    "Each region with and without the strip, on the same images: per-image success unshifted and in the control "
+    "('shifted': the far strip replaced by its mirror, nothing moved), shifted − unshifted (Newcombe, exact "
+    "McNemar), and the per-pixel flip share shifted − unshifted (pp, paired bootstrap). A change is what the strip "
+    "(lost content and mirror content together) does to the region at its own position.")
+STRIP_CONTRAST_CAPTION = (
+    "Does each contrast survive the strip? Per network, the paired contrast A − B on the same images unshifted and "
+    "in the control ('shifted': the far strip mirrored, nothing moved), and its change with a 95 % paired bootstrap "
+    "interval over images: per image (success in A minus success in B) and per pixel (flip share in A minus in B). "
+    "A change is what the strip does to the contrast with every region where it was.")
+
+
+def _contrast_table(moves: Sequence[ContrastMove], caption: str | None = None) -> Table:
     rows: list[list[Cell]] = [
         [m.model, f"{m.a} − {m.b}", str(m.images), f"{100 * m.unshifted:+.1f} pp", f"{100 * m.shifted:+.1f} pp",
          _pp_cell(m.change), f"{m.pixel_unshifted:+.2f} pp", f"{m.pixel_shifted:+.2f} pp", _pp_cell(m.pixel_change, 1.0)]
         for m in moves]
     return Table(
-        "Does each contrast survive the move? Per network, the paired contrast A − B on the same images unshifted "
+        caption or "Does each contrast survive the move? Per network, the paired contrast A − B on the same images unshifted "
         "and shifted, and its change shifted − unshifted with a 95 % paired bootstrap interval over images: per "
         "image (success in A minus success in B) and per pixel (flip share in A minus in B). The foreground moves "
         "with the object, centre and border stay; a foreground advantage that the object carries keeps its value "
@@ -497,7 +510,7 @@ def _rise_table(rises: Sequence[pos.ShiftRise], *, shared: str = "pixels p unshi
          "strip only", "per pixel", "clean p change", "odds ratio", "adjusted for clean p"], rows)
 
 
-def _region_moves(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int) -> Table:
+def _region_moves(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int, caption: str | None = None) -> Table:
     """Each region's per-image success and per-pixel flip share, unshifted against shifted, same images."""
     def index(rows: Sequence[metrics.AttackRow]) -> dict[tuple[str, str, str], metrics.AttackRow]:
         return {(r.model, r.region, r.image_id): r for r in rows}
@@ -516,7 +529,7 @@ def _region_moves(shifted: StoreSnapshot, baseline: StoreSnapshot, *, seed: int)
                          _pp_cell(stats.Interval(-r.difference.value, -r.difference.high, -r.difference.low,
                                                  r.difference.method)), pvalue(r.p_value), _pp_cell(dens, 1.0)])
     return Table(
-        "Each region before and after the shift, on the same images: per-image success unshifted and shifted, "
+        caption or "Each region before and after the shift, on the same images: per-image success unshifted and shifted, "
         "shifted − unshifted (Newcombe, exact McNemar), and the per-pixel flip share shifted − unshifted (pp, "
         "paired bootstrap). The foreground moves with the object; centre and border stay where they are. If "
         "position drives vulnerability, the centre keeps its rate and a foreground moved off centre loses; if the "
