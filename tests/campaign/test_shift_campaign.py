@@ -62,17 +62,18 @@ def test_shifted_campaign_attacks_the_unshifted_choice_moved(make_config: Any, t
         np.testing.assert_array_equal(masks[(image_id, "foreground")], shift_images(fg[None], tuple(shift))[0])
 
 
-def test_a_shift_that_misclassifies_excludes_the_image_and_says_why(make_config: Any,
-                                                                  tiny_data: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("mode", "words"), [("move", "shifted by [1, 0]"), ("in-place", "shifted by [1, 0] in place")])
+def test_a_shift_that_misclassifies_excludes_the_image_and_says_why(make_config: Any, tiny_data: dict[str, Any],
+                                                                  mode: str, words: str) -> None:
     import torch
 
     from pixelspace.campaign.prepare import Dataset, LoadedModel, select_images
 
-    cfg = make_config(**{"images.shift": [1, 0], "regions.names": ["whole"]})  # count 4, pool seed 0
+    cfg = make_config(**{"images.shift": [1, 0], "images.shift_mode": mode, "regions.names": ["whole"]})  # count 4
     images, labels, ids = tiny_data["images"], tiny_data["labels"], tiny_data["ids"]
     classes = tuple(f"class{c}" for c in range(10))
     plain = Dataset(images, labels, ids, classes, "tiny")
-    moved = Dataset(shift_images(images, (1, 0)), labels, ids, classes, "tiny")
+    moved = Dataset(place_images(images, (1, 0), mode), labels, ids, classes, "tiny")  # type: ignore[arg-type]
     keep = int(np.random.default_rng(0).permutation(len(ids))[0])  # the first pool image stays right
     truth = {images[i].tobytes(): int(labels[i]) for i in range(len(ids))} | {
         moved.images[i].tobytes(): int(labels[i]) if i == keep else (int(labels[i]) + 1) % 10 for i in range(len(ids))}
@@ -89,7 +90,7 @@ def test_a_shift_that_misclassifies_excludes_the_image_and_says_why(make_config:
     fg = {i: np.ones((8, 8), dtype=bool) for i in ids}
     sel = select_images(cfg, plain, models, "cpu", fg.__getitem__, attacked=moved, attacked_foreground=fg.__getitem__)
     assert [i for i, s in sel.status.items() if s == "attacked"] == [ids[keep]]
-    excluded = [i for i, r in sel.reasons.items() if r and r.startswith("shifted by [1, 0]: misclassified by m (as ")]
+    excluded = [i for i, r in sel.reasons.items() if r and r.startswith(f"{words}: misclassified by m (as ")]
     # the quota (4) is spent on the 4 images chosen unshifted: one attacked, 3 excluded, none replaced
     assert len(sel.considered) == 4 and len(excluded) == 3
     for i in excluded:  # the stored prediction is the shifted image's
