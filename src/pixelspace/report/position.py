@@ -150,8 +150,10 @@ class ObjectEffect:
     separated: bool = False
 
 
-def _design(t: PixelTable, df: int = SPLINE_DF) -> tuple[np.ndarray, list[str]]:
-    """Design matrix: intercept, foreground, then B-spline bases of centre, border and outline distance."""
+def _design(t: PixelTable, df: int = SPLINE_DF,
+            linear: Mapping[str, np.ndarray] | None = None) -> tuple[np.ndarray, list[str]]:
+    """Design matrix: intercept, foreground, then B-spline bases of centre, border and outline distance, then
+    each ``linear`` covariate (float (N,) per name) as it is."""
     from patsy import dmatrix
 
     cols = {"centre": t.centre, "border": t.border, "outline": t.outline}
@@ -160,18 +162,22 @@ def _design(t: PixelTable, df: int = SPLINE_DF) -> tuple[np.ndarray, list[str]]:
         base = np.asarray(dmatrix(" + ".join(terms), cols, return_type="matrix"), dtype=np.float64)  # intercept 1st
     else:
         base = np.ones((len(t), 1))
-    x = np.column_stack([base[:, :1], t.foreground.astype(np.float64), base[:, 1:]])
-    names = ["intercept", "foreground", *[f"position{i}" for i in range(base.shape[1] - 1)]]
+    more = [np.asarray(v, dtype=np.float64) for v in (linear or {}).values()]
+    x = np.column_stack([base[:, :1], t.foreground.astype(np.float64), base[:, 1:], *more])
+    names = ["intercept", "foreground", *[f"position{i}" for i in range(x.shape[1] - 2)]]
     return x, names
 
 
-def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF,
-                  seed: int = stats.DEFAULT_SEED) -> ObjectEffect:
+def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF, seed: int = stats.DEFAULT_SEED,
+                  linear: Mapping[str, np.ndarray] | None = None) -> ObjectEffect:
     """Fit flip ~ foreground + splines(centre, border, outline) by logistic regression, images as clusters.
 
     The outline enters as an unsigned distance, so pixels next to the outline on either side are compared; a
     signed distance would absorb the foreground's own effect (its sign is membership). ``df``: spline degrees of
-    freedom per distance (4 in the report; ``benchmarks/position_model.py`` varies it).
+    freedom per distance (4 in the report; ``benchmarks/position_model.py`` varies it). ``linear``: more position
+    covariates, float (N,) per name, entered linearly and counted among the position terms (e.g. the pixel's
+    offset from the centre in rows and in columns: a gradient by direction, which distances cannot express; the
+    report uses none).
 
     Raises:
         ValueError: no rows, or the foreground or the background has no pixel.
@@ -183,7 +189,7 @@ def object_effect(t: PixelTable, model: str = "", *, df: int = SPLINE_DF,
     images = int(np.unique(t.image).size)
     if images < MIN_MODEL_IMAGES:
         raise ValueError(f"object_effect needs at least {MIN_MODEL_IMAGES} images (clusters), got {images}")
-    x, names = _design(t, df)
+    x, names = _design(t, df, linear)
     glm = sm.GLM(t.flip.astype(np.float64), x, family=sm.families.Binomial())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # statsmodels' overflow notes on near-separated pixels; checked below
