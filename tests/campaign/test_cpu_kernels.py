@@ -367,7 +367,7 @@ def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_
     from pixelspace.campaign.status import campaign_status, format_status
 
     text = format_status(campaign_status(store_path))
-    assert "runs that wrote rows (2;" in text and f"{first.attacks_run} rows, cpu" in text, text
+    assert "runs (2;" in text and f"{first.attacks_run} rows, cpu" in text, text
     # the first run under another thread count: its rows replay under that count, the second run's under theirs
     with contextlib.closing(sqlite3.connect(store_path)) as conn, conn:
         conn.execute("UPDATE runs SET details = json_set(details, '$.torch_threads', ?) WHERE run = ?",
@@ -418,3 +418,28 @@ def test_run_details_merge_replace_and_drop_what_is_no_longer_agreed(tmp_path: P
                                               "workers": [1, 2]}
         with pytest.raises(StoreError, match="no run 7"):
             store.add_run_details(7, {"x": 1})
+
+
+def test_a_run_stopped_before_its_first_batch_is_listed_as_such(make_config: Any) -> None:
+    """A run killed before it stored a row (e.g. its workers killed for memory) stays in ``runs`` with 0 rows and
+    no end; ``status`` says so instead of calling it a run that wrote rows, and the next run resumes normally."""
+    from pixelspace.campaign.backends.local import LocalBackend
+    from pixelspace.campaign.status import campaign_status, format_status
+    from pixelspace.campaign.store import Store
+
+    class Killed(LocalBackend):
+        def run(self, batches: Any, progress: Any = None) -> Any:
+            raise RuntimeError("workers killed")
+            yield  # a generator, as a backend is
+
+    cfg = make_config()
+    with pytest.raises(RuntimeError, match="workers killed"):
+        run_campaign(cfg, progress=False, backend=Killed())
+    done = run_campaign(cfg, progress=False)
+    assert done.attacks_run == done.attacks_total > 0
+    store_path = Path(cfg.campaign.store)
+    with Store.open_readonly(store_path) as store:
+        runs = store.runs()
+    assert [(r["rows"], r["ended_utc"] is None) for r in runs] == [(0, True), (done.attacks_total, False)]
+    text = format_status(campaign_status(store_path))
+    assert "runs (2;" in text and "stopped before its first batch was stored" in text, text

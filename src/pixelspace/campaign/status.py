@@ -106,12 +106,13 @@ def format_status(status: CampaignStatus) -> str:
             f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>13.0f}"
         )
     if status.runs:
-        lines.append(f"runs that wrote rows ({len(status.runs)}; the last {min(len(status.runs), 5)} shown):")
+        lines.append(f"runs ({len(status.runs)}; the last {min(len(status.runs), 5)} shown):")
         for run in status.runs[-5:]:
             d = run["details"]
             cpu = (f", {d['cpu_capability']} kernels, {d['torch_threads']} thread(s)"
                    if d.get("cpu_capability") and d.get("torch_threads") else "")
-            lines.append(f"  run {run['run']}: {run['started_utc']} to {run['ended_utc'] or '(no rows yet)'}, "
+            end = run["ended_utc"] or "(no rows: still running, or stopped before its first batch was stored)"
+            lines.append(f"  run {run['run']}: {run['started_utc']} to {end}, "
                          f"{run['rows']} rows, {d.get('device', '?')}{cpu}, {d.get('backend', '?')} backend, "
                          f"commit {str(d.get('git_sha', '?'))[:10]}")
     return "\n".join(lines)
