@@ -121,6 +121,43 @@ def test_killed_workers_lose_nothing(ray_cluster: Any, planted_data: dict[str, A
     assert backend.replaced == 2 and backend.redispatched >= 2
 
 
+class MemoryKilledRayBackend(RayBackend):
+    """Ray's memory monitor kills a worker: the driver's ``ray.get`` of its batch raises ``OutOfMemoryError``
+    (once, on the first batch result it asks for; the fake leaves the worker to ``lose``, which replaces it)."""
+
+    def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
+        ray = self._ray
+        real_get, raised = ray.get, []
+
+        def get(ref: Any, *args: Any, **kwargs: Any) -> Any:
+            value = real_get(ref, *args, **kwargs)
+            if not raised and isinstance(value, tuple):  # a batch's (records, seconds), not a ready() dict
+                raised.append(ref)
+                raise ray.exceptions.OutOfMemoryError("1 worker(s) were killed due to the node running low on memory")
+            return value
+
+        ray.get = get
+        try:
+            yield from super().run(batches, progress)
+        finally:
+            ray.get = real_get
+        assert raised, "the fake must have hit a batch"
+
+
+def test_a_worker_killed_for_memory_loses_nothing(ray_cluster: Any, planted_data: dict[str, Any],
+                                                  local_rows: list[Any], tmp_path: Path) -> None:
+    """Seen on a real campaign: a memory-hungry process beside the workers made Ray kill them, and the driver
+    stopped with the error instead of dispatching the batch again."""
+    store = tmp_path / "oom-worker.sqlite"
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, **{"execution.backend": "ray",
+                                                                   "execution.workers": 2}))
+    backend = MemoryKilledRayBackend()
+    summary = run_campaign(cfg, progress=False, backend=backend)
+    assert summary.complete and summary.attacks_run == TOTAL and summary.successes == SUCCESSES
+    assert attack_rows(store) == local_rows
+    assert backend.replaced == 1 and backend.redispatched >= 1
+
+
 def test_killed_driver_resumes(ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any],
                                tmp_path: Path) -> None:
     store = tmp_path / "killed-driver.sqlite"

@@ -320,6 +320,8 @@ class RayBackend(Backend):
                 if getattr(exc, "actor_init_failed", False):
                     raise RayBackendError(f"ray: worker {slot.index} could not start: {_last_line(exc)}") from exc
                 return lose(slot, exc)
+            except ray.exceptions.OutOfMemoryError as exc:
+                return lose(slot, exc)
             self._ready_infos.append(slot.info)
             slot.startup_seconds = time.perf_counter() - slot.created
             log.info("ray: worker %d ready on %s after %.1f s (pid %s, %s, %s threads)", slot.index,
@@ -358,7 +360,8 @@ class RayBackend(Backend):
             except ray.exceptions.RayTaskError as exc:
                 raise exc.as_instanceof_cause() from None
             except (ray.exceptions.ObjectLostError, ray.exceptions.WorkerCrashedError,
-                    ray.exceptions.NodeDiedError) as exc:
+                    ray.exceptions.NodeDiedError, ray.exceptions.OutOfMemoryError) as exc:
+                # OutOfMemoryError: Ray's memory monitor killed the worker (the node ran low, whoever used it)
                 yield from lose(task.slot, exc)
                 continue
             del inflight[ref]
