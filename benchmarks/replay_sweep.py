@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/replay_sweep.py [STORE ...] [--per-cell N] [--seed S] [--all] [--max-seconds T]
                                       [--cpu-capability store|native|avx2|avx512] [--threads store|native|N]
-                                      [--device DEV] [--search NAME]
+                                      [--device DEV] [--search NAME] [--ledger FILE] [--jobs N]
 
 For each store (default: every ``results/*/store.sqlite``) this rebuilds the campaign's plan of batches as the
 runner makes it (``make_batches`` on the stored config, inputs and ``attacks_per_batch``), keeps the batches
@@ -16,6 +16,13 @@ than this one (``meta.device`` cuda) is listed and skipped: its rows replay only
 it is replayed here all the same (``pixelspace replay --device cpu``), where its floats are expected to differ
 and the same search path is what can be checked. ``--search`` keeps only the cells of one search (e.g. scan).
 
+``--ledger FILE`` makes a long sweep resumable: each replayed batch is appended to FILE as one JSON line (store,
+its first key, the stored rows it held, rows exact, rows on the same path, largest float difference, CPU seconds,
+exit status, the options it ran with, the commit and the time), a batch already in FILE with the same options and
+the same number of stored rows is not replayed again, and each store's table counts every ledger line of it (this
+run's and earlier runs'). ``--jobs N`` runs N replays at once (each takes the thread count the store records, so
+N times that should fit the cores).
+
 Prints one line per replayed batch and a table per store: batches replayed of those stored, rows in them,
 rows reproduced exactly, rows with the same search path (every discrete field equal), the largest float
 difference, and the CPU seconds spent. Exit status 1 when a replayed row took another search path.
@@ -24,14 +31,20 @@ difference, and the CPU seconds spent. Exit status 1 when a replayed row took an
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import re
 import sqlite3
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,6 +75,42 @@ def plan_batches(path: Path) -> list[tuple[tuple[str, str, int, str], list[str]]
     return out
 
 
+Cell = tuple[str, str, int, str]
+
+
+def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str | None]) -> dict[str, Any]:
+    """Replay one batch (``pixelspace replay`` of its first stored key) in its own process; its ledger line."""
+    command = [str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
+               "--cpu-capability", str(options["cpu_capability"]), "--threads", str(options["threads"]),
+               *(["--device", str(options["device"])] if options["device"] else [])]
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own CPU time, also when several run at once
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    m = LINE.search(text)
+    if m:
+        e, n, s, g = int(m[1]), int(m[2]), int(m[3]), float(m[4])
+    else:  # a batch of one stored row: the verdict line alone
+        n = 1
+        e = int("exactly" in text and proc.returncode == 0)
+        s = int(bool(ONE.search(text)) and proc.returncode == 0)
+        g = 0.0
+    return {"store": str(path), "key": keys[0], "cell": "/".join(map(str, cell)), "stored": len(keys), "rows": n,
+            "exact": e, "same_path": s, "float_gap": g, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+            "exit": proc.returncode, "options": options, "commit": _commit(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "message": "" if proc.returncode == 0 else text.strip()[-300:]}
+
+
+def read_ledger(path: Path | None) -> list[dict[str, Any]]:
+    """The ledger's lines (none when there is no ledger yet)."""
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stores", nargs="*", type=Path)
@@ -76,11 +125,20 @@ def main() -> int:
     ap.add_argument("--device", default=None, help="replay stores made on another device on this one instead of "
                     "skipping them (passed to `pixelspace replay --device`)")
     ap.add_argument("--search", default=None, help="only the cells of this search (de, scan, scan-first, sparse-rs)")
+    ap.add_argument("--ledger", type=Path, default=None, help="JSON-lines file of replayed batches: appended to, "
+                    "and batches already in it are not replayed again (resume a long sweep)")
+    ap.add_argument("--jobs", type=int, default=1, help="replays run at once (default 1)")
     args = ap.parse_args()
+    if args.jobs < 1:
+        ap.error("--jobs must be at least 1")
+    options: dict[str, str | None] = {"cpu_capability": args.cpu_capability, "threads": args.threads,
+                                      "device": args.device}
     stores = args.stores or sorted(Path("results").glob("*/store.sqlite"))
     start = time.monotonic()
     failed = False
     summary = []
+    ledger = read_ledger(args.ledger)
+    lock = threading.Lock()
     for path in stores:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         device = dict(con.execute("SELECT key, value FROM meta")).get("device", "?")
@@ -90,61 +148,69 @@ def main() -> int:
             summary.append((str(path), f"skipped: made on {device}"))
             continue
         batches = [b for b in plan_batches(path) if args.search is None or b[0][0] == args.search]
-        cells: dict[tuple[str, str, int, str], list[list[str]]] = defaultdict(list)
+        cells: dict[Cell, list[list[str]]] = defaultdict(list)
         for cell, keys in batches:
             cells[cell].append(keys)
         rng = np.random.default_rng(args.seed)
-        chosen: list[tuple[tuple[str, str, int, str], list[str]]] = []
+        chosen: list[tuple[Cell, list[str]]] = []
         for cell, group in cells.items():
             pick = range(len(group)) if args.all else rng.choice(len(group), min(args.per_cell, len(group)),
                                                                 replace=False)
             chosen.extend((cell, group[int(i)]) for i in sorted(pick))
-        rows = exact = same = 0
-        gap = 0.0
-        cpu = 0.0
-        done = 0
-        for cell, keys in chosen:
+        earlier = {(line["key"], line["stored"]): line for line in ledger
+                   if line["store"] == str(path) and line["options"] == options}
+        results = [earlier[(keys[0], len(keys))] for _, keys in chosen if (keys[0], len(keys)) in earlier]
+        todo = [(cell, keys) for cell, keys in chosen if (keys[0], len(keys)) not in earlier]
+        if results:
+            print(f"{path}: {len(results)} of {len(chosen)} batches already in {args.ledger}", flush=True)
+        stopped = False
+
+        def one(item: tuple[Cell, list[str]], path: Path = path) -> dict[str, Any] | None:
+            nonlocal stopped
             if args.max_seconds is not None and time.monotonic() - start > args.max_seconds:
-                print(f"{path}: time is up after {done} of {len(chosen)} batches", flush=True)
-                break
-            t0 = time.process_time()
-            before = _children_cpu()
-            proc = subprocess.run([str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
-                                   "--cpu-capability", args.cpu_capability, "--threads", args.threads,
-                                   *(["--device", args.device] if args.device else [])],
-                                  capture_output=True, text=True)
-            spent = _children_cpu() - before + time.process_time() - t0
-            cpu += spent
-            text = proc.stdout + proc.stderr
-            m = LINE.search(text)
-            if m:
-                e, n, s, g = int(m[1]), int(m[2]), int(m[3]), float(m[4])
-            else:  # a batch of one stored row: the verdict line alone
-                n = 1
-                e = int("exactly" in text and proc.returncode == 0)
-                s = int(bool(ONE.search(text)) and proc.returncode == 0)
-                g = 0.0
-            rows, exact, same, gap = rows + n, exact + e, same + s, max(gap, g)
-            done += 1
-            failed |= s < n or proc.returncode != 0
-            print(f"{path} {'/'.join(map(str, cell))} batch of {keys[0][:8]}: {e} of {n} stored rows exact, "
-                  f"{s} same search path, largest float difference {g:.2g}, {spent:.0f} CPU-s"
-                  + ("" if proc.returncode == 0 else f"; exit {proc.returncode}: {text.strip()[-300:]}"),
-                  flush=True)
-        summary.append((str(path), f"{done} of {len(batches)} batches with stored rows replayed ({len(cells)} cells): "
-                                   f"{exact} of {rows} rows exact, {same} same search path, largest float "
-                                   f"difference {gap:.2g}, {cpu:.0f} CPU-s"))
+                stopped = True
+                return None
+            line = replay_batch(path, item[0], item[1], options)
+            with lock:
+                if args.ledger is not None:
+                    with args.ledger.open("a") as f:
+                        f.write(json.dumps(line) + "\n")
+                print(f"{path} {line['cell']} batch of {line['key'][:8]}: {line['exact']} of {line['rows']} stored "
+                      f"rows exact, {line['same_path']} same search path, largest float difference "
+                      f"{line['float_gap']:.2g}, {line['cpu_s']:.0f} CPU-s"
+                      + ("" if line["exit"] == 0 else f"; exit {line['exit']}: {line['message']}"), flush=True)
+            return line
+
+        with ThreadPoolExecutor(args.jobs) as pool:
+            results.extend(line for line in pool.map(one, todo) if line is not None)
+        if stopped:
+            print(f"{path}: time is up after {len(results)} of {len(chosen)} batches", flush=True)
+        rows = sum(line["rows"] for line in results)
+        exact = sum(line["exact"] for line in results)
+        same = sum(line["same_path"] for line in results)
+        gap = max((line["float_gap"] for line in results), default=0.0)
+        cpu = sum(line["cpu_s"] for line in results)
+        failed |= any(line["same_path"] < line["rows"] or line["exit"] != 0 for line in results)
+        summary.append((str(path), f"{len(results)} of {len(batches)} batches with stored rows replayed "
+                                   f"({len(cells)} cells): {exact} of {rows} rows exact, {same} same search path, "
+                                   f"largest float difference {gap:.2g}, {cpu:.0f} CPU-s"))
     print()
-    for path_s, line in summary:
-        print(f"{path_s}: {line}")
+    for path_s, line_s in summary:
+        print(f"{path_s}: {line_s}")
     return 1 if failed else 0
 
 
-def _children_cpu() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+@functools.cache
+def _commit() -> str:
+    """The checkout's commit (with ``+dirty`` when its tracked files differ), or ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src"], cwd=root).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 if __name__ == "__main__":

@@ -61,3 +61,27 @@ def test_a_store_from_another_device_is_skipped_unless_asked_and_search_filters_
     out = sweep(str(store), "--per-cell", "1", "--device", "cpu", "--search", "de")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rows exact" in out.stdout and "skipped" not in out.stdout
+
+
+def test_a_ledger_resumes_a_sweep_without_replaying_a_batch_twice(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    ledger = tmp_path / "ledger.jsonl"
+    first = sweep(str(store), "--all", "--ledger", str(ledger), "--max-seconds", "0")  # time is up at once
+    assert first.returncode == 0 and "time is up after 0 of 6 batches" in first.stdout, first.stdout + first.stderr
+    assert not ledger.exists() or ledger.read_text() == ""
+    second = sweep(str(store), "--per-cell", "1", "--ledger", str(ledger), "--jobs", "2")
+    assert second.returncode == 0, second.stdout + second.stderr
+    lines = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert len(lines) >= 1 and all(x["exit"] == 0 and x["exact"] == x["rows"] == 2 for x in lines)
+    assert all(x["options"] == {"cpu_capability": "store", "threads": "store", "device": None} for x in lines)
+    third = sweep(str(store), "--all", "--ledger", str(ledger), "--jobs", "2")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"{len(lines)} of 6 batches already in" in third.stdout
+    again = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert len(again) == 6 and len({x["key"] for x in again}) == 6  # each batch replayed once over the three runs
+    assert "6 of 6 batches with stored rows replayed (1 cells): 12 of 12 rows exact, 12 same search path" in third.stdout
+    other = sweep(str(store), "--all", "--ledger", str(ledger), "--threads", "1", "--max-seconds", "0")
+    assert "already in" not in other.stdout  # other options: the earlier lines do not count
