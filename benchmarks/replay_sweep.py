@@ -18,10 +18,10 @@ and the same search path is what can be checked. ``--search`` keeps only the cel
 
 ``--ledger FILE`` makes a long sweep resumable: each replayed batch is appended to FILE as one JSON line (store,
 its first key, the stored rows it held, rows exact, rows on the same path, largest float difference, CPU seconds,
-exit status, the options it ran with, the commit and the time), a batch already in FILE with the same options and
-the same number of stored rows is not replayed again, and each store's table counts every ledger line of it (this
-run's and earlier runs'). ``--jobs N`` runs N replays at once (each takes the thread count the store records, so
-N times that should fit the cores).
+exit status, the options it was given, the kernel level and thread count it ran with, the commit and the time), a
+batch already in FILE with the same options and the same number of stored rows is not replayed again, and each
+store's table counts every ledger line of it (this run's and earlier runs'). ``--jobs N`` runs N replays at once
+(each takes the thread count the store records, so N times that should fit the cores).
 
 Prints one line per replayed batch and a table per store: batches replayed of those stored, rows in them,
 rows reproduced exactly, rows with the same search path (every discrete field equal), the largest float
@@ -51,6 +51,7 @@ import numpy as np
 LINE = re.compile(r"its batch: (\d+) of its (\d+) stored rows reproduced exactly, (\d+) with every discrete field "
                   r"equal \(largest float difference ([0-9.e+-]+)\)")
 ONE = re.compile(r"reproduces the stored row|the search is reproduced")
+KERNELS = re.compile(r"CPU kernels (\w+), (\d+) thread")
 
 
 def plan_batches(path: Path) -> list[tuple[tuple[str, str, int, str], list[str]]]:
@@ -97,9 +98,11 @@ def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str
         e = int("exactly" in text and proc.returncode == 0)
         s = int(bool(ONE.search(text)) and proc.returncode == 0)
         g = 0.0
+    k = KERNELS.search(text)
     return {"store": str(path), "key": keys[0], "cell": "/".join(map(str, cell)), "stored": len(keys), "rows": n,
             "exact": e, "same_path": s, "float_gap": g, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
             "exit": proc.returncode, "options": options, "commit": _commit(),
+            "ran_with": {"cpu_capability": k[1], "threads": int(k[2])} if k else None,
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "message": "" if proc.returncode == 0 else text.strip()[-300:]}
 

@@ -77,6 +77,7 @@ def test_a_ledger_resumes_a_sweep_without_replaying_a_batch_twice(tiny_data: dic
     lines = [json.loads(x) for x in ledger.read_text().splitlines()]
     assert len(lines) >= 1 and all(x["exit"] == 0 and x["exact"] == x["rows"] == 2 for x in lines)
     assert all(x["options"] == {"cpu_capability": "store", "threads": "store", "device": None} for x in lines)
+    assert all(x["ran_with"]["threads"] >= 1 for x in lines)
     third = sweep(str(store), "--all", "--ledger", str(ledger), "--jobs", "2")
     assert third.returncode == 0, third.stdout + third.stderr
     assert f"{len(lines)} of 6 batches already in" in third.stdout
