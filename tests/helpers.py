@@ -27,6 +27,9 @@ class PlantedModel(nn.Module):
     colour near ``corner``; p(class 0) falls smoothly as a pixel approaches that place and colour.
     """
 
+    pos_w: torch.Tensor  # buffers
+    corner: torch.Tensor
+
     def __init__(self, size: int = 16, loc: tuple[int, int] = (4, 11), corner: tuple[float, float, float] = (1.0, 0.0, 1.0),
                  sigma_pos: float = 2.5, sigma_col: float = 0.35) -> None:
         super().__init__()
@@ -101,6 +104,8 @@ def two_plant_model() -> TwoPlantModel:
 class PositionModel(nn.Module):
     """Weightless model whose output depends on where a pixel is: logits = scale * (sum of R, G, B channels
     each weighted by a fixed ramp over rows, columns and the diagonal) / pixel count (3 classes)."""
+
+    w: torch.Tensor  # a buffer
 
     def __init__(self, size: int, scale: float = 40.0) -> None:
         super().__init__()

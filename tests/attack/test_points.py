@@ -62,9 +62,9 @@ def walk(clf: Classifier, clean: torch.Tensor, k: int, plan: str, steps: int, se
             new_pos[j, moved[j]] = rng.choice(free)
             new_col[j, moved[j]] = CORNERS[rng.integers(8)]
         several = rng.random(who.size) < 0.1  # a candidate that moves every slot
-        for j in np.flatnonzero(several):
-            new_pos[j] = rng.choice(h * w, k, replace=False)
-            moved[j] = -1
+        for jj in np.flatnonzero(several):
+            new_pos[jj] = rng.choice(h * w, k, replace=False)
+            moved[jj] = -1
         cand = Decoded(new_pos, new_col, np.ones_like(new_pos, dtype=bool))
         check(cand, moved, who)
         checked += 1

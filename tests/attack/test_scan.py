@@ -54,11 +54,11 @@ def test_agrees_with_model_and_engine() -> None:
     res = PixelAttack(pixels=1, de=DEConfig(population_size=40, max_generations=25))(model, images, Untargeted(labels), seed=0)
     wins = np.flatnonzero(res.success)
     assert wins.size == 2
-    for i in wins:
-        r, c = res.pixels[i, 0]
-        own = PixelScan(colors=res.colors[i, :1].astype(np.uint8), batch_size=100)(model, images[i : i + 1])[0]
-        assert own.flips[r, c] and own.predicted[r, c, 0] == res.predicted[i]
-        assert own.probability[r, c, 0] == pytest.approx(1 - res.confidence[i], abs=1e-6)
+    for win in wins:
+        row, col = res.pixels[win, 0]
+        own = PixelScan(colors=res.colors[win, :1].astype(np.uint8), batch_size=100)(model, images[win : win + 1])[0]
+        assert own.flips[row, col] and own.predicted[row, col, 0] == res.predicted[win]
+        assert own.probability[row, col, 0] == pytest.approx(1 - res.confidence[win], abs=1e-6)
 
 
 def test_scan_equals_brute_force_on_a_position_dependent_model() -> None:

@@ -32,7 +32,7 @@ def _map(flips: np.ndarray) -> VulnerabilityMap:
 
 
 def _placement(object_effect: bool, offset: int, ids: list[str], seed: int, gradient: bool = False,
-               fg_rate: float = 0.12):
+               fg_rate: float = 0.12) -> dict[str, tuple[list[VulnerabilityMap], list[np.ndarray], list[str]]]:
     """One placement of the images: a disc foreground around the centre moved by ``offset`` px. Object world:
     foreground pixels flip at ``fg_rate``, background at 3 %. Position world: flips fall with the distance to the
     centre only, whatever the disc; with ``gradient``, they rise from the top row to the bottom one instead."""

@@ -357,7 +357,7 @@ def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_
         assert runs[1]["last_rowid"] == first.attacks_total
         assert runs[0]["details"]["torch_threads"] == str(torch.get_num_threads())
         assert runs[0]["details"]["backend"] == "local" and runs[0]["ended_utc"] >= runs[0]["started_utc"]
-        by_run = {r["run"]: [] for r in runs}
+        by_run: dict[int, list[str]] = {r["run"]: [] for r in runs}
         keys = [k for (k,) in store.query("SELECT key FROM attacks ORDER BY rowid")]
         for key in keys:
             run = store.run_of(key)

@@ -46,15 +46,15 @@ def test_a_campaign_file_writes_all_nine_keys_in_its_de_section() -> None:
 
 def test_the_de_search_hash_is_unchanged() -> None:
     # values computed by the code before the section had its own type (DEConfig held the two settings)
-    pinned = {(): "d43cfd438f3ff115", (("early_stop", False),): "487958a2a366cb08",
+    pinned: dict[tuple[tuple[str, Any], ...], str] = {(): "d43cfd438f3ff115", (("early_stop", False),): "487958a2a366cb08",
               (("success_check", "best"),): "454fcae10a399170",
               (("early_stop", False), ("success_check", "best"), ("population_size", 100), ("mutation", 0.5)):
                   "fe6ed1378baa5bb6"}
     for change, expected in pinned.items():
         assert search_hash(DESection(**dict(change)), "restrict") == expected, change
         # a DEConfig still hashes as the section it stands for (its deprecated settings included)
-        search = {k: v for k, v in change if k not in ("early_stop", "success_check")}
-        moved = {k: v for k, v in change if k in ("early_stop", "success_check")}
+        search: dict[str, Any] = {k: v for k, v in change if k not in ("early_stop", "success_check")}
+        moved: dict[str, Any] = {k: v for k, v in change if k in ("early_stop", "success_check")}
         with pytest.warns(DeprecationWarning) if moved else contextlib.nullcontext():
             old = DEConfig(**search, **moved)
         assert search_hash(old, "restrict") == expected, change

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ def test_key_is_stable_across_versions() -> None:
 
 
 def test_every_field_changes_the_key() -> None:
-    changes = dict(model="nin-cifar10", weights_hash="cd" * 32, image_id="test/cat/0002.jpg", region="background",
+    changes: dict[str, Any] = dict(model="nin-cifar10", weights_hash="cd" * 32, image_id="test/cat/0002.jpg", region="background",
                    mask_hash="fedcba9876543210", pixels=3, mode="untargeted", target=-1, search_hash="x" * 16)
     keys = {dataclasses.replace(FIELDS, **{k: v}).key() for k, v in changes.items()}
     assert len(keys) == len(changes) and FIELDS.key() not in keys

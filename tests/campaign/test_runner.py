@@ -300,7 +300,7 @@ def test_store_refuses_changed_weights(make_config: Any, tmp_path: Path) -> None
     run_campaign(CampaignConfig.from_dict(d), progress=False)
     model = tiny_cnn()
     with torch.no_grad():
-        model.conv1.bias += 1
+        model.conv1.bias += 1  # type: ignore[operator, assignment]  # a conv layer's bias is set here
     torch.save(model.state_dict(), weights)
     with pytest.raises(StoreError, match="weights of 'tiny' changed"):
         run_campaign(CampaignConfig.from_dict(d), progress=False)
@@ -334,7 +334,7 @@ def test_execution_order_fills_the_cheap_cells_first_on_every_network() -> None:
     cell; batches keep their attacks."""
     from pixelspace.campaign.runner import execution_order
 
-    batches = []
+    batches: list[Batch] = []
     for model in ("a", "b"):
         for pixels in (3, 1):
             for mode in ("targeted", "untargeted"):

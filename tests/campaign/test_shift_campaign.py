@@ -52,14 +52,14 @@ def test_shifted_campaign_attacks_the_unshifted_choice_moved(make_config: Any, t
     ids = list(tiny_data["ids"])
     for image_id, _, png, status, _ in b:
         i = ids.index(image_id)
-        expected = shift_images(tiny_data["images"][i][None], tuple(shift))[0]
+        expected = shift_images(tiny_data["images"][i][None], (shift[0], shift[1]))[0]
         np.testing.assert_array_equal(decode_png(png), expected)  # stored (and attacked) shifted
         if status == "attacked":
             assert preds[image_id] == labels[image_id]
     masks = _masks(Path(moved.campaign.store))
     for image_id in attacked_moved:
         fg = tiny_data["fg"][ids.index(image_id)]
-        np.testing.assert_array_equal(masks[(image_id, "foreground")], shift_images(fg[None], tuple(shift))[0])
+        np.testing.assert_array_equal(masks[(image_id, "foreground")], shift_images(fg[None], (shift[0], shift[1]))[0])
 
 
 @pytest.mark.parametrize(("mode", "words"), [("move", "shifted by [1, 0]"), ("in-place", "shifted by [1, 0] in place")])

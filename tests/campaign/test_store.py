@@ -172,7 +172,7 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_attack_lookup_by_key_and_prefix(tmp_path: Path) -> None:
     with _open(tmp_path / "s.sqlite") as store:
         rows = [_row(i) for i in range(3)]
-        rows = [AttackRow(f"abcdef{i:02d}", *r.as_tuple()[1:10], r.record) for i, r in enumerate(rows)]  # type: ignore[arg-type]
+        rows = [AttackRow(f"abcdef{i:02d}", *r.as_tuple()[1:10], r.record) for i, r in enumerate(rows)]  # type: ignore[arg-type, call-arg]
         store.write_batch(rows)
         assert store.attack("abcdef01")["record"]["seed"] == 1
         assert store.attack("abcdef02")["queries"] == 20
@@ -188,7 +188,7 @@ def test_any_unique_key_prefix_is_accepted_however_short(tmp_path: Path) -> None
     # issue 21: docs/campaigns.md says any unique prefix works; prefixes under 6 characters were refused
     with _open(tmp_path / "s.sqlite") as store:
         keys = ["7c0a91", "7c0b22", "e5", "a_b%c"]
-        store.write_batch([AttackRow(k, *_row(i).as_tuple()[1:10], _row(i).record)  # type: ignore[arg-type]
+        store.write_batch([AttackRow(k, *_row(i).as_tuple()[1:10], _row(i).record)  # type: ignore[arg-type, call-arg]
                            for i, k in enumerate(keys)])
         assert store.attack("e")["key"] == "e5"
         assert store.attack("7c0a")["key"] == "7c0a91"

@@ -136,16 +136,16 @@ def test_resnet50_real_round_trip_from_a_torchvision_file(tmp_path: Path) -> Non
     source = ResNet50()
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        source.fc.bias.copy_(torch.randn(1000, generator=gen))
-        source.bn1.running_mean.copy_(torch.randn(64, generator=gen))
+        source.get_parameter("fc.bias").copy_(torch.randn(1000, generator=gen))
+        source.get_buffer("bn1.running_mean").copy_(torch.randn(64, generator=gen))
     state = {k: v for k, v in source.state_dict().items() if k not in NORMALIZE_KEYS}
     torch.save(state, tmp_path / "resnet50-torchvision.pth")
     model = load("resnet50-imagenet", weights=tmp_path / "resnet50-torchvision.pth")
     loaded = model.state_dict()
     for key in ("fc.bias", "bn1.running_mean", "layer3.5.conv2.weight"):
         assert torch.equal(loaded[key], state[key]), key
-    assert torch.equal(model.normalize.mean.flatten(), torch.tensor(IMAGENET_MEAN))  # kept from the architecture
-    assert torch.equal(model.normalize.std.flatten(), torch.tensor(IMAGENET_STD))
+    assert torch.equal(model.get_buffer("normalize.mean").flatten(), torch.tensor(IMAGENET_MEAN))  # kept from the architecture
+    assert torch.equal(model.get_buffer("normalize.std").flatten(), torch.tensor(IMAGENET_STD))
     with torch.inference_mode():
         out = model(torch.rand(1, 3, 64, 64))
     assert out.shape == (1, 1000) and torch.isfinite(out).all()

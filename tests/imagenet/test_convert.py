@@ -35,8 +35,8 @@ def test_convert_keeps_the_files_keys_in_fp16(upstream_file: tuple[Path, dict[st
         assert f.get_tensor("_conv_stem.weight").dtype == torch.float16
         assert f.get_tensor("_bn0.num_batches_tracked").dtype == torch.int64  # integer buffers keep their dtype
     model = load("efficientnet-lite0-imagenet", weights=out)
-    assert torch.allclose(model._fc.bias, state["_fc.bias"], atol=1e-3)
-    assert model.normalize.mean.flatten().tolist() == [0.5] * 3  # from the architecture
+    assert torch.allclose(model.get_parameter("_fc.bias"), state["_fc.bias"], atol=1e-3)
+    assert model.get_buffer("normalize.mean").flatten().tolist() == [0.5] * 3  # from the architecture
 
 
 def test_convert_refuses_files_that_do_not_fit_or_overflow(upstream_file: tuple[Path, dict[str, torch.Tensor]],

@@ -273,9 +273,9 @@ def test_clean_activations_are_reused_across_calls_and_never_stale() -> None:
     computed: list[int] = []
     original = engine.clean_activations
 
-    def counting(x: torch.Tensor) -> list[torch.Tensor]:
+    def counting(x: torch.Tensor, pad_single: bool = False) -> list[torch.Tensor]:
         computed.append(x.shape[0])
-        return original(x)
+        return original(x, pad_single)
 
     engine.clean_activations = counting  # type: ignore[method-assign]
     rng = np.random.default_rng(0)

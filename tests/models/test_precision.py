@@ -11,7 +11,7 @@ from pixelspace import DEConfig, PixelAttack, Untargeted
 from pixelspace.attack.scan import PixelScan
 from pixelspace.errors import ConfigError
 from pixelspace.models.classifier import Classifier
-from pixelspace.models.precision import inference_precision
+from pixelspace.models.precision import Precision, inference_precision
 from tests.helpers import PlantedModel, gray_images
 
 
@@ -132,7 +132,8 @@ def test_an_attack_precision_that_contradicts_the_classifiers_is_an_error_naming
 def test_sparse_rs_searches_at_the_classifiers_precision_or_its_own_and_confirms_at_fp32() -> None:
     from pixelspace import SparseRandomSearch
 
-    for clf_precision, own in (("bf16", None), (None, "bf16")):
+    cases: tuple[tuple[Precision | None, Precision | None], ...] = (("bf16", None), (None, "bf16"))
+    for clf_precision, own in cases:
         model = LowPrecisionLiar()
         clf = Classifier(model, batch_size=16) if clf_precision is None else Classifier(model, batch_size=16,
                                                                                         precision="bf16")

@@ -130,6 +130,6 @@ def test_recorded_full_test_accuracy_is_remeasured(shared_data: Path) -> None:
     assert tarball.is_file(), f"{tarball} absent"
     split = load_split(tarball, "test")  # decoded once into the default cache
     record = read_accuracy_records()["cnn8-cifar10"]
-    assert record.test_size == len(split) == 10_000
+    assert record.test_size == len(split) == 10_000 and record.test_accuracy is not None
     accuracy, _ = evaluate_accuracy(load("cnn8-cifar10"), split.images, split.labels)
     assert abs(accuracy - record.test_accuracy) <= 3 / 10_000, (accuracy, record.test_accuracy)

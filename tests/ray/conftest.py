@@ -30,7 +30,7 @@ def ray_cluster() -> Iterator[Any]:
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), saved["PYTHONPATH"]) if p)
     cluster = None
     try:
-        node = {"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES}
+        node: dict[str, Any] = {"num_cpus": 1, "object_store_memory": OBJECT_STORE_BYTES}
         cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
         cluster.add_node(**node)
         cluster.wait_for_nodes()

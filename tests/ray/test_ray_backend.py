@@ -66,7 +66,8 @@ def local_rows(planted_data: dict[str, Any], tmp_path_factory: pytest.TempPathFa
 def test_ray_rows_equal_local_rows(ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any],
                                    tmp_path: Path) -> None:
     store = tmp_path / "ray.sqlite"
-    cfg = CampaignConfig.from_dict(_config(planted_data, store, **{"execution.backend": "ray", "execution.workers": 2}))
+    on_ray: dict[str, Any] = {"execution.backend": "ray", "execution.workers": 2}
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, **on_ray))
     backend = RayBackend()
     summary = run_campaign(cfg, progress=True, backend=backend)  # the bar (with per-worker q/s) on stderr
     assert (summary.attacks_run, summary.attacks_total) == (TOTAL, TOTAL)
@@ -127,7 +128,7 @@ class MemoryKilledRayBackend(RayBackend):
 
     def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
         ray = self._ray
-        real_get, raised = ray.get, []
+        real_get, raised = ray.get, list[Any]()
 
         def get(ref: Any, *args: Any, **kwargs: Any) -> Any:
             value = real_get(ref, *args, **kwargs)
@@ -149,8 +150,8 @@ def test_a_worker_killed_for_memory_loses_nothing(ray_cluster: Any, planted_data
     """Seen on a real campaign: a memory-hungry process beside the workers made Ray kill them, and the driver
     stopped with the error instead of dispatching the batch again."""
     store = tmp_path / "oom-worker.sqlite"
-    cfg = CampaignConfig.from_dict(_config(planted_data, store, **{"execution.backend": "ray",
-                                                                   "execution.workers": 2}))
+    on_ray: dict[str, Any] = {"execution.backend": "ray", "execution.workers": 2}
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, **on_ray))
     backend = MemoryKilledRayBackend()
     summary = run_campaign(cfg, progress=False, backend=backend)
     assert summary.complete and summary.attacks_run == TOTAL and summary.successes == SUCCESSES

@@ -66,7 +66,7 @@ def test_fig6_draws_successes_at_generation_0() -> None:
     for title in ("m: whole (n=11)", "m: foreground (n=11)"):
         lines = [ln for ln in axes[title].get_lines() if isinstance(ln, Line2D)]
         assert len(lines) == 12  # 11 images and their mean
-        assert all(len(ln.get_xdata()) == 1 and ln.get_marker() not in (None, "None", "", " ") for ln in lines)
+        assert all(np.size(ln.get_xdata()) == 1 and ln.get_marker() not in (None, "None", "", " ") for ln in lines)
         assert any("succeeded at generation 0" in t.get_text() for t in axes[title].texts)
     background = axes["m: background (n=1)"]
     assert all(ln.get_marker() in (None, "None", "", " ") for ln in background.get_lines())  # longer curves: lines
@@ -76,7 +76,8 @@ def test_fig6_draws_successes_at_generation_0() -> None:
     handles = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)}
     assert set(handles) == {"whole", "foreground", "background"}
     for region in ("whole", "foreground"):
-        assert handles[region].get_marker() not in (None, "None", "", " ")  # the legend entry shows what is drawn
+        handle = handles[region]
+        assert isinstance(handle, Line2D) and handle.get_marker() not in (None, "None", "", " ")  # the legend entry shows what is drawn
     figures.figure_png(fig)
 
 

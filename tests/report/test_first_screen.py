@@ -130,8 +130,8 @@ def test_the_opening_figure_tells_two_searches_apart() -> None:
     assert fig is not None
     assert len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["DE", "sparse random search"]
-    points = [ln for ln in fig.axes[0].get_lines() if len(ln.get_xdata()) == 1]
-    assert len({float(ln.get_ydata()[0]) for ln in points}) == 4  # two regions × two searches, side by side
+    points = [ln for ln in fig.axes[0].get_lines() if np.size(ln.get_xdata()) == 1]
+    assert len({float(np.asarray(ln.get_ydata())[0]) for ln in points}) == 4  # two regions × two searches, side by side
 
 
 # -------------------------------------------------------------------------------------- folded-away tables

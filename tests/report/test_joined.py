@@ -196,7 +196,8 @@ def test_scan_targets_and_class_pairs_count_reachable_classes_only() -> None:
     pairs = pc.scan_class_pair_counts(rows, 10)
     assert pairs[0, 1] == 1 and pairs[0, 2] == 2 and pairs.sum() == 3 and pairs[0, 0] == 0
     group = pc.SearchRows("scan", 1, "s", tuple(rows))
-    assert pc.targets_reached(group, 10, "whole", "m").tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    reached = pc.targets_reached(group, 10, "whole", "m")
+    assert reached is not None and reached.tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
     cell = pc.table2_cell(group, "m", "whole", 10)
     assert (cell.targeted.successes, cell.targeted.total, cell.targeted.images) == (3, 27, 3)
     assert (cell.untargeted2.successes, cell.untargeted2.total) == (2, 3) and cell.confidence_u.count == 0

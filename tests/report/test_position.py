@@ -160,16 +160,17 @@ def test_the_outline_table_corrects_each_p_over_all_its_rows() -> None:
     maps, fgs = _world(position_effect=False, n=24)
     ids = [str(i) for i in range(len(maps))]
     table, _ = outline_table({"a": (maps, fgs, ids), "b": (maps[:16], fgs[:16], ids[:16])}, None, "")
+    rows = [[str(c) for c in r] for r in table.rows]  # every cell of this table is one line
     p_col, holm_col = table.header.index("p"), table.header.index("Holm p")
-    ps = [float(r[p_col]) if r[p_col] not in ("—", "<0.0001") else None for r in table.rows]
-    assert len(table.rows) == 12 and all(p is not None for p in ps)  # 5 outlines + interior/exterior, twice
+    ps = [float(r[p_col]) if r[p_col] not in ("—", "<0.0001") else None for r in rows]
+    assert len(rows) == 12 and all(p is not None for p in ps)  # 5 outlines + interior/exterior, twice
     smallest = min(range(len(ps)), key=lambda k: ps[k] or 1.0)
-    for r, p in zip(table.rows, ps, strict=True):
+    for r, p in zip(rows, ps, strict=True):
         assert float(r[holm_col]) >= (p or 0.0)
     reading = table.header.index("reading")
-    assert any(r[reading].startswith(("fg >", "fg <")) for r in table.rows)  # the loop below checks something
-    for r in table.rows:  # an interval clear of 0 whose corrected p is not below 0.05 says so
+    assert any(r[reading].startswith(("fg >", "fg <")) for r in rows)  # the loop below checks something
+    for r in rows:  # an interval clear of 0 whose corrected p is not below 0.05 says so
         if r[reading].startswith(("fg >", "fg <")):
             assert r[reading].endswith("(not after Holm)") == (float(r[holm_col]) >= 0.05), r
-    expected = min(1.0, len(ps) * float(table.rows[smallest][p_col]))
-    assert float(table.rows[smallest][holm_col]) == pytest.approx(expected, rel=0.01)
+    expected = min(1.0, len(ps) * float(rows[smallest][p_col]))
+    assert float(rows[smallest][holm_col]) == pytest.approx(expected, rel=0.01)

@@ -4,6 +4,7 @@ content, and a rise that the clean confidence carries (the adjusted odds ratio l
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,8 @@ def _none() -> np.ndarray:
 
 
 def test_a_rise_made_only_by_the_reflected_strip_is_counted_as_such() -> None:
-    original, shifted = {}, {}
+    original: dict[str, Any] = {}
+    shifted: dict[str, Any] = {}
     for i in range(40):
         original[f"i{i}"] = _map(_none())
         moved = _none()
@@ -41,7 +43,8 @@ def test_a_rise_made_only_by_the_reflected_strip_is_counted_as_such() -> None:
 
 
 def test_a_rise_on_the_shared_content_is_found_where_the_content_went() -> None:
-    original, shifted = {}, {}
+    original: dict[str, Any] = {}
+    shifted: dict[str, Any] = {}
     for i in range(40):
         original[f"i{i}"] = _map(_none())
         moved = _none()
@@ -59,7 +62,8 @@ def _confidence_world(direct: float, n: int = 600, seed: int = 8) -> pos.ShiftRi
     """Images whose odds of being fooled fall with the clean probability's log-odds; the shift lowers it by a
     random amount and adds ``direct`` to the log-odds of being fooled."""
     rng = np.random.default_rng(seed)
-    original, shifted = {}, {}
+    original: dict[str, Any] = {}
+    shifted: dict[str, Any] = {}
     for i in range(n):
         z0 = rng.normal(3.0, 1.0)
         z1 = z0 - abs(rng.normal(0.8, 0.4))

@@ -239,7 +239,7 @@ def test_the_old_attack_settings_are_still_accepted_with_a_warning_naming_their_
     assert dict(cfg.deprecated_attack_settings) == {"early_stop": False, "success_check": "best"}
     assert dataclasses.asdict(cfg) == dataclasses.asdict(DEConfig(population_size=10))
     assert cfg.search_settings_only() == cfg and not cfg.search_settings_only().deprecated_attack_settings
-    assert (cfg.early_stop, cfg.success_check) == (False, "best")  # the old reads still answer
+    assert (cfg.early_stop, cfg.success_check) == (False, "best")  # type: ignore[attr-defined]  # the old reads still answer
     with pytest.warns(DeprecationWarning):  # and replace keeps them (as DEConfig did; it warns again)
         assert dict(dataclasses.replace(cfg, max_generations=3).deprecated_attack_settings) == {
             "early_stop": False, "success_check": "best"}
