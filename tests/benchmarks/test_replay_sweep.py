@@ -86,3 +86,27 @@ def test_a_ledger_resumes_a_sweep_without_replaying_a_batch_twice(tiny_data: dic
     assert "6 of 6 batches with stored rows replayed (1 cells): 12 of 12 rows exact, 12 same search path" in third.stdout
     other = sweep(str(store), "--all", "--ledger", str(ledger), "--threads", "1", "--max-seconds", "0")
     assert "already in" not in other.stdout  # other options: the earlier lines do not count
+
+
+def test_batches_replayed_in_one_process_agree_and_a_changed_row_is_still_caught(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = tmp_path / "store.sqlite"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(to_toml(config_dict(tiny_data, store)))
+    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    ledger = tmp_path / "ledger.jsonl"
+    out = sweep(str(store), "--all", "--per-process", "4", "--jobs", "2", "--ledger", str(ledger))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "6 of 6 batches with stored rows replayed (1 cells): 12 of 12 rows exact, 12 same search path" in out.stdout
+    lines = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert len(lines) == 6 and {x["process"] for x in lines} == {"shared"} and all(x["ran_with"] for x in lines)
+    con = sqlite3.connect(store)  # the last batch's rows: one that the search would not give
+    key, record = con.execute("SELECT key, record FROM attacks ORDER BY rowid DESC LIMIT 1").fetchone()
+    rec = json.loads(record)
+    rec["queries"] = int(rec["queries"]) + 1
+    con.execute("UPDATE attacks SET record = ?, queries = queries + 1 WHERE key = ?", (json.dumps(rec), key))
+    con.commit()
+    con.close()
+    out = sweep(str(store), "--all", "--per-process", "6")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "11 of 12 rows exact, 11 same search path" in out.stdout
