@@ -24,11 +24,17 @@ def sweep(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
 
 
-def test_every_batch_replays_and_a_changed_row_is_caught(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+def _tiny_store(tiny_data: dict[str, Any], tmp_path: Path) -> Path:
+    """The tiny campaign (12 attacks in 6 batches of 2), run into a store under ``tmp_path``."""
     store = tmp_path / "store.sqlite"
     toml = tmp_path / "tiny.toml"
     toml.write_text(to_toml(config_dict(tiny_data, store)))
     assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    return store
+
+
+def test_every_batch_replays_and_a_changed_row_is_caught(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = _tiny_store(tiny_data, tmp_path)
     (n,) = sqlite3.connect(store).execute("SELECT count(*) FROM attacks").fetchone()
     assert n == 12
     con = sqlite3.connect(store)  # one stored row the search would not give: one more generation
@@ -46,10 +52,7 @@ def test_every_batch_replays_and_a_changed_row_is_caught(tiny_data: dict[str, An
 
 def test_a_store_from_another_device_is_skipped_unless_asked_and_search_filters_cells(
         tiny_data: dict[str, Any], tmp_path: Path) -> None:
-    store = tmp_path / "store.sqlite"
-    toml = tmp_path / "tiny.toml"
-    toml.write_text(to_toml(config_dict(tiny_data, store)))
-    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    store = _tiny_store(tiny_data, tmp_path)
     con = sqlite3.connect(store)  # as if made on a GPU
     con.execute("UPDATE meta SET value = 'cuda' WHERE key = 'device'")
     con.commit()
@@ -64,10 +67,7 @@ def test_a_store_from_another_device_is_skipped_unless_asked_and_search_filters_
 
 
 def test_a_ledger_resumes_a_sweep_without_replaying_a_batch_twice(tiny_data: dict[str, Any], tmp_path: Path) -> None:
-    store = tmp_path / "store.sqlite"
-    toml = tmp_path / "tiny.toml"
-    toml.write_text(to_toml(config_dict(tiny_data, store)))
-    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    store = _tiny_store(tiny_data, tmp_path)
     ledger = tmp_path / "ledger.jsonl"
     first = sweep(str(store), "--all", "--ledger", str(ledger), "--max-seconds", "0")  # time is up at once
     assert first.returncode == 0 and "time is up after 0 of 6 batches" in first.stdout, first.stdout + first.stderr
@@ -90,10 +90,7 @@ def test_a_ledger_resumes_a_sweep_without_replaying_a_batch_twice(tiny_data: dic
 
 def test_batches_replayed_in_one_process_agree_and_a_changed_row_is_still_caught(
         tiny_data: dict[str, Any], tmp_path: Path) -> None:
-    store = tmp_path / "store.sqlite"
-    toml = tmp_path / "tiny.toml"
-    toml.write_text(to_toml(config_dict(tiny_data, store)))
-    assert CliRunner().invoke(cli, ["run", str(toml), "--no-progress"]).exit_code == 0
+    store = _tiny_store(tiny_data, tmp_path)
     ledger = tmp_path / "ledger.jsonl"
     out = sweep(str(store), "--all", "--per-process", "4", "--jobs", "2", "--ledger", str(ledger))
     assert out.returncode == 0, out.stdout + out.stderr
