@@ -245,7 +245,7 @@ def main() -> int:
         stopped = False
 
         def one(chunk: list[tuple[Cell, list[str]]], path: Path = path) -> list[dict[str, Any]]:
-            nonlocal stopped
+            nonlocal stopped, failed
             if args.max_seconds is not None and time.monotonic() - start > args.max_seconds:
                 stopped = True
                 return []
@@ -263,8 +263,11 @@ def main() -> int:
                           f"{line['float_gap']:.2g}, {line['cpu_s']:.0f} CPU-s"
                           + ("" if line["exit"] == 0 else f"; exit {line['exit']}: {line['message']}"), flush=True)
                 out.append(line)
-            if len(out) < len(chunk) and deadline is not None and time.time() >= deadline:
-                stopped = True
+            if len(out) < len(chunk):  # the time is up, or the replay process stopped (a failure)
+                if deadline is not None and time.time() >= deadline:
+                    stopped = True
+                else:
+                    failed = True
             return out
 
         chunks: list[list[tuple[Cell, list[str]]]] = []

@@ -107,3 +107,11 @@ def test_batches_replayed_in_one_process_agree_and_a_changed_row_is_still_caught
     out = sweep(str(store), "--all", "--per-process", "6")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "11 of 12 rows exact, 11 same search path" in out.stdout
+
+
+def test_a_replay_process_that_cannot_start_fails_the_sweep(tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = _tiny_store(tiny_data, tmp_path)
+    for per_process in ("1", "3"):  # `pixelspace replay` refuses the level; the shared process stops at once
+        out = sweep(str(store), "--per-cell", "1", "--cpu-capability", "bogus", "--per-process", per_process)
+        assert out.returncode == 1, (per_process, out.stdout + out.stderr)
+        assert "bogus" in out.stdout, (per_process, out.stdout)
