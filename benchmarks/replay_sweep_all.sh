@@ -3,7 +3,8 @@
 # ledger lacks, store by store, and starts none after MINUTES (default 60). Usage:
 #     benchmarks/replay_sweep_all.sh [MINUTES]
 # Per store, the options its rows replay under (docs/campaigns.md, "Replay on another machine"):
-# cifar10-best1bin was made with AVX2 kernels under one thread, imagenet-cpu with AVX2 under two; the others
+# cifar10-best1bin was made with AVX2 kernels under one thread, cifar10-de-calibration with AVX-512 under one,
+# imagenet-cpu with AVX2 under two; the others
 # record their level, or were made at this machine's (AVX-512) with its default threads.
 set -u
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ run() {
 }
 run results/cifar10-best1bin/store.sqlite --cpu-capability avx2 --threads 1
 run results/cifar10-sparse-500-pilot/store.sqlite
-run results/cifar10-de-calibration/store.sqlite
+run results/cifar10-de-calibration/store.sqlite --threads 1
 run results/cifar10-scan-27-100/store.sqlite
 run results/cifar10-scan-500-shift-mm/store.sqlite
 run results/cifar10-scan-500-shift-pp/store.sqlite
