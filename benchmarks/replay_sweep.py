@@ -102,12 +102,19 @@ def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str
         s = int(bool(ONE.search(text)) and proc.returncode == 0)
         g = 0.0
     k = KERNELS.search(text)
-    return {"store": str(path), "key": keys[0], "cell": "/".join(map(str, cell)), "stored": len(keys), "rows": n,
-            "exact": e, "same_path": s, "float_gap": g, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-            "exit": proc.returncode, "options": options, "commit": _commit(),
-            "ran_with": {"cpu_capability": k[1], "threads": int(k[2])} if k else None, "process": "own",
-            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "message": "" if proc.returncode == 0 else text.strip()[-300:]}
+    return ledger_line(path, cell, keys, options, "own", {
+        "rows": n, "exact": e, "same_path": s, "float_gap": g, "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "exit": proc.returncode, "ran_with": {"cpu_capability": k[1], "threads": int(k[2])} if k else None,
+        "message": "" if proc.returncode == 0 else text.strip()[-300:]})
+
+
+def ledger_line(path: Path, cell: Cell, keys: list[str], options: dict[str, str | None], process: str,
+                outcome: dict[str, Any]) -> dict[str, Any]:
+    """One batch's ledger line: where it is, how it was replayed (``process``: ``own`` or ``shared``) and its
+    ``outcome`` (rows, exact, same_path, float_gap, cpu_s, exit, ran_with, message)."""
+    return {"store": str(path), "key": keys[0], "cell": "/".join(map(str, cell)), "stored": len(keys), **outcome,
+            "options": options, "commit": _commit(), "process": process,
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def replay_chunk(path: Path, items: list[tuple[Cell, list[str]]], options: dict[str, str | None],
@@ -127,10 +134,7 @@ def replay_chunk(path: Path, items: list[tuple[Cell, list[str]]], options: dict[
             got = json.loads(raw)
             cell, keys = by_key[got["key"]]
             seen.add(got["key"])
-            yield {"store": str(path), "key": got["key"], "cell": "/".join(map(str, cell)), "stored": len(keys),
-                   **{k: got[k] for k in ("rows", "exact", "same_path", "float_gap", "cpu_s", "exit")},
-                   "options": options, "commit": _commit(), "ran_with": got["ran_with"], "process": "shared",
-                   "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "message": got["message"]}
+            yield ledger_line(path, cell, keys, options, "shared", {k: v for k, v in got.items() if k != "key"})
         if proc.wait() != 0 or (len(seen) < len(items) and (deadline is None or time.time() < deadline)):
             err.seek(0)
             print(f"{path}: a replay process stopped (exit {proc.returncode}) with {len(items) - len(seen)} of its "

@@ -4,8 +4,9 @@
 #     benchmarks/replay_sweep_all.sh [MINUTES]
 # Per store, the options its rows replay under (docs/campaigns.md, "Replay on another machine"):
 # cifar10-best1bin was made with AVX2 kernels under one thread, cifar10-de-calibration with AVX-512 under one,
-# imagenet-cpu with AVX2 under two; the others
-# record their level, or were made at this machine's (AVX-512) with its default threads.
+# imagenet-cpu with AVX2 under two (each measured); the others: the level they record, else this machine's, and
+# the thread count they record, else this machine's default (for a store that records none, only its sampled
+# batches show that this is how it was made).
 set -u
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE  # a two-thread replay beside another job: idle threads sleep instead of spinning
