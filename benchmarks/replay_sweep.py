@@ -15,6 +15,10 @@ stored rows came out exactly, and how many with every discrete field equal. A st
 than this one (``meta.device`` cuda) is listed and skipped: its rows replay only there; with ``--device cpu``
 it is replayed here all the same (``pixelspace replay --device cpu``), where its floats are expected to differ
 and the same search path is what can be checked. ``--search`` keeps only the cells of one search (e.g. scan).
+A batch whose rows were made with PyTorch CPU kernels this CPU lacks (AVX-512 on an AVX2 machine, another
+architecture's) cannot replay bit for bit here: it is counted and skipped, as is a whole store when
+``--cpu-capability`` names a level this CPU lacks; ``--other-level`` replays such batches at this CPU's own level
+instead (a check of their search path; their floats are expected to differ).
 
 ``--ledger FILE`` makes a long sweep resumable: each replayed batch is appended to FILE as one JSON line (store,
 its first key, the stored rows it held, rows exact, rows on the same path, largest float difference, CPU seconds,
@@ -82,7 +86,7 @@ def plan_batches(path: Path) -> list[tuple[tuple[str, str, int, str], list[str]]
 Cell = tuple[str, str, int, str]
 
 
-def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str | None]) -> dict[str, Any]:
+def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str | bool | None]) -> dict[str, Any]:
     """Replay one batch (``pixelspace replay`` of its first stored key) in its own process; its ledger line."""
     command = [str(Path(sys.executable).parent / "pixelspace"), "replay", str(path), keys[0],
                "--cpu-capability", str(options["cpu_capability"]), "--threads", str(options["threads"]),
@@ -108,7 +112,7 @@ def replay_batch(path: Path, cell: Cell, keys: list[str], options: dict[str, str
         "message": "" if proc.returncode == 0 else text.strip()[-300:]})
 
 
-def ledger_line(path: Path, cell: Cell, keys: list[str], options: dict[str, str | None], process: str,
+def ledger_line(path: Path, cell: Cell, keys: list[str], options: dict[str, str | bool | None], process: str,
                 outcome: dict[str, Any]) -> dict[str, Any]:
     """One batch's ledger line: where it is, how it was replayed (``process``: ``own`` or ``shared``) and its
     ``outcome`` (rows, exact, same_path, float_gap, cpu_s, exit, ran_with, message)."""
@@ -117,7 +121,7 @@ def ledger_line(path: Path, cell: Cell, keys: list[str], options: dict[str, str 
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
-def replay_chunk(path: Path, items: list[tuple[Cell, list[str]]], options: dict[str, str | None],
+def replay_chunk(path: Path, items: list[tuple[Cell, list[str]]], options: dict[str, str | bool | None],
                  deadline: float | None) -> Iterator[dict[str, Any]]:
     """Replay several batches of one store in one process (``--per-process``): their ledger lines, each as its
     replay ends; none is started after ``deadline`` (``time.time()``). The batches must share the kernel level
@@ -184,6 +188,43 @@ def made_alike(path: Path, keys: list[str]) -> dict[str, tuple[str | None, str |
                 for k in keys for made in [made_with(store, k)]}
 
 
+def runnable(level: str) -> bool:
+    """Whether this CPU can run PyTorch's kernels at ``level`` (an unknown name, e.g. another architecture's, is
+    not)."""
+    from pixelspace.runtime import CPU_CAPABILITIES, cpu_supports
+
+    return level.lower() in CPU_CAPABILITIES and cpu_supports(level)
+
+
+def split_by_level(items: list[tuple[Cell, list[str]]], made: dict[str, tuple[str | None, str | None]],
+                   can_run: Any = runnable) -> tuple[list[tuple[Cell, list[str]]], dict[str, int]]:
+    """The batches this CPU can replay at the kernel level their rows were made with (or that record none), and
+    per level it lacks, how many batches were made with it (``made``: per first key, level and thread count)."""
+    keep: list[tuple[Cell, list[str]]] = []
+    lacking: dict[str, int] = defaultdict(int)
+    for item in items:
+        level = made[item[1][0]][0]
+        if level and not can_run(level):
+            lacking[level] += 1
+        else:
+            keep.append(item)
+    return keep, dict(lacking)
+
+
+def by_level(lines: list[dict[str, Any]]) -> str:
+    """Rows exact and on the stored path per kernel level the replays ran with, when they ran with several."""
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for line in lines:
+        g = groups[(line.get("ran_with") or {}).get("cpu_capability") or "unknown"]
+        g[0] += line["rows"]
+        g[1] += line["exact"]
+        g[2] += line["same_path"]
+    if len(groups) < 2:
+        return ""
+    return " (by the level they ran with: " + "; ".join(
+        f"{level} {e} of {n} exact, {s} same path" for level, (n, e, s) in sorted(groups.items())) + ")"
+
+
 def read_ledger(path: Path | None) -> list[dict[str, Any]]:
     """The ledger's lines (none when there is no ledger yet)."""
     if path is None or not path.exists():
@@ -211,11 +252,26 @@ def main() -> int:
     ap.add_argument("--per-process", type=int, default=1, help="batches replayed in one process (default 1: each "
                     "in its own; more saves the start-up, about 3.6 of a 17 CPU-s scan batch; batches are grouped "
                     "by the kernel level and thread count their rows were made with)")
+    ap.add_argument("--other-level", action="store_true", help="replay batches made with CPU kernels this CPU "
+                    "lacks at this CPU's own level instead of skipping them (checks their search path only)")
     args = ap.parse_args()
     if args.jobs < 1 or args.per_process < 1:
         ap.error("--jobs and --per-process must be at least 1")
-    options: dict[str, str | None] = {"cpu_capability": args.cpu_capability, "threads": args.threads,
-                                      "device": args.device}
+    options: dict[str, str | bool | None] = {"cpu_capability": args.cpu_capability, "threads": args.threads,
+                                      "device": args.device, **({"other_level": True} if args.other_level else {})}
+    explicit = args.cpu_capability.lower() not in ("store", "native")
+    from pixelspace.runtime import CPU_CAPABILITIES
+
+    if explicit and args.cpu_capability.lower() not in CPU_CAPABILITIES:
+        print(f"unknown CPU capability {args.cpu_capability!r}; one of store, native, "
+              f"{', '.join(CPU_CAPABILITIES)}", flush=True)
+        return 1
+    if explicit and not args.other_level and not runnable(args.cpu_capability):
+        print(f"--cpu-capability {args.cpu_capability}: this CPU cannot run PyTorch's kernels at that level; nothing "
+              "replayed (--other-level replays at this CPU's own)", flush=True)
+        return 0
+    if explicit and args.other_level and not runnable(args.cpu_capability):
+        options["cpu_capability"] = "native"
     stores = args.stores or sorted(Path("results").glob("*/store.sqlite"))
     start = time.monotonic()
     failed = False
@@ -246,6 +302,13 @@ def main() -> int:
         todo = [(cell, keys) for cell, keys in chosen if (keys[0], len(keys)) not in earlier]
         if results:
             print(f"{path}: {len(results)} of {len(chosen)} batches already in {args.ledger}", flush=True)
+        alike = made_alike(path, [keys[0] for _, keys in todo]) if todo else {}
+        if options["cpu_capability"] == "store" and not args.other_level:
+            todo, lacking = split_by_level(todo, alike)
+            for level, n in lacking.items():
+                print(f"{path}: {n} batches made with PyTorch's {level} CPU kernels, which this CPU cannot run: "
+                      "skipped (--other-level replays them at this CPU's level)", flush=True)
+                summary.append((str(path), f"{n} batches skipped: made with {level} kernels, which this CPU lacks"))
         stopped = False
 
         def one(chunk: list[tuple[Cell, list[str]]], path: Path = path) -> list[dict[str, Any]]:
@@ -276,7 +339,6 @@ def main() -> int:
 
         chunks: list[list[tuple[Cell, list[str]]]] = []
         if args.per_process > 1:
-            alike = made_alike(path, [keys[0] for _, keys in todo])
             groups: dict[tuple[str | None, str | None], list[tuple[Cell, list[str]]]] = defaultdict(list)
             for item in todo:
                 groups[alike[item[1][0]]].append(item)
@@ -298,7 +360,7 @@ def main() -> int:
         failed |= any(line["same_path"] < line["rows"] or line["exit"] != 0 for line in results)
         summary.append((str(path), f"{len(results)} of {len(batches)} batches with stored rows replayed "
                                    f"({len(cells)} cells): {exact} of {rows} rows exact, {same} same search path, "
-                                   f"largest float difference {gap:.2g}, {cpu:.0f} CPU-s"))
+                                   f"largest float difference {gap:.2g}, {cpu:.0f} CPU-s{by_level(results)}"))
     print()
     for path_s, line_s in summary:
         print(f"{path_s}: {line_s}")

@@ -111,7 +111,31 @@ def test_batches_replayed_in_one_process_agree_and_a_changed_row_is_still_caught
 
 def test_a_replay_process_that_cannot_start_fails_the_sweep(tiny_data: dict[str, Any], tmp_path: Path) -> None:
     store = _tiny_store(tiny_data, tmp_path)
-    for per_process in ("1", "3"):  # `pixelspace replay` refuses the level; the shared process stops at once
-        out = sweep(str(store), "--per-cell", "1", "--cpu-capability", "bogus", "--per-process", per_process)
+    for per_process in ("1", "3"):  # `pixelspace replay` refuses the thread count; the shared process stops at once
+        out = sweep(str(store), "--per-cell", "1", "--threads", "bogus", "--per-process", per_process)
         assert out.returncode == 1, (per_process, out.stdout + out.stderr)
         assert "bogus" in out.stdout, (per_process, out.stdout)
+
+
+def test_batches_made_with_kernels_this_cpu_lacks_are_skipped_unless_asked(
+        tiny_data: dict[str, Any], tmp_path: Path) -> None:
+    store = _tiny_store(tiny_data, tmp_path)
+    con = sqlite3.connect(store)  # as if every row came from an ARM machine's SVE kernels, which no x86 CPU runs
+    ((details,),) = con.execute("SELECT details FROM runs").fetchall()
+    con.execute("UPDATE runs SET details = ?", (json.dumps({**json.loads(details), "cpu_capability": "SVE256"}),))
+    con.commit()
+    con.close()
+    ledger = tmp_path / "ledger.jsonl"
+    out = sweep(str(store), "--all", "--ledger", str(ledger))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "6 batches made with PyTorch's SVE256 CPU kernels, which this CPU cannot run: skipped" in out.stdout
+    assert "0 of 6 batches with stored rows replayed" in out.stdout and not ledger.exists()
+    out = sweep(str(store), "--all", "--ledger", str(ledger), "--other-level", "--per-process", "3")
+    assert out.returncode == 0, out.stdout + out.stderr  # the tiny model's rows: the same at any level
+    assert "6 of 6 batches with stored rows replayed (1 cells): 12 of 12 rows exact" in out.stdout
+    lines = [json.loads(x) for x in ledger.read_text().splitlines()]
+    assert len(lines) == 6 and all(x["options"]["other_level"] is True for x in lines)
+    out = sweep(str(store), "--all", "--ledger", str(ledger), "--max-seconds", "0")
+    assert "already in" not in out.stdout  # lines replayed at another level do not count for an exact sweep
+    out = sweep(str(store), "--all", "--cpu-capability", "sve256")
+    assert out.returncode == 1 and "unknown CPU capability" in out.stdout + out.stderr, out.stdout + out.stderr
