@@ -48,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -197,7 +197,7 @@ def runnable(level: str) -> bool:
 
 
 def split_by_level(items: list[tuple[Cell, list[str]]], made: dict[str, tuple[str | None, str | None]],
-                   can_run: Any = runnable) -> tuple[list[tuple[Cell, list[str]]], dict[str, int]]:
+                   can_run: Callable[[str], bool] = runnable) -> tuple[list[tuple[Cell, list[str]]], dict[str, int]]:
     """The batches this CPU can replay at the kernel level their rows were made with (or that record none), and
     per level it lacks, how many batches were made with it (``made``: per first key, level and thread count)."""
     keep: list[tuple[Cell, list[str]]] = []
@@ -255,13 +255,13 @@ def main() -> int:
     ap.add_argument("--other-level", action="store_true", help="replay batches made with CPU kernels this CPU "
                     "lacks at this CPU's own level instead of skipping them (checks their search path only)")
     args = ap.parse_args()
+    from pixelspace.runtime import CPU_CAPABILITIES
+
     if args.jobs < 1 or args.per_process < 1:
         ap.error("--jobs and --per-process must be at least 1")
     options: dict[str, str | bool | None] = {"cpu_capability": args.cpu_capability, "threads": args.threads,
                                       "device": args.device, **({"other_level": True} if args.other_level else {})}
     explicit = args.cpu_capability.lower() not in ("store", "native")
-    from pixelspace.runtime import CPU_CAPABILITIES
-
     if explicit and args.cpu_capability.lower() not in CPU_CAPABILITIES:
         print(f"unknown CPU capability {args.cpu_capability!r}; one of store, native, "
               f"{', '.join(CPU_CAPABILITIES)}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sqlite3
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from pixelspace.cli import cli
@@ -139,3 +141,20 @@ def test_batches_made_with_kernels_this_cpu_lacks_are_skipped_unless_asked(
     assert "already in" not in out.stdout  # lines replayed at another level do not count for an exact sweep
     out = sweep(str(store), "--all", "--cpu-capability", "sve256")
     assert out.returncode == 1 and "unknown CPU capability" in out.stdout + out.stderr, out.stdout + out.stderr
+
+
+def test_batches_split_by_the_level_they_were_made_with_and_tables_by_the_level_they_ran_with(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    rs = importlib.import_module("replay_sweep")
+    cell = ("de", "m", 1, "untargeted")
+    items = [(cell, ["a"]), (cell, ["b", "b2"]), (cell, ["c"]), (cell, ["d"])]
+    made = {"a": ("AVX512", "1"), "b": (None, None), "c": ("AVX2", "2"), "d": ("AVX512", None)}
+    keep, lacking = rs.split_by_level(items, made, can_run=lambda level: level == "AVX2")
+    assert keep == [(cell, ["b", "b2"]), (cell, ["c"])] and lacking == {"AVX512": 2}  # unrecorded: kept
+    line = {"rows": 4, "exact": 4, "same_path": 4}
+    assert rs.by_level([{**line, "ran_with": {"cpu_capability": "AVX2"}}] * 2) == ""  # one level: nothing added
+    mixed = rs.by_level([{**line, "ran_with": {"cpu_capability": "AVX2"}},
+                         {**line, "exact": 1, "ran_with": {"cpu_capability": "AVX512"}}, {**line, "ran_with": None}])
+    assert mixed == (" (by the level they ran with: AVX2 4 of 4 exact, 4 same path; AVX512 1 of 4 exact, 4 same "
+                     "path; unknown 4 of 4 exact, 4 same path)")
