@@ -341,16 +341,19 @@ def changed_pixel_rate(module: torch.nn.Module, bs: int, imgs: np.ndarray, chang
 
 def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args: argparse.Namespace,
                  raw: float, raw_cpu: float) -> list[dict[str, Any]]:
-    """The SparseRandomSearch rows of one network: each pixel count and region run on three routes back to back
-    with the same seed (SEARCH_ROUTES): candidates against the clean image one at a time (the path before
-    issue 31), against the current points one at a time, and against the points with look-ahead (the
-    default). The decisions must be identical; the floats may differ in their last bits (docs/engine.md)."""
+    """The SparseRandomSearch rows of one network: each pixel count and region run on the routes of
+    ``--search-routes`` back to back with the same seed (SEARCH_ROUTES): candidates against the clean image one
+    at a time (the path before issue 31), against the current points one at a time, and against the points with
+    look-ahead (the default). The decisions must be identical to the first route's; the floats may differ in
+    their last bits (docs/engine.md). With the look-ahead route alone nothing is compared, only timed."""
     rng = np.random.default_rng(2)
     pick = rng.choice(len(sample), args.search_attacks, replace=False)
     imgs = sample.images[pick]
     clf = Classifier(module, batch_size=bs)
     labels = SparseRandomSearch(pixels=1).clean_predictions(clf, imgs)
     regions = {"whole": None, "30%": region_30(rng, args.search_attacks)}
+    regions = {r: regions[r] for r in args.search_regions.split(",")}
+    routes = [r for r in SEARCH_ROUTES if r[0] in args.search_routes.split(",")]
     out = []
     # what one candidate against a base costs alone: 1 changed pixel (leave-one-out), 2 (the point plan)
     alone = {c: changed_pixel_rate(module, bs, imgs, c, args.seconds) for c in (1, 2)}
@@ -366,7 +369,7 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
     for k in (int(v) for v in args.search_pixels.split(",")):
         for rname, reg in regions.items():
             res, timers, points = {}, {}, {}
-            for route, follow, ahead in SEARCH_ROUTES:
+            for route, follow, ahead in routes:
                 attack = SparseRandomSearch(pixels=k, max_queries=args.search_queries, batch_size=bs,
                                             follow_points=follow)
                 if ahead is not None:
@@ -380,7 +383,7 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
                 finally:
                     Evaluation.follow_points = original  # type: ignore[method-assign]
                 points[route] = followed[0].points if followed else None
-            base = res["clean"]
+            base = res[routes[0][0]]
             differ = {r: [f for f in DECISION_FIELDS if not np.array_equal(getattr(base, f), getattr(res[r], f))]
                       for r in res}
             bits = {r: [f for f in SEARCH_FIELDS if not np.array_equal(getattr(base, f), getattr(res[r], f),
@@ -397,7 +400,7 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
                    "bits_differing": {r: v for r, v in bits.items() if v},
                    "largest_float_gap": {r: _float_gap(base, res[r]) for r in res},
                    "answered": answered, "refreshes": ap.refreshes if ap is not None else 0,
-                   "alone_cpu": alone,
+                   "alone_cpu": alone, "routes": list(res), "compared_with": routes[0][0],
                    "one_pixel_share": answered.get("leave-one-out", 0) / total}
             for r in res:
                 row[r] = q[r] / timers[r].wall
@@ -405,10 +408,11 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
             out.append(row)
             print(f"  SparseRandomSearch k={k} {rname:5s} ({args.search_attacks} attacks, {args.search_queries} "
                   f"queries each; plan {row['plan']}; {int(q['ahead'])} queries, {row['successes']} successes; "
-                  f"decisions {'identical' if not row['decisions_differing'] else 'DIFFER: ' + str(differ)}; "
-                  f"floats identical except {row['bits_differing'] or 'none'}, largest gap "
-                  f"{max(row['largest_float_gap'].values()):.1e})\n"
-                  f"    look-ahead candidates against a leave-one-out base (1 changed pixel) "
+                  + (f"decisions against {routes[0][0]} "
+                     f"{'identical' if not row['decisions_differing'] else 'DIFFER: ' + str(differ)}; "
+                     f"floats identical except {row['bits_differing'] or 'none'}, largest gap "
+                     f"{max(row['largest_float_gap'].values()):.1e})\n" if len(res) > 1 else "one route: not compared)\n")
+                  + f"    look-ahead candidates against a leave-one-out base (1 changed pixel) "
                   f"{100 * row['one_pixel_share']:.0f} %, against the point {100 * answered.get('point', 0) / total:.0f} %, "
                   f"other {100 * answered.get('other', 0) / total:.0f} % ({total} answered for {int(q['ahead'])} "
                   f"queries); refreshes {row['refreshes']}; bound without the search's own work "
@@ -441,9 +445,18 @@ def main() -> None:
     ap.add_argument("--search-pixels", default="3,5")
     ap.add_argument("--search-attacks", type=int, default=12, help="attacks (sample images) per SparseRandomSearch row")
     ap.add_argument("--search-queries", type=int, default=800, help="query budget per attack of those rows")
+    ap.add_argument("--search-routes", default="clean,points,ahead", help="the routes timed per row, of "
+                    "clean, points, ahead (the default route); decisions are compared with the earliest of that order")
+    ap.add_argument("--search-regions", default="whole,30%", help="whole, 30%% (a seeded 30 %% region) or both")
     ap.add_argument("--save", type=Path, default=None)
     args = ap.parse_args()
     kinds = set(args.rows.split(","))
+    names = args.search_routes.split(",")
+    if "ahead" not in names or not set(names) <= {r[0] for r in SEARCH_ROUTES}:
+        ap.error(f"--search-routes {args.search_routes!r}: name some of {', '.join(r[0] for r in SEARCH_ROUTES)}, "
+                 "'ahead' (the default route, the one the rows report) among them")
+    if not set(args.search_regions.split(",")) <= {"whole", "30%"}:
+        ap.error(f"--search-regions {args.search_regions!r}: whole, 30% or both")
     if args.threads:
         torch.set_num_threads(args.threads)
     sample = load_cifar10_sample()
@@ -494,7 +507,7 @@ def main() -> None:
                 print(f"  SparseRandomSearch k={r['pixels']} {r['region']}: / raw with the mean of both, CPU time "
                       f"(wall): " + ", ".join(
                           f"{route} {2 * r[route + '_cpu'] / (raw_cpu + raw_cpu_after):.2f}x "
-                          f"({2 * r[route] / (raw + raw_after):.2f}x)" for route, _, _ in SEARCH_ROUTES)
+                          f"({2 * r[route] / (raw + raw_after):.2f}x)" for route in r["routes"])
                       + f"; bound without the search's own work {2 * _bound(r, r['alone_cpu']) / (raw_cpu + raw_cpu_after):.2f}x")
         for r in sparse_rows:
             if r["model"] == name:
