@@ -294,6 +294,8 @@ def sparse_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
 SEARCH_FIELDS = ("success", "pixels", "colors", "queries", "generations", "predicted", "confidence",
                  "adv_top5_probs", "fitness_history")
 DECISION_FIELDS = ("success", "pixels", "colors", "queries", "generations", "predicted")
+#: the regions of the SparseRandomSearch rows: the whole image and a seeded 30 % region (region_30)
+SEARCH_REGIONS = ("whole", "30%")
 #: the SparseRandomSearch routes timed: (name, follow_points, look_ahead); the first is the path before issue 31
 SEARCH_ROUTES = (("clean", False, 1), ("points", True, 1), ("ahead", True, None))
 
@@ -351,6 +353,7 @@ def search_block(module: torch.nn.Module, name: str, bs: int, sample: Any, args:
     imgs = sample.images[pick]
     clf = Classifier(module, batch_size=bs)
     labels = SparseRandomSearch(pixels=1).clean_predictions(clf, imgs)
+    # the 30 % region is drawn even when not run, so the stream (and the region) is the same whatever is asked
     regions = {"whole": None, "30%": region_30(rng, args.search_attacks)}
     regions = {r: regions[r] for r in args.search_regions.split(",")}
     routes = [r for r in SEARCH_ROUTES if r[0] in args.search_routes.split(",")]
@@ -455,7 +458,7 @@ def main() -> None:
     if "ahead" not in names or not set(names) <= {r[0] for r in SEARCH_ROUTES}:
         ap.error(f"--search-routes {args.search_routes!r}: name some of {', '.join(r[0] for r in SEARCH_ROUTES)}, "
                  "'ahead' (the default route, the one the rows report) among them")
-    if not set(args.search_regions.split(",")) <= {"whole", "30%"}:
+    if not set(args.search_regions.split(",")) <= set(SEARCH_REGIONS):
         ap.error(f"--search-regions {args.search_regions!r}: whole, 30% or both")
     if args.threads:
         torch.set_num_threads(args.threads)

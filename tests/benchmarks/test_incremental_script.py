@@ -38,11 +38,14 @@ def test_search_rows_time_only_the_routes_and_regions_asked(script: ModuleType) 
     assert row["decisions_differing"] == {}  # the look-ahead decides as the points one at a time do
 
 
-def test_search_rows_with_the_default_route_alone_compare_nothing(script: ModuleType) -> None:
+def test_search_rows_with_the_default_route_alone_compare_nothing(script: ModuleType,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     rows = script.search_block(load("cnn8-cifar10"), "cnn8-cifar10", 16, load_cifar10_sample(),
                                _args("ahead", "whole"), 100.0, 100.0)
     assert len(rows) == 1 and rows[0]["routes"] == ["ahead"] and rows[0]["region"] == "whole"
-    assert rows[0]["largest_float_gap"] == {"ahead": 0.0}
+    assert rows[0]["compared_with"] == "ahead" and rows[0]["queries"] > 0
+    printed = capsys.readouterr().out
+    assert "one route: not compared" in printed and "decisions against" not in printed
 
 
 @pytest.mark.parametrize("flag", [["--search-routes", "clean,points"], ["--search-routes", "ahead,fast"],
