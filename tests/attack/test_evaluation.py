@@ -137,3 +137,24 @@ def test_a_search_written_on_the_evaluation_path() -> None:
     assert result.pixels[:, 0].tolist() == [[4, 11], [0, 0], [0, 0]]
     assert result.queries.tolist() == [5, 4, 4] and (result.queries <= 5).all()
     assert result.predicted.tolist() == [1, 0, 0]
+
+
+@pytest.mark.parametrize("attack", [PixelAttack(pixels=3), SparseRandomSearch(pixels=3), ScanSeededAttack(pixels=3)],
+                         ids=lambda a: type(a).__name__)
+def test_config_dict_is_plain_data_of_the_result_changing_settings(attack: Attack) -> None:
+    import dataclasses
+    import json
+
+    d = attack.config_dict()
+    json.dumps(d)  # plain data (the scan's colours as lists): a TypeError otherwise
+    assert not {"batch_size", "eval_chunk", "precision"} & set(d)  # grouping, and the Classifier's precision
+    assert d["pixels"] == 3
+    assert dataclasses.replace(attack, batch_size=7).config_dict() == d  # type: ignore[type-var]
+    assert dataclasses.replace(attack, precision="bf16").config_dict() == {**d, "precision": "bf16"}  # type: ignore[type-var]
+    assert dataclasses.replace(attack, pixels=5).config_dict() != d  # type: ignore[type-var]
+
+
+def test_the_sparse_search_config_leaves_out_what_it_ignores() -> None:
+    d = SparseRandomSearch(pixels=3, region_mode="index", look_ahead=4, follow_points=False).config_dict()
+    assert d == SparseRandomSearch(pixels=3).config_dict()
+    assert PixelAttack(pixels=3, region_mode="index").config_dict()["region_mode"] == "index"  # DE's genes differ

@@ -248,6 +248,22 @@ class Attack(ABC):
         """The attack's search on checked inputs (called by ``__call__``, which documents the options); an
         option it does not know is a TypeError."""
 
+    def config_dict(self) -> dict[str, Any]:
+        """The result-changing settings as plain data: every field less ``batch_size`` and ``eval_chunk`` (how
+        candidates are grouped), and less ``precision`` when None (the Classifier's); arrays as lists.
+
+        What this object would do, for a user's own records; not a campaign's search hash, which
+        :mod:`pixelspace.campaign.keys` builds from the campaign file and which reads options added later at
+        the value stores made before them imply (:mod:`pixelspace.campaign.legacy`).
+        """
+        d = {k: v.tolist() if isinstance(v, np.ndarray) else v
+             for k, v in dataclasses.asdict(self).items()}  # type: ignore[call-overload]
+        d.pop("batch_size")
+        d.pop("eval_chunk", None)
+        if self.precision is None:
+            d.pop("precision")
+        return d
+
     def _refuse(self, options: dict[str, Any]) -> None:
         """A TypeError naming the first of ``options`` (the call options :meth:`search` did not take)."""
         if options:

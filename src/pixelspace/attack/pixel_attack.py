@@ -85,19 +85,6 @@ class PixelAttack(Attack):
         """Genes per candidate."""
         return self.pixels * GENES_PER_PIXEL[self.region_mode]
 
-    def config_dict(self) -> dict[str, Any]:
-        """The result-changing settings as plain data (batch size excluded).
-
-        What this object would do, for a user's own records; not a campaign's search hash, which
-        :mod:`pixelspace.campaign.keys` builds from the campaign file and which reads options added later at
-        the value stores made before them imply (:mod:`pixelspace.campaign.legacy`).
-        """
-        d = dataclasses.asdict(self)
-        d.pop("batch_size")
-        d.pop("eval_chunk")
-        if self.precision is None:
-            d.pop("precision")  # the Classifier's
-        return d
 
     def search(self, inputs: AttackInputs, *, init_population: np.ndarray | None = None,
                **options: Any) -> AttackResult:

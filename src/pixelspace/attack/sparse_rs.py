@@ -50,7 +50,6 @@ iterations.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import typing
 from collections.abc import Mapping
@@ -179,22 +178,15 @@ class SparseRandomSearch(Attack):
         return self.max_iterations if self.max_iterations is not None else 2 * self.max_queries
 
     def config_dict(self) -> dict[str, Any]:
-        """The result-changing settings as plain data (batch size and chunking excluded).
-
-        What this object would do, for a user's own records; not a campaign's search hash, which
-        :mod:`pixelspace.campaign.keys` builds from the campaign file and which reads options added later at
-        the value stores made before them imply (:mod:`pixelspace.campaign.legacy`).
-        """
-        d = dataclasses.asdict(self)
-        d.pop("batch_size")
-        d.pop("eval_chunk")
-        d.pop("follow_points")  # an evaluation route: same results
-        d.pop("look_ahead")  # how many candidates are asked at once: same results
+        """:meth:`Attack.config_dict` less the evaluation routes (``follow_points``, ``look_ahead``: same
+        results) and ``region_mode`` (recorded in results only), with the iteration limit resolved, and without
+        ``single_pixel`` above one pixel (no effect)."""
+        d = super().config_dict()
+        for name in ("follow_points", "look_ahead", "region_mode"):
+            d.pop(name)
         d["max_iterations"] = self.iterations
         if self.pixels != 1:
-            d.pop("single_pixel")  # no effect above one pixel
-        if self.precision is None:
-            d.pop("precision")  # the Classifier's
+            d.pop("single_pixel")
         return d
 
     @property
