@@ -22,7 +22,13 @@ from pixelspace.report.blocks import mean_cell as _mean
 from pixelspace.report.metrics import AttackRow, Rate
 from pixelspace.report.pixel_counts import SearchRows
 from pixelspace.report.verdict import Comparison
-from pixelspace.report.verdict_section import GLANCE_DIFFERENCES, interval_pp, verdict_blocks
+from pixelspace.report.verdict_section import (
+    GlanceDiffs,
+    GlanceRates,
+    glance_series,
+    interval_pp,
+    verdict_blocks,
+)
 
 #: The comparisons of "does the pattern grow or vanish with k?".
 PATTERN_PAIRS = (("foreground", "background"), ("foreground", "centre"))
@@ -191,23 +197,11 @@ def pattern_section(chosen: Mapping[int, SearchRows]) -> Section | None:
 def glance_by_k(chosen: Mapping[int, SearchRows]) -> FigureBlock | None:
     """The opening figure across pixel counts: per network the success of every region at each k (one marker
     per k) and the paired differences of :data:`GLANCE_DIFFERENCES`."""
-    rates: dict[str, dict[str, list[tuple[str, float, float, float, int]]]] = {}
-    diffs: dict[str, dict[str, list[tuple[str, float, float, float]]]] = {}
+    rates: dict[str, GlanceRates] = {}
+    diffs: dict[str, GlanceDiffs] = {}
     for k, g in chosen.items():
         what = f"{k} px ({g.label})"
-        rel = g.untargeted
-        rates[what], diffs[what] = {}, {}
-        for model in sorted({r.model for r in rel}):
-            mine = [r for r in rel if r.model == model]
-            for region in metrics.region_order(r.region for r in mine):
-                rate = metrics.untargeted1(metrics.select(mine, region=region))
-                rates[what].setdefault(model, []).append((region, rate.value, rate.low, rate.high, rate.total))
-            for a, b in GLANCE_DIFFERENCES:
-                d = metrics.region_difference(mine, model=model, pixels=k, region_a=a, region_b=b)
-                if d is not None:
-                    iv = d.difference
-                    diffs[what].setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low,
-                                                              iv.high))
+        rates[what], diffs[what] = glance_series(g.untargeted, k)
     fig = figs.figure_at_a_glance(rates, diffs, f"Untargeted success by pixel count ({chosen_description(chosen)})")
     if fig is None:
         return None

@@ -164,27 +164,39 @@ def _not_shown(c: Comparison, direction: str) -> str:
 GLANCE_DIFFERENCES = (("foreground", "background"), ("foreground", "centre"), ("background", "border"))
 
 
+GlanceRates = dict[str, list[tuple[str, float, float, float, int]]]
+GlanceDiffs = dict[str, list[tuple[str, float, float, float]]]
+
+
+def glance_series(rows: Sequence[AttackRow], pixels: int) -> tuple[GlanceRates, GlanceDiffs]:
+    """What the at-a-glance figure draws for one search's untargeted ``rows`` at ``pixels``: per network, each
+    region's Untargeted1 (region, rate, Wilson low, high, n) and each pair of :data:`GLANCE_DIFFERENCES` the
+    rows allow (label with n, difference, Newcombe low, high); rates as fractions."""
+    rates: GlanceRates = {}
+    diffs: GlanceDiffs = {}
+    for model in sorted({r.model for r in rows}):
+        mine = [r for r in rows if r.model == model]
+        for g in metrics.region_order(r.region for r in mine):
+            rate = metrics.untargeted1(metrics.select(mine, region=g))
+            rates.setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
+        for a, b in GLANCE_DIFFERENCES:
+            d = metrics.region_difference(mine, model=model, pixels=pixels, region_a=a, region_b=b)
+            if d is not None:
+                iv = d.difference
+                diffs.setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low, iv.high))
+    return rates, diffs
+
+
 def at_a_glance(searches: Mapping[str, Sequence[AttackRow]]) -> FigureBlock | None:
     """The report's opening figure from the 1-pixel untargeted rows of each search (``{"DE": rows, "sparse
     random search": rows}``, drawn side by side); None when no search has such rows."""
-    rates: dict[str, dict[str, list[tuple[str, float, float, float, int]]]] = {}
-    diffs: dict[str, dict[str, list[tuple[str, float, float, float]]]] = {}
+    rates: dict[str, GlanceRates] = {}
+    diffs: dict[str, GlanceDiffs] = {}
     for what, rows in searches.items():
         rel = [r for r in rows if r.mode == "untargeted" and r.pixels == 1]
         if not rel:
             continue
-        rates[what], diffs[what] = {}, {}
-        for model in sorted({r.model for r in rel}):
-            mine = [r for r in rel if r.model == model]
-            for g in metrics.region_order(r.region for r in mine):
-                rate = metrics.untargeted1(metrics.select(mine, region=g))
-                rates[what].setdefault(model, []).append((g, rate.value, rate.low, rate.high, rate.total))
-            for a, b in GLANCE_DIFFERENCES:
-                d = metrics.region_difference(mine, model=model, pixels=1, region_a=a, region_b=b)
-                if d is not None:
-                    iv = d.difference
-                    diffs[what].setdefault(model, []).append((f"{a} − {b} (n={d.images})", iv.value, iv.low,
-                                                              iv.high))
+        rates[what], diffs[what] = glance_series(rel, 1)
     if not rates:
         return None
     names = list(rates)
