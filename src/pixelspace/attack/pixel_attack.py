@@ -85,7 +85,6 @@ class PixelAttack(Attack):
         """Genes per candidate."""
         return self.pixels * GENES_PER_PIXEL[self.region_mode]
 
-
     def search(self, inputs: AttackInputs, *, init_population: np.ndarray | None = None,
                **options: Any) -> AttackResult:
         """DE on checked inputs (``attack(model, images, objective, ...)`` calls it).
