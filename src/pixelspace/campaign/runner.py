@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pixelspace.campaign.backends import AttackSpec, Backend, Batch, Job, get_backend
+from pixelspace.campaign.backends import AttackSpec, Backend, Batch, BatchResult, Job, get_backend
 from pixelspace.campaign.config import CampaignConfig, canonical_json
 from pixelspace.campaign.keys import KeyFields, attack_seed, config_search_hash, mask_hash
 from pixelspace.campaign.legacy import OLD_DEFAULTS
@@ -596,6 +596,7 @@ def _execute(
         bar.update(n)
 
     recorded: dict[str, Any] = {}  # the backend's environment as last merged into the run's record
+    timing: dict[tuple[str, int, str, str], list[float]] = {}  # batch group -> [batches, attacks, queries, seconds]
     try:
         backend.start(job)
         last = time.monotonic()
@@ -607,7 +608,10 @@ def _execute(
                 recorded = environment
             added = store.write_batch(rows, maps, run=run_id)
             committed += added
-            queries += sum(int(r.record["queries"]) for r in rows)
+            batch_queries = sum(int(r.record["queries"]) for r in rows)
+            queries += batch_queries
+            if run_id is not None and added and result.seconds is not None:
+                store.add_run_details(run_id, {"timing": _add_timing(timing, result, batch_queries)})
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)
             done.update(r.key for r in rows)
             bar.update(added - min(reported.pop(result.batch.index, 0), added))
@@ -623,6 +627,19 @@ def _execute(
         backend.close()
         bar.close()
     return committed, queries, time.perf_counter() - t0, stopped
+
+
+def _add_timing(timing: dict[tuple[str, int, str, str], list[float]], result: BatchResult,
+                queries: int) -> list[dict[str, Any]]:
+    """Add a finished batch's worker seconds to ``timing`` (per network × pixels × mode × search) and return it as
+    the run's ``timing`` record: one entry per group with its batches, attacks, queries and seconds."""
+    b = result.batch
+    entry = timing.setdefault((b.model, b.pixels, b.mode, b.search), [0, 0, 0, 0.0])
+    for i, v in enumerate((1, len(b.attacks), queries, float(result.seconds or 0.0))):
+        entry[i] += v
+    return [{"model": m, "pixels": p, "mode": mo, "search": se, "batches": int(n), "attacks": int(a),
+             "queries": int(q), "seconds": round(sec, 3)}
+            for (m, p, mo, se), (n, a, q, sec) in sorted(timing.items())]
 
 
 def _older_engine_hint(config: CampaignConfig, message: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pixelspace.campaign.config import CampaignConfig
 from pixelspace.campaign.store import Store
+from pixelspace.campaign.time_left import estimate_time_left, format_time_left
 from pixelspace.errors import ConfigError, StoreError
 
 
@@ -105,6 +106,9 @@ def format_status(status: CampaignStatus) -> str:
             f"{r.model:<18} {r.search:<10} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
             f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>13.0f}"
         )
+    left = format_time_left(estimate_time_left(status.rows, status.runs))
+    if left:
+        lines.append(left)
     if status.runs:
         lines.append(f"runs ({len(status.runs)}; the last {min(len(status.runs), 5)} shown):")
         for run in status.runs[-5:]:

@@ -63,10 +63,13 @@ class Batch:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Records of a finished batch, one per attack in ``batch.attacks`` order."""
+    """Records of a finished batch, one per attack in ``batch.attacks`` order, and ``seconds``: the wall time
+    the worker spent computing them (None where a backend does not measure it). The runner adds the seconds up
+    per network in the run's record, which ``pixelspace status`` reads for its time-left estimate."""
 
     batch: Batch
     records: list[dict[str, Any]]
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)

@@ -376,7 +376,7 @@ class RayBackend(Backend):
         slot.attacks += len(records)
         slot.queries += sum(int(r["queries"]) for r in records)
         slot.busy_seconds += seconds
-        return BatchResult(task.batch, records)
+        return BatchResult(task.batch, records, seconds)
 
     # -- reporting ----------------------------------------------------------------------------------------
     def worker_stats(self) -> list[dict[str, Any]]:

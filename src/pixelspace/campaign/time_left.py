@@ -1,0 +1,155 @@
+"""How long the rest of a campaign will take, estimated from its own store: the attacks left per group × the
+group's mean queries per attack × the network's measured seconds per query (the worker time of the batches its
+runs timed, ``runs.details["timing"]``).
+
+An estimate, not a measurement: it assumes the attacks left need the queries the stored ones needed, and the
+workers run as fast as they did. A group with no row yet takes the mean of the same network's other groups of
+its mode and search (other pixel counts or regions), which the estimate names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class _Group(Protocol):
+    """A status row (:class:`pixelspace.campaign.status.StatusRow`) as far as the estimate reads it."""
+
+    model: str
+    region: str
+    pixels: int
+    mode: str
+    search: str
+    done: int
+    total: int
+    mean_queries: float
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """The estimate of :func:`estimate_time_left`.
+
+    Attributes:
+        attacks: attacks left in the groups the estimate covers; queries: their expected queries.
+        worker_seconds: the compute they need, in seconds of one worker at the timed rates.
+        borrowed: groups ("model region k px mode") with no row yet, priced at the mean queries of the same
+            network's other groups of their mode and search.
+        unpriced: the unfinished groups the estimate leaves out, each with the reason (no stored row of its
+            network, mode and search, or no timed batch of them).
+        timed_batches: batches whose worker time the rates come from; runs: the runs they belong to.
+        workers: workers of the last timed run; busy: the share of that run's wall time its workers spent
+            computing batches (seconds summed / (workers × wall time)), None where it cannot be read.
+    """
+
+    attacks: int
+    queries: float
+    worker_seconds: float
+    borrowed: list[str]
+    unpriced: dict[str, str]
+    timed_batches: int
+    runs: list[int]
+    workers: int
+    busy: float | None
+
+    @property
+    def wall_seconds(self) -> float:
+        """``worker_seconds`` spread over the last timed run's workers at its measured use of them."""
+        return self.worker_seconds / max(self.workers, 1) / (self.busy or 1.0)
+
+
+def _wall_seconds(run: Mapping[str, Any]) -> float | None:
+    try:
+        start = datetime.datetime.fromisoformat(run["started_utc"])
+        end = datetime.datetime.fromisoformat(run["ended_utc"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (end - start).total_seconds() or None
+
+
+def estimate_time_left(groups: Iterable[_Group], runs: Sequence[Mapping[str, Any]]) -> TimeLeft | None:
+    """Estimate the compute the unfinished groups need (see the module docstring).
+
+    Args:
+        groups: the campaign's groups with their progress (``CampaignStatus.rows``).
+        runs: the store's runs (``Store.runs()``); those with a ``timing`` record price the queries.
+
+    Returns:
+        The estimate, or None when nothing is left or no run recorded a timed batch (runs made before the
+        runner timed batches).
+    """
+    groups = list(groups)
+    timed = [r for r in runs if r.get("details", {}).get("timing")]
+    left = [g for g in groups if g.total > g.done]
+    if not left or not timed:
+        return None
+    # seconds per query: per (model, search, mode, pixels), else pooled over pixel counts
+    cost: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    batches = 0
+    for run in timed:
+        for t in run["details"]["timing"]:
+            for key in ((t["model"], t["search"], t["mode"], int(t["pixels"])), (t["model"], t["search"], t["mode"])):
+                cost[key][0] += float(t["seconds"])
+                cost[key][1] += float(t["queries"])
+            batches += int(t["batches"])
+    # mean queries per attack of the stored rows, pooled per (model, mode, search) for the groups with none
+    pooled: dict[tuple[str, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for g in groups:
+        if g.done:
+            pooled[(g.model, g.mode, g.search)][0] += g.mean_queries * g.done
+            pooled[(g.model, g.mode, g.search)][1] += g.done
+    attacks, queries, seconds = 0, 0.0, 0.0
+    borrowed: list[str] = []
+    unpriced: dict[str, str] = {}
+    for g in left:
+        name = f"{g.model} {g.region} {g.pixels} px {g.mode}"
+        n = g.total - g.done
+        if g.done:
+            per_attack = g.mean_queries
+        elif pooled[(g.model, g.mode, g.search)][1]:
+            q, k = pooled[(g.model, g.mode, g.search)]
+            per_attack = q / k
+            borrowed.append(name)
+        else:
+            unpriced[name] = f"no stored {g.mode} {g.search} row of {g.model}"
+            continue
+        rate = cost.get((g.model, g.search, g.mode, g.pixels)) or cost.get((g.model, g.search, g.mode))
+        if not rate or not rate[1]:
+            unpriced[name] = f"no timed {g.mode} {g.search} batch of {g.model}"
+            continue
+        attacks += n
+        queries += n * per_attack
+        seconds += n * per_attack * rate[0] / rate[1]
+    last = timed[-1]
+    workers = max(len(last["details"].get("workers") or []), 1)
+    wall = _wall_seconds(last)
+    spent = sum(float(t["seconds"]) for t in last["details"]["timing"])
+    busy = min(spent / (workers * wall), 1.0) if wall else None
+    return TimeLeft(attacks, queries, seconds, borrowed, unpriced, batches, [int(r["run"]) for r in timed],
+                    workers, busy)
+
+
+def format_time_left(estimate: TimeLeft | None) -> str:
+    """One paragraph for ``pixelspace status``; '' when there is no estimate."""
+    if estimate is None:
+        return ""
+    e = estimate
+    runs = ", ".join(str(r) for r in e.runs)
+    text = (f"time left (an estimate): {e.attacks:,} attacks, about {e.queries / 1e6:,.1f} M queries, "
+            f"{e.worker_seconds / 3600:,.1f} worker-hours at the rates of {e.timed_batches} timed batches "
+            f"(run(s) {runs})")
+    if e.busy is not None:
+        text += (f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} worker(s) kept as busy as in run "
+                 f"{e.runs[-1]} ({100 * e.busy:.0f} % of its wall time)")
+    text += "."
+    if e.borrowed:
+        text += (f" {len(e.borrowed)} group(s) with no row yet take the mean queries of their network's other "
+                 f"groups (e.g. {e.borrowed[0]}): a guess where those need fewer or more queries.")
+    if e.unpriced:
+        name, why = next(iter(e.unpriced.items()))
+        text += f" Left out: {len(e.unpriced)} group(s) ({name}: {why})."
+    return textwrap.fill(text, width=115, subsequent_indent="  ")

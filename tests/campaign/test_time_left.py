@@ -1,0 +1,109 @@
+"""The time-left estimate of ``pixelspace status``: the runner times each batch into its run, the estimate prices
+the attacks left with those rates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pixelspace.campaign import run_campaign
+from pixelspace.campaign.time_left import estimate_time_left, format_time_left
+
+
+@dataclass(frozen=True)
+class Group:
+    model: str
+    region: str
+    pixels: int
+    mode: str
+    search: str
+    done: int
+    total: int
+    mean_queries: float
+
+
+def _timing(model: str, pixels: int, queries: int, seconds: float, batches: int = 1) -> dict[str, Any]:
+    return {"model": model, "pixels": pixels, "mode": "untargeted", "search": "sparse-rs", "batches": batches,
+            "attacks": 10 * batches, "queries": queries, "seconds": seconds}
+
+
+def _run(run: int, timing: list[dict[str, Any]], workers: int = 1, wall: int = 100) -> dict[str, Any]:
+    return {"run": run, "started_utc": "2026-12-07T10:00:00+00:00",
+            "ended_utc": f"2026-12-07T10:{wall // 60:02d}:{wall % 60:02d}+00:00",
+            "details": {"timing": timing, "workers": [{}] * workers}}
+
+
+def test_the_estimate_prices_each_group_with_its_own_mean_and_its_network_s_rate() -> None:
+    groups = [
+        Group("a", "whole", 3, "untargeted", "sparse-rs", 10, 20, 100.0),      # 10 left × 100 q
+        Group("a", "whole", 5, "untargeted", "sparse-rs", 0, 10, 0.0),         # borrows a's mean: 100 q
+        Group("b", "whole", 3, "untargeted", "sparse-rs", 4, 4, 50.0),         # finished
+        Group("c", "whole", 3, "untargeted", "sparse-rs", 0, 7, 0.0),          # no row of c: left out
+    ]
+    runs = [{"run": 1, "started_utc": "x", "ended_utc": None, "details": {}},  # before batches were timed
+            _run(2, [_timing("a", 3, 1000, 2.0), _timing("a", 5, 1000, 6.0), _timing("b", 3, 200, 1.0)],
+                 workers=2, wall=5)]
+    e = estimate_time_left(groups, runs)
+    assert e is not None
+    assert e.attacks == 20 and e.queries == pytest.approx(2000.0)
+    # a at 3 px: its own rate (2 s per 1000 q); a at 5 px: its own rate (6 s per 1000 q)
+    assert e.worker_seconds == pytest.approx(1000 * 0.002 + 1000 * 0.006)
+    assert e.borrowed == ["a whole 5 px untargeted"] and list(e.unpriced) == ["c whole 3 px untargeted"]
+    assert e.runs == [2] and e.timed_batches == 3 and e.workers == 2
+    assert e.busy == pytest.approx(9.0 / (2 * 5))  # 9 worker-s spent in 5 s of wall time on 2 workers
+    assert e.wall_seconds == pytest.approx(8.0 / 2 / 0.9)
+    text = format_time_left(e)
+    assert "20 attacks" in text and "1 group(s) with no row yet" in text and "Left out: 1 group(s)" in text, text
+
+
+def test_a_pixel_count_never_timed_takes_the_network_s_rate_over_all_pixel_counts() -> None:
+    groups = [Group("a", "whole", 3, "untargeted", "sparse-rs", 1, 2, 10.0),
+              Group("a", "whole", 5, "untargeted", "sparse-rs", 1, 3, 30.0)]
+    runs = [_run(1, [_timing("a", 3, 100, 1.0)]), _run(2, [_timing("a", 3, 300, 1.0)])]
+    e = estimate_time_left(groups, runs)
+    assert e is not None and e.runs == [1, 2]
+    # both runs pooled: 2 s per 400 q at 3 px, the only timing of a, also prices 5 px
+    assert e.worker_seconds == pytest.approx((1 * 10 + 2 * 30) * 2.0 / 400)
+
+
+def test_no_estimate_without_timed_runs_or_without_work_left() -> None:
+    left = [Group("a", "whole", 3, "untargeted", "sparse-rs", 1, 2, 10.0)]
+    assert estimate_time_left(left, [{"run": 1, "details": {"backend": "local"}}]) is None
+    done = [Group("a", "whole", 3, "untargeted", "sparse-rs", 2, 2, 10.0)]
+    assert estimate_time_left(done, [_run(1, [_timing("a", 3, 100, 1.0)])]) is None
+    assert format_time_left(None) == ""
+
+
+def test_each_run_records_the_worker_time_of_its_batches_and_status_estimates_the_rest(make_config: Any) -> None:
+    """Two calls of a tiny campaign: each run's ``timing`` holds exactly the attacks and queries it stored, per
+    network × pixels × mode × search, with positive seconds; ``status`` prints an estimate while work is left
+    and none once the campaign is complete."""
+    from pixelspace.campaign.backends.local import LocalBackend
+    from pixelspace.campaign.status import campaign_status, format_status
+    from pixelspace.campaign.store import Store
+
+    class FirstBatchOnly(LocalBackend):
+        def run(self, batches: Any, progress: Any = None) -> Any:
+            yield next(iter(super().run(batches, progress)))
+
+    cfg = make_config()
+    run_campaign(cfg, progress=False, backend=FirstBatchOnly())
+    path = Path(cfg.campaign.store)
+    text = format_status(campaign_status(path))
+    assert "time left (an estimate)" in text and "run(s) 1)" in text, text
+    run_campaign(cfg, progress=False)
+    assert "time left" not in format_status(campaign_status(path))
+    with Store.open_readonly(path) as store:
+        for run in store.runs():
+            stored = {}
+            for model, pixels, mode, n, q in store.query(
+                    "SELECT model, pixels, mode, COUNT(*), SUM(queries) "
+                    "FROM attacks WHERE rowid BETWEEN ? AND ? GROUP BY model, pixels, mode",
+                    (run["first_rowid"], run["last_rowid"])):
+                stored[(model, pixels, mode)] = (n, q)
+            timing = run["details"]["timing"]
+            assert {(t["model"], t["pixels"], t["mode"]): (t["attacks"], t["queries"]) for t in timing} == stored
+            assert all(t["seconds"] > 0 and t["batches"] >= 1 for t in timing)
