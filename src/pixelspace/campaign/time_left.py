@@ -40,7 +40,7 @@ class TimeLeft:
         borrowed: groups ("model region k px mode") with no row yet, priced at the mean queries of the same
             network's other groups of their mode and search.
         unpriced: the unfinished groups the estimate leaves out, each with the reason (no stored row of its
-            network, mode and search, or no timed batch of them).
+            network, mode and search, or no timed batch of them); unpriced_attacks: their attacks left.
         timed_batches: batches whose worker time the rates come from; runs: the runs they belong to.
         workers: workers of the last timed run; busy: the share of that run's wall time its workers spent
             computing batches (seconds summed / (workers × wall time)), None where it cannot be read.
@@ -55,6 +55,7 @@ class TimeLeft:
     runs: list[int]
     workers: int
     busy: float | None
+    unpriced_attacks: int = 0
 
     @property
     def wall_seconds(self) -> float:
@@ -102,7 +103,7 @@ def estimate_time_left(groups: Iterable[_Group], runs: Sequence[Mapping[str, Any
         if g.done:
             pooled[(g.model, g.mode, g.search)][0] += g.mean_queries * g.done
             pooled[(g.model, g.mode, g.search)][1] += g.done
-    attacks, queries, seconds = 0, 0.0, 0.0
+    attacks, skipped, queries, seconds = 0, 0, 0.0, 0.0
     borrowed: list[str] = []
     unpriced: dict[str, str] = {}
     for g in left:
@@ -116,10 +117,12 @@ def estimate_time_left(groups: Iterable[_Group], runs: Sequence[Mapping[str, Any
             borrowed.append(name)
         else:
             unpriced[name] = f"no stored {g.mode} {g.search} row of {g.model}"
+            skipped += n
             continue
         rate = cost.get((g.model, g.search, g.mode, g.pixels)) or cost.get((g.model, g.search, g.mode))
         if not rate or not rate[1]:
             unpriced[name] = f"no timed {g.mode} {g.search} batch of {g.model}"
+            skipped += n
             continue
         attacks += n
         queries += n * per_attack
@@ -130,7 +133,7 @@ def estimate_time_left(groups: Iterable[_Group], runs: Sequence[Mapping[str, Any
     spent = sum(float(t["seconds"]) for t in last["details"]["timing"])
     busy = min(spent / (workers * wall), 1.0) if wall else None
     return TimeLeft(attacks, queries, seconds, borrowed, unpriced, batches, [int(r["run"]) for r in timed],
-                    workers, busy)
+                    workers, busy, skipped)
 
 
 def format_time_left(estimate: TimeLeft | None) -> str:
@@ -151,5 +154,6 @@ def format_time_left(estimate: TimeLeft | None) -> str:
                  f"groups (e.g. {e.borrowed[0]}): a guess where those need fewer or more queries.")
     if e.unpriced:
         name, why = next(iter(e.unpriced.items()))
-        text += f" Left out: {len(e.unpriced)} group(s) ({name}: {why})."
+        text += (f" Not in these hours: {e.unpriced_attacks:,} more attacks in {len(e.unpriced)} group(s) "
+                 f"({name}: {why}).")
     return textwrap.fill(text, width=115, subsequent_indent="  ")
