@@ -21,6 +21,7 @@ from pixelspace.campaign import replay_attack, run_campaign
 from pixelspace.cli import cli
 from pixelspace.errors import ConfigError
 from pixelspace.runtime import CAPABILITY_ENV, cpu_capability
+from tests.campaign.backends import FirstBatchOnly
 from tests.campaign.conftest import REPO, attack_rows, config_dict, to_toml
 
 
@@ -105,12 +106,6 @@ def test_a_resume_is_matched_against_the_last_run_that_wrote_rows(
         make_config: Any, caplog: pytest.LogCaptureFixture) -> None:
     """A store created under other settings but last extended under today's says nothing; one whose last run used
     another thread count or kernel level warns, naming that run."""
-    from pixelspace.campaign.backends.local import LocalBackend
-
-    class FirstBatchOnly(LocalBackend):
-        def run(self, batches: Any, progress: Any = None) -> Any:
-            yield next(iter(super().run(batches, progress)))
-
     cfg = make_config()
     run_campaign(cfg, progress=False, backend=FirstBatchOnly())
     store = Path(cfg.campaign.store)
@@ -334,14 +329,7 @@ def test_each_run_is_recorded_with_its_rows_and_replay_uses_the_run_that_made_a_
         make_config: Any, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
     """A campaign run in two calls records two runs whose rowid ranges hold exactly the rows each wrote; a
     replay takes the thread count of the run that made the row, not the store's first one."""
-    from pixelspace.campaign.backends.local import LocalBackend
     from pixelspace.campaign.store import Store
-
-    class FirstBatchOnly(LocalBackend):
-        """The local backend, stopping after its first batch (as a killed process would)."""
-
-        def run(self, batches: Any, progress: Any = None) -> Any:
-            yield next(iter(super().run(batches, progress)))
 
     cfg = make_config()
     first = run_campaign(cfg, progress=False, backend=FirstBatchOnly())

@@ -14,20 +14,10 @@ import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-
-class _Group(Protocol):
-    """A status row (:class:`pixelspace.campaign.status.StatusRow`) as far as the estimate reads it."""
-
-    model: str
-    region: str
-    pixels: int
-    mode: str
-    search: str
-    done: int
-    total: int
-    mean_queries: float
+if TYPE_CHECKING:  # status imports this module
+    from pixelspace.campaign.status import StatusRow
 
 
 @dataclass(frozen=True)
@@ -72,7 +62,7 @@ def _wall_seconds(run: Mapping[str, Any]) -> float | None:
     return (end - start).total_seconds() or None
 
 
-def estimate_time_left(groups: Iterable[_Group], runs: Sequence[Mapping[str, Any]]) -> TimeLeft | None:
+def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, Any]]) -> TimeLeft | None:
     """Estimate the compute the unfinished groups need (see the module docstring).
 
     Args:
