@@ -9,7 +9,6 @@ its mode and search (other pixel counts or regions), which the estimate names.
 
 from __future__ import annotations
 
-import datetime
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,8 +31,7 @@ class TimeLeft:
         unpriced: the unfinished groups the estimate leaves out, each with the reason (no stored row of its
             network, mode and search, or no timed batch of them); unpriced_attacks: their attacks left.
         timed_batches: batches whose worker time the rates come from; runs: the runs they belong to.
-        workers: workers of the last timed run; busy: the share of that run's wall time its workers spent
-            computing batches (seconds summed / (workers × wall time)), None where it cannot be read.
+        workers: workers of the last timed run.
     """
 
     attacks: int
@@ -44,22 +42,13 @@ class TimeLeft:
     timed_batches: int
     runs: list[int]
     workers: int
-    busy: float | None
     unpriced_attacks: int = 0
 
     @property
     def wall_seconds(self) -> float:
-        """``worker_seconds`` spread over the last timed run's workers at its measured use of them."""
-        return self.worker_seconds / max(self.workers, 1) / (self.busy or 1.0)
-
-
-def _wall_seconds(run: Mapping[str, Any]) -> float | None:
-    try:
-        start = datetime.datetime.fromisoformat(run["started_utc"])
-        end = datetime.datetime.fromisoformat(run["ended_utc"])
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (end - start).total_seconds() or None
+        """``worker_seconds`` spread over the last timed run's workers, each kept busy (a worker's start, loading
+        its networks, is not counted)."""
+        return self.worker_seconds / max(self.workers, 1)
 
 
 def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, Any]]) -> TimeLeft | None:
@@ -117,13 +106,9 @@ def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, 
         attacks += n
         queries += n * per_attack
         seconds += n * per_attack * rate[0] / rate[1]
-    last = timed[-1]
-    workers = max(len(last["details"].get("workers") or []), 1)
-    wall = _wall_seconds(last)
-    spent = sum(float(t["seconds"]) for t in last["details"]["timing"])
-    busy = min(spent / (workers * wall), 1.0) if wall else None
+    workers = max(len(timed[-1]["details"].get("workers") or []), 1)
     return TimeLeft(attacks, queries, seconds, borrowed, unpriced, batches, [int(r["run"]) for r in timed],
-                    workers, busy, skipped)
+                    workers, skipped)
 
 
 def format_time_left(estimate: TimeLeft | None) -> str:
@@ -135,10 +120,7 @@ def format_time_left(estimate: TimeLeft | None) -> str:
     text = (f"time left (an estimate): {e.attacks:,} attacks, about {e.queries / 1e6:,.1f} M queries, "
             f"{e.worker_seconds / 3600:,.1f} worker-hours at the rates of {e.timed_batches} timed batches "
             f"(run(s) {runs})")
-    if e.busy is not None:
-        text += (f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} worker(s) kept as busy as in run "
-                 f"{e.runs[-1]} ({100 * e.busy:.0f} % of its wall time)")
-    text += "."
+    text += f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} busy worker(s) (as many as run {e.runs[-1]} had)."
     if e.borrowed:
         text += (f" {len(e.borrowed)} group(s) with no row yet take the mean queries of their network's other "
                  f"groups (e.g. {e.borrowed[0]}): a guess where those need fewer or more queries.")
