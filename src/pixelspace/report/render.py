@@ -158,7 +158,8 @@ def _unfinished(store: StoreSnapshot) -> list[Block]:
     if missing:
         text += (f"; {len(missing)} of {len(plan)} planned groups have no attack yet (e.g. "
                  f"{missing[0][0]}, {missing[0][1]}, {missing[0][2]} pixel(s), {missing[0][3]})")
-    return [text + ". Run `pixelspace run` on the campaign file again to finish it, then rewrite this report."]
+    return [text + ". Run `pixelspace run` on the campaign file again to finish it, then rewrite this report "
+                   "(`pixelspace status` on the store estimates the time left from its runs' timed batches)."]
 
 
 def _findings(store: StoreSnapshot) -> list[Block]:
