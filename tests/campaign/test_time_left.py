@@ -85,7 +85,9 @@ def test_each_run_records_the_worker_time_of_its_batches_and_status_estimates_th
     run_campaign(cfg, progress=False)
     assert "time left" not in format_status(campaign_status(path))
     with Store.open_readonly(path) as store:
-        for run in store.runs():
+        runs = store.runs()
+        assert len(runs) == 2 and all(r["rows"] > 0 for r in runs)  # the loop below checks both
+        for run in runs:
             stored = {}
             for model, pixels, mode, n, q in store.query(
                     "SELECT model, pixels, mode, COUNT(*), SUM(queries) "
@@ -93,5 +95,6 @@ def test_each_run_records_the_worker_time_of_its_batches_and_status_estimates_th
                     (run["first_rowid"], run["last_rowid"])):
                 stored[(model, pixels, mode)] = (n, q)
             timing = run["details"]["timing"]
+            assert stored and len(timing) == len(stored)
             assert {(t["model"], t["pixels"], t["mode"]): (t["attacks"], t["queries"]) for t in timing} == stored
             assert all(t["seconds"] > 0 and t["batches"] >= 1 for t in timing)
