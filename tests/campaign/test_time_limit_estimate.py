@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ class FakeClock:
 
 
 class TimedBackend(LocalBackend):
-    """The local backend, each batch taking ``seconds`` on ``clock``."""
+    """The local backend, each batch taking ``seconds`` on ``clock`` (and reporting them as its worker time)."""
 
     def __init__(self, clock: FakeClock, seconds: float) -> None:
         super().__init__()
@@ -40,7 +41,7 @@ class TimedBackend(LocalBackend):
     def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
         for result in super().run(batches, progress):
             self.clock.now += self.seconds
-            yield result
+            yield replace(result, seconds=self.seconds)
 
 
 @pytest.mark.parametrize(("limit", "batches"), [(25.0, 2), (30.0, 3), (45.0, 4)])

@@ -203,3 +203,36 @@ def test_worker_that_cannot_start_stops_the_campaign(ray_cluster: Any, planted_d
     finally:
         backend.close()
     assert backend.replaced == 0
+
+
+def test_batches_queued_on_workers_finish_when_the_limit_stops_the_run(
+        ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the old runner stopped at a result and killed the workers, losing the batches they were running; now the
+    # feed declines further batches and the run waits for those it handed out. The feed says 100 s a batch, so
+    # a batch queued behind another on a worker would start in about 100 s.
+    from pixelspace.campaign import runner
+    from pixelspace.campaign.time_limit import TimedFeed
+
+    asked: list[float] = []
+
+    class FourBatches(TimedFeed):
+        def estimate(self, batch: Batch) -> float | None:
+            return 100.0
+
+        def take(self, starts_in: float = 0.0) -> Batch | None:
+            if len(asked) == 4:
+                return None  # as if the limit were near
+            asked.append(starts_in)
+            return super().take(starts_in)
+
+    monkeypatch.setattr(runner, "TimedFeed", FourBatches)
+    store = tmp_path / "limited.sqlite"
+    two: dict[str, Any] = {"execution.workers": 2}
+    cfg = CampaignConfig.from_dict(_config(planted_data, store, **two))
+    summary = run_campaign(cfg, progress=False, backend=RayBackend(), time_limit=3600)
+    assert summary.stopped_by_time_limit and summary.attacks_run == 4 * 2 == _count(store)  # none of the 4 lost
+    assert sorted(asked)[:2] == [0.0, 0.0] and min(sorted(asked)[2:]) > 50, asked  # two idle, two queued
+    monkeypatch.setattr(runner, "TimedFeed", TimedFeed)
+    rest = run_campaign(cfg, progress=False, backend=RayBackend())
+    assert rest.attacks_run == TOTAL - 8 and attack_rows(store) == local_rows

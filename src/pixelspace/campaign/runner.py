@@ -41,6 +41,7 @@ from pixelspace.campaign.prepare import (
 )
 from pixelspace.campaign.records import COMPACT, compact_record
 from pixelspace.campaign.store import AttackRow, ScanRow, Store, decode_mask_png, encode_mask_png
+from pixelspace.campaign.time_limit import TimedFeed, earlier_rates
 from pixelspace.errors import ConfigError, PixelspaceError, ShapeError, StoreError
 from pixelspace.models.registry import check_registered_size
 
@@ -459,10 +460,11 @@ def run_campaign(
         foreground: precomputed foreground masks, image id -> bool (H, W), used instead of the segmenter.
         time_limit: seconds from this call's start; the call stops at a batch boundary, leaving the store
             consistent (``summary.stopped_by_time_limit``): no batch starts once the limit has passed (so when
-            loading and a first start's setup use it up, no attack runs), and a later batch starts only when
-            it would likely end before the limit (estimated from the longest batch so far). A batch that has
-            started always finishes, so the call ends within the limit plus one batch's length (plus the
-            setup, which is never cut). None: no limit.
+            loading and a first start's setup use it up, no attack runs), and a batch starts only when it would
+            likely end before the limit (estimated from its group's batches: :mod:`pixelspace.campaign.time_limit`),
+            a shorter one further on taking the place of one that would not. A batch that has started always
+            finishes (also those queued on Ray workers), so the call ends about at the limit, later by what the
+            estimates fell short (plus the setup, which is never cut). None: no limit.
 
     Returns:
         A :class:`CampaignSummary`.
@@ -541,7 +543,8 @@ def run_campaign(
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
         run_id = store.begin_run({**environment, "backend": backend.name}) if batches else None
-        run, queries, seconds, stopped = _execute(store, backend, job, batches, len(specs), set(done_keys), successes,
+        feed = TimedFeed(batches, deadline, earlier_rates(store.runs(), device), time.monotonic)
+        run, queries, seconds, stopped = _execute(store, backend, job, feed, len(specs), set(done_keys), successes,
                                                   progress, deadline, meta.get("record_format") == COMPACT, run_id)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
     return CampaignSummary(
@@ -571,15 +574,15 @@ def _rows(result_batch: Batch, records: Sequence[dict[str, Any]],
 
 
 def _execute(
-    store: Store, backend: Backend, job: Job, batches: Sequence[Batch], total: int, done: set[str], successes: int,
+    store: Store, backend: Backend, job: Job, feed: TimedFeed, total: int, done: set[str], successes: int,
     progress: bool, deadline: float | None = None, compact: bool = False, run_id: int | None = None,
 ) -> tuple[int, int, float, bool]:
-    """Run the batches through the backend and commit each result (records in compact form when ``compact``;
-    counted to the store's run ``run_id``); returns (attacks, queries, seconds, whether it stopped early for
-    ``deadline``, a ``time.monotonic()`` value)."""
+    """Run the feed's batches through the backend and commit each result (records in compact form when
+    ``compact``; counted to the store's run ``run_id``); returns (attacks, queries, seconds, whether batches were
+    left for ``deadline``, the feed's ``time.monotonic()`` limit)."""
     from tqdm import tqdm
 
-    if not batches:
+    if not feed.left:
         return 0, 0, 0.0, False
     if deadline is not None and time.monotonic() >= deadline:  # the start and the setup used up the limit
         log.info("time limit: reached before the first batch; the setup is stored")
@@ -588,8 +591,6 @@ def _execute(
     bar = tqdm(total=total, initial=len(done), unit="attack", desc="attacks", disable=not progress, dynamic_ncols=True)
     committed = queries = 0
     t0 = time.perf_counter()
-    stopped = False
-    longest = 0.0  # seconds of the longest batch so far (the gap between results)
 
     def on_progress(batch_index: int, n: int) -> None:
         reported[batch_index] += n
@@ -600,7 +601,7 @@ def _execute(
     try:
         backend.start(job)
         last = time.monotonic()
-        for result in backend.run(batches, on_progress):
+        for result in backend.run(feed, on_progress):
             rows, maps = _rows(result.batch, result.records, compact)
             environment = backend.environment()
             if run_id is not None and environment and environment != recorded:  # e.g. Ray workers' kernel level
@@ -612,20 +613,20 @@ def _execute(
             queries += batch_queries
             if run_id is not None and added and result.seconds is not None:
                 store.add_run_details(run_id, {"timing": _add_timing(timing, result, batch_queries)})
+            now = time.monotonic()
+            feed.observe(result.batch, result.seconds if result.seconds is not None else now - last)
+            last = now
             successes += sum(bool(r.record["success"]) for r in rows if r.key not in done)
             done.update(r.key for r in rows)
             bar.update(added - min(reported.pop(result.batch.index, 0), added))
             rate = queries / max(time.perf_counter() - t0, 1e-9)
             bar.set_postfix(successes=successes, queries_per_s=f"{rate:,.0f}", **backend.postfix(), refresh=False)
-            now = time.monotonic()
-            longest, last = max(longest, now - last), now
-            if deadline is not None and len(done) < total and now + longest > deadline:
-                stopped = True
-                log.info("time limit: stopping before the next batch (longest batch so far %.1f s)", longest)
-                break
     finally:
         backend.close()
         bar.close()
+    stopped = deadline is not None and feed.left > 0
+    if stopped:
+        log.info("time limit: %d batch(es) left for the next run", feed.left)
     return committed, queries, time.perf_counter() - t0, stopped
 
 

@@ -2,7 +2,8 @@
 
 A backend gets a :class:`Job` once (everything the attacks need: config, images, region masks, labels,
 seeds, batch size, device), then an iterable of :class:`Batch` es; it yields one :class:`BatchResult` per
-batch, in any order, each with one record (``AttackResult.to_records()[i]``) per attack of the batch. A
+batch, in any order, each with one record (``AttackResult.to_records()[i]``) per attack of the batch; where the
+iterable is a :class:`BatchSource`, the backend takes a batch only when a worker has room for it. A
 record's keys starting with ``_`` are not stored with it: ``"_map"`` (``{"npz": bytes, "queries": int}``)
 carries a ``"scan"`` batch's vulnerability map to the store's ``scans`` table. A batch
 that fails on a worker may be retried by the backend; a batch returned twice is harmless (the store ignores a
@@ -59,6 +60,26 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.attacks)
+
+
+class BatchSource(Iterable[Batch]):
+    """Batches handed to a backend one at a time, where the source may decline one that would start too late (a
+    run under a time limit: :class:`pixelspace.campaign.time_limit.TimeLimitedFeed`). A backend that queues
+    batches ahead on busy workers says in how many seconds the batch would start; iterating takes batches that
+    would start now."""
+
+    @abstractmethod
+    def take(self, starts_in: float = 0.0) -> Batch | None:
+        """The next batch to run, if one would start in ``starts_in`` seconds and likely end in time; None: none
+        now (a later call, with a smaller ``starts_in``, may still get one)."""
+
+    def estimate(self, batch: Batch) -> float | None:
+        """Expected seconds of one worker for ``batch``; None: unknown."""
+        return None
+
+    def __iter__(self) -> Iterator[Batch]:
+        while (batch := self.take()) is not None:
+            yield batch
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pixelspace.campaign.backends import Backend, Batch, BatchResult, Job, ProgressFn
+from pixelspace.campaign.backends import Backend, Batch, BatchResult, BatchSource, Job, ProgressFn
 from pixelspace.errors import ConfigError, PixelspaceError
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,11 @@ class _Slot:
     started: float = field(default_factory=time.perf_counter)  # first dispatch of this slot (kept on restart)
     created: float = field(default_factory=time.perf_counter)  # this actor's creation
     startup_seconds: float | None = None  # creation -> ready (model loaded)
+    free_at: float = 0.0  # time.monotonic() when its queued batches likely end (estimated; 0: unknown or idle)
+
+    def starts_in(self, now: float) -> float:
+        """Seconds until a batch queued on this slot now would likely start (0 where unknown)."""
+        return max(self.free_at - now, 0.0)
 
     def rate(self, now: float) -> float:
         """Queries/s of this slot from its first dispatch to ``now`` (a ``time.perf_counter()`` value)."""
@@ -155,6 +160,7 @@ class _Slot:
 class _Task:
     batch: Batch
     slot: _Slot
+    estimate: float = 0.0  # expected seconds (0: unknown)
 
 
 class RayBackend(Backend):
@@ -249,7 +255,9 @@ class RayBackend(Backend):
     def run(self, batches: Iterable[Batch], progress: ProgressFn | None = None) -> Iterator[BatchResult]:
         """Dispatch the batches to the actors and yield each result as it arrives (any order).
 
-        ``progress`` is not called: a remote batch reports when it is committed.
+        ``progress`` is not called: a remote batch reports when it is committed. A :class:`BatchSource` is asked for
+        a batch only when a worker has room, with the seconds until that worker would start it (its queued batches'
+        estimates); a batch lost with its worker is dispatched again without asking.
 
         Raises:
             RayBackendError: a worker cannot start, or a batch lost its worker :data:`MAX_ATTEMPTS` times.
@@ -258,21 +266,38 @@ class RayBackend(Backend):
         ray = self._ray
         if self.job is None:
             raise RuntimeError("RayBackend.run called before start()")
-        queue: collections.deque[Batch] = collections.deque(batches)
+        source = batches if isinstance(batches, BatchSource) else None
+        pending: Iterator[Batch] = iter(batches) if source is None else iter([])
+        queue: collections.deque[Batch] = collections.deque()  # batches to dispatch again (their worker died)
         inflight: dict[Any, _Task] = {}
         attempts: dict[int, int] = collections.defaultdict(int)
         waiting_ready: dict[Any, _Slot] = {s.ready_ref: s for s in self._slots}
 
         def fill() -> None:
-            """Queue batches on the workers, breadth first (the least loaded first), up to tasks_per_worker."""
-            while queue:
-                slot = min(self._slots, key=lambda s: len(s.inflight))
+            """Queue batches on the workers, the one that would start it first (then the least loaded) first, up
+            to tasks_per_worker each."""
+            while True:
+                now = time.monotonic()
+                slot = min(self._slots, key=lambda s: (s.starts_in(now), len(s.inflight)))
                 if len(slot.inflight) >= (self._tasks or 1):
                     return
-                batch = queue.popleft()
+                if queue:
+                    batch = queue.popleft()
+                elif source is not None:
+                    taken = source.take(slot.starts_in(now))
+                    if taken is None:
+                        return
+                    batch = taken
+                else:
+                    following = next(pending, None)
+                    if following is None:
+                        return
+                    batch = following
+                estimate = (source.estimate(batch) if source is not None else None) or 0.0
                 ref = slot.actor.run.remote(batch)
                 slot.inflight.append(ref)
-                inflight[ref] = _Task(batch, slot)
+                slot.free_at = max(slot.free_at, now) + estimate
+                inflight[ref] = _Task(batch, slot, estimate)
 
         def lose(slot: _Slot, error: Exception) -> list[BatchResult]:
             """The actor of ``slot`` died: keep what it had finished, requeue the rest, replace the actor."""
@@ -329,8 +354,10 @@ class RayBackend(Backend):
                      slot.info["threads"])
             return []
 
-        while queue or inflight:
+        while True:
             fill()
+            if not inflight:
+                return
             refs = [*waiting_ready, *inflight]  # ray.wait answers in this order: a worker's ready() before batches
             done, _ = ray.wait(refs, num_returns=1, timeout=POLL_SECONDS)
             self._maybe_log()
@@ -366,6 +393,7 @@ class RayBackend(Backend):
                 continue
             del inflight[ref]
             task.slot.inflight.remove(ref)
+            task.slot.free_at = time.monotonic() + sum(inflight[r].estimate for r in task.slot.inflight)
             result = self._account(task, records, seconds)
             fill()  # keep the worker busy while the driver commits
             yield result
