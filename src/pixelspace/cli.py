@@ -177,14 +177,18 @@ def run_command(ctx: click.Context, campaign: Path, backend: str | None, address
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--keys", "keys", type=click.IntRange(min=1), default=None,
               help="Also list the first N stored attacks with their keys (for `pixelspace replay`).")
-def status_command(store: Path, keys: int | None) -> None:
+@click.option("--queries-from", "reference", type=click.Path(path_type=Path), default=None,
+              help="A pilot's store: its mean queries per group price the groups with no row yet in the "
+                   "time-left estimate (same network, region, pixels, mode and search settings).")
+def status_command(store: Path, keys: int | None, reference: Path | None) -> None:
     """Print a store's progress per model x region x pixels x mode (STORE: the file, or its folder)."""
     from pixelspace.campaign import campaign_status, format_status
     from pixelspace.campaign.store import Store
     from pixelspace.errors import PixelspaceError
 
     try:
-        click.echo(format_status(campaign_status(store)))
+        click.echo(format_status(campaign_status(store),
+                                 reference=None if reference is None else campaign_status(reference)))
         if keys:
             from pixelspace.store_access import parse_record
 

@@ -62,6 +62,29 @@ def test_a_pixel_count_never_timed_takes_the_network_s_rate_over_all_pixel_count
     assert e.worker_seconds == pytest.approx((1 * 10 + 2 * 30) * 2.0 / 400)
 
 
+def test_a_reference_store_prices_the_groups_with_no_row_of_the_same_search() -> None:
+    def row(region: str, pixels: int, done: int, total: int, mean: float, search_hash: str = "h") -> StatusRow:
+        return StatusRow("a", region, pixels, "untargeted", True, done, total, 0, mean, "sparse-rs", search_hash)
+
+    groups = [row("whole", 3, 10, 10, 100.0),      # finished: sets the network's own mean (100)
+              row("whole", 5, 0, 10, 0.0),         # the reference has this group: 40 q
+              row("centre", 5, 0, 10, 0.0),        # the reference lacks centre: its 5 px mean over regions, 85 q
+              row("whole", 5, 0, 10, 0.0, "other")]  # other search settings: the network's own mean, 100 q
+    reference = [row("whole", 5, 10, 10, 40.0), row("foreground", 5, 30, 30, 100.0),
+                 row("whole", 5, 10, 10, 1e6, "other2")]
+    # the reference's 5 px mean over its regions, weighted by rows: (10 * 40 + 30 * 100) / 40 = 85
+    runs = [_run(1, [_timing("a", 3, 1000, 1.0)])]
+    e = estimate_time_left(groups, runs, reference=reference, reference_name="pilot.sqlite")
+    assert e is not None and e.attacks == 30
+    assert e.queries == pytest.approx(10 * 40 + 10 * 85 + 10 * 100)
+    assert e.referenced == ["a whole 5 px untargeted", "a centre 5 px untargeted (over the reference's regions)"]
+    assert e.borrowed == ["a whole 5 px untargeted"]
+    text = " ".join(format_time_left(e).split())
+    assert "2 group(s) with no row yet take the mean queries of the same group in pilot.sqlite" in text, text
+    plain = estimate_time_left(groups, runs)  # without it every such group borrows the network's own mean
+    assert plain is not None and plain.queries == pytest.approx(30 * 100) and not plain.referenced
+
+
 def test_no_estimate_without_timed_runs_or_without_work_left() -> None:
     left = [Group("a", "whole", 3, "untargeted", "sparse-rs", 1, 2, 10.0)]
     assert estimate_time_left(left, [{"run": 1, "details": {"backend": "local"}}]) is None
@@ -82,6 +105,12 @@ def test_each_run_records_the_worker_time_of_its_batches_and_status_estimates_th
     path = Path(cfg.campaign.store)
     text = " ".join(format_status(campaign_status(path)).split())  # the estimate is wrapped
     assert "time left (an estimate)" in text and "run(s) 1)" in text, text
+    from click.testing import CliRunner
+
+    from pixelspace.cli import cli
+
+    out = CliRunner().invoke(cli, ["status", str(path), "--queries-from", str(path)])  # its own rows as the pilot
+    assert out.exit_code == 0 and "mean queries of the same group in" in " ".join(out.output.split()), out.output
     run_campaign(cfg, progress=False)
     assert "time left" not in format_status(campaign_status(path))
     with Store.open_readonly(path) as store:

@@ -16,7 +16,8 @@ from pixelspace.errors import ConfigError, StoreError
 
 @dataclass(frozen=True)
 class StatusRow:
-    """Progress of one group: attacks stored / planned, successes and mean queries of the stored ones."""
+    """Progress of one group: attacks stored / planned, successes and mean queries of the stored ones; its search
+    and the hash of the search's settings ("" in a plan made before the plan recorded it)."""
 
     model: str
     region: str
@@ -28,6 +29,7 @@ class StatusRow:
     successes: int
     mean_queries: float
     search: str = "de"
+    search_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,15 @@ def campaign_status(path: str | Path) -> CampaignStatus:
         else:  # an older plan: one search hash per group
             hits = [v for k, v in done.items() if k[:5] == (m, r, int(p), mo, bool(es))]
             n, s, q = hits[0] if hits else (0, 0, 0.0)
-        rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q, rest[0] if rest else "de"))
+        rows.append(StatusRow(m, r, int(p), mo, bool(es), n, int(total), s, q, rest[0] if rest else "de",
+                              rest[1] if rest else ""))
     return CampaignStatus(Path(path), meta, rows, int(counts.get("attacked", 0)), int(counts.get("skipped", 0)),
                           runs)
 
 
-def format_status(status: CampaignStatus) -> str:
-    """A plain-text table of :func:`campaign_status`."""
+def format_status(status: CampaignStatus, reference: CampaignStatus | None = None) -> str:
+    """A plain-text table of :func:`campaign_status`; ``reference``: another store's status whose mean queries price
+    the groups with no row yet in the time-left estimate (:func:`~pixelspace.campaign.time_left.estimate_time_left`)."""
     meta = status.meta
     name = json.loads(meta["config_json"])["campaign"]["name"] if "config_json" in meta else "?"
     lines = [
@@ -106,7 +110,9 @@ def format_status(status: CampaignStatus) -> str:
             f"{r.model:<18} {r.search:<10} {r.region:<11} {r.pixels:>3} {r.mode:<12} {'yes' if r.early_stop else 'no':<5} "
             f"{f'{r.done}/{r.total}':>13} {rate:>14} {r.mean_queries:>13.0f}"
         )
-    left = format_time_left(estimate_time_left(status.rows, status.runs))
+    left = format_time_left(estimate_time_left(
+        status.rows, status.runs, reference=None if reference is None else reference.rows,
+        reference_name=None if reference is None else str(reference.path)))
     if left:
         lines.append(left)
     if status.runs:

@@ -3,8 +3,10 @@ group's mean queries per attack × the network's measured seconds per query (the
 runs timed, ``runs.details["timing"]``).
 
 An estimate, not a measurement: it assumes the attacks left need the queries the stored ones needed, and the
-workers run as fast as they did. A group with no row yet takes the mean of the same network's other groups of
-its mode and search (other pixel counts or regions), which the estimate names.
+workers run as fast as they did. A group with no row yet takes, where a reference store is given (a pilot of the
+same search), that store's mean for the same network × region × pixels × mode and search settings (its mean over
+regions where it lacks the region); otherwise, or where the reference has no such row, the mean of the same
+network's other groups of its mode and search (other pixel counts or regions). The estimate names both.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # status imports this module
@@ -28,6 +30,7 @@ class TimeLeft:
         worker_seconds: the compute they need, in seconds of one worker at the timed rates.
         borrowed: groups ("model region k px mode") with no row yet, priced at the mean queries of the same
             network's other groups of their mode and search.
+        referenced: groups with no row yet priced at the reference store's mean; reference: its name.
         unpriced: the unfinished groups the estimate leaves out, each with the reason (no stored row of its
             network, mode and search, or no timed batch of them); unpriced_attacks: their attacks left.
         timed_batches: batches whose worker time the rates come from; runs: the runs they belong to.
@@ -43,6 +46,8 @@ class TimeLeft:
     runs: list[int]
     workers: int
     unpriced_attacks: int = 0
+    referenced: list[str] = field(default_factory=list)
+    reference: str | None = None
 
     @property
     def wall_seconds(self) -> float:
@@ -51,12 +56,17 @@ class TimeLeft:
         return self.worker_seconds / max(self.workers, 1)
 
 
-def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, Any]]) -> TimeLeft | None:
+def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, Any]],
+                       reference: Iterable[StatusRow] | None = None,
+                       reference_name: str | None = None) -> TimeLeft | None:
     """Estimate the compute the unfinished groups need (see the module docstring).
 
     Args:
         groups: the campaign's groups with their progress (``CampaignStatus.rows``).
         runs: the store's runs (``Store.runs()``); those with a ``timing`` record price the queries.
+        reference: another store's groups (a pilot's ``CampaignStatus.rows``) whose mean queries price the groups
+            with no row yet, matched on network, region, pixels, mode, search and search settings hash.
+        reference_name: what to call it in the text.
 
     Returns:
         The estimate, or None when nothing is left or no run recorded a timed batch (runs made before the
@@ -82,14 +92,30 @@ def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, 
         if g.done:
             pooled[(g.model, g.mode, g.search)][0] += g.mean_queries * g.done
             pooled[(g.model, g.mode, g.search)][1] += g.done
+    ref_exact: dict[tuple[Any, ...], float] = {}
+    ref_pooled: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for r in reference or ():
+        if r.done and r.search_hash:
+            ref_exact[(r.model, r.region, r.pixels, r.mode, r.search, r.search_hash)] = r.mean_queries
+            ref_pooled[(r.model, r.pixels, r.mode, r.search, r.search_hash)][0] += r.mean_queries * r.done
+            ref_pooled[(r.model, r.pixels, r.mode, r.search, r.search_hash)][1] += r.done
     attacks, skipped, queries, seconds = 0, 0, 0.0, 0.0
     borrowed: list[str] = []
+    referenced: list[str] = []
     unpriced: dict[str, str] = {}
     for g in left:
         name = f"{g.model} {g.region} {g.pixels} px {g.mode}"
         n = g.total - g.done
+        exact = (g.model, g.region, g.pixels, g.mode, g.search, g.search_hash)
+        near = ref_pooled.get((g.model, g.pixels, g.mode, g.search, g.search_hash))
         if g.done:
             per_attack = g.mean_queries
+        elif g.search_hash and exact in ref_exact:
+            per_attack = ref_exact[exact]
+            referenced.append(name)
+        elif g.search_hash and near and near[1]:
+            per_attack = near[0] / near[1]
+            referenced.append(f"{name} (over the reference's regions)")
         elif pooled[(g.model, g.mode, g.search)][1]:
             q, k = pooled[(g.model, g.mode, g.search)]
             per_attack = q / k
@@ -108,7 +134,7 @@ def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, 
         seconds += n * per_attack * rate[0] / rate[1]
     workers = max(len(timed[-1]["details"].get("workers") or []), 1)
     return TimeLeft(attacks, queries, seconds, borrowed, unpriced, batches, [int(r["run"]) for r in timed],
-                    workers, skipped)
+                    workers, skipped, referenced, reference_name if reference is not None else None)
 
 
 def format_time_left(estimate: TimeLeft | None) -> str:
@@ -121,6 +147,11 @@ def format_time_left(estimate: TimeLeft | None) -> str:
             f"{e.worker_seconds / 3600:,.1f} worker-hours at the rates of {e.timed_batches} timed batches "
             f"(run(s) {runs})")
     text += f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} busy worker(s) (as many as run {e.runs[-1]} had)."
+    if e.reference is not None:
+        pooled = sum("(over the reference's regions)" in g for g in e.referenced)
+        text += (f" {len(e.referenced)} group(s) with no row yet take the mean queries of the same group in "
+                 f"{e.reference}" + (f" (e.g. {e.referenced[0]})" if e.referenced else "")
+                 + (f", {pooled} of them, of a region it lacks, its mean over its regions." if pooled else "."))
     if e.borrowed:
         text += (f" {len(e.borrowed)} group(s) with no row yet take the mean queries of their network's other "
                  f"groups (e.g. {e.borrowed[0]}): a guess where those need fewer or more queries.")
