@@ -123,8 +123,9 @@ def evaluate(model_name: str, weights: Path | None, data_path: Path) -> None:
               help="execution.address: the Ray cluster, 'auto' or HOST:PORT (default: the campaign file's).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--time-limit", "time_limit", type=Duration(), default=None, metavar="DURATION",
-              help="Stop at a batch boundary before this much wall time (e.g. 90s, 8m, 1h30m), leave the store "
-                   "consistent and exit 0; run again to resume.")
+              help="Start only batches likely to end within this much wall time (e.g. 90s, 8m, 1h30m; the first "
+                   "always starts), let started ones finish, leave the store consistent and exit 0; run again "
+                   "to resume.")
 @click.option("--precision", default=None, metavar="NAME",
               help="attack.precision (default: the campaign file's): fp32, tf32, bf16 or fp16. A store keeps the "
                    "precision it was made with and refuses another.")

@@ -236,3 +236,29 @@ def test_batches_queued_on_workers_finish_when_the_limit_stops_the_run(
     monkeypatch.setattr(runner, "TimedFeed", TimedFeed)
     rest = run_campaign(cfg, progress=False, backend=RayBackend())
     assert rest.attacks_run == TOTAL - 8 and attack_rows(store) == local_rows
+
+
+def test_a_batch_of_unknown_length_is_never_queued_behind_another_under_a_limit(
+        ray_cluster: Any, planted_data: dict[str, Any], local_rows: list[Any], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # a new store has no timing: its first batches start on idle workers only (one each), not two per worker as
+    # tasks_per_worker allows, so a short limit is not overrun by a queue of batches nobody could price
+    from pixelspace.campaign import runner
+    from pixelspace.campaign.time_limit import TimedFeed
+
+    calls: list[tuple[float, bool]] = []
+
+    class Recording(TimedFeed):
+        def take(self, starts_in: float = 0.0) -> Batch | None:
+            batch = super().take(starts_in)
+            calls.append((starts_in, batch is not None))
+            return batch
+
+    monkeypatch.setattr(runner, "TimedFeed", Recording)
+    store = tmp_path / "fresh.sqlite"
+    two: dict[str, Any] = {"execution.workers": 2}
+    summary = run_campaign(CampaignConfig.from_dict(_config(planted_data, store, **two)), progress=False,
+                           backend=RayBackend(), time_limit=3600)
+    assert summary.complete and attack_rows(store) == local_rows
+    assert calls[:3] == [(0.0, True), (0.0, True), (float("inf"), False)], calls[:4]
+    assert not any(handed for s, handed in calls if s == float("inf")), calls

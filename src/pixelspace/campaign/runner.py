@@ -543,7 +543,8 @@ def run_campaign(
         counts = dict(store.query("SELECT status, COUNT(*) FROM images GROUP BY status"))
         job = Job(config, inputs.images, inputs.regions, inputs.batch_size, device, dict(inputs.weights))
         run_id = store.begin_run({**environment, "backend": backend.name}) if batches else None
-        feed = TimedFeed(batches, deadline, earlier_rates(store.runs(), device), time.monotonic)
+        feed = TimedFeed(batches, deadline, earlier_rates(store.runs(), device, backend.name,
+                                                          environment.get("torch_threads")), time.monotonic)
         run, queries, seconds, stopped = _execute(store, backend, job, feed, len(specs), set(done_keys), successes,
                                                   progress, deadline, meta.get("record_format") == COMPACT, run_id)
         successes = int(store.query("SELECT COALESCE(SUM(success), 0) FROM attacks")[0][0])
@@ -597,7 +598,7 @@ def _execute(
         bar.update(n)
 
     recorded: dict[str, Any] = {}  # the backend's environment as last merged into the run's record
-    timing: dict[tuple[str, int, str, str], list[float]] = {}  # batch group -> [batches, attacks, queries, seconds]
+    timing: dict[tuple[str, int, str, str, bool], list[float]] = {}  # group -> [batches, attacks, queries, seconds]
     try:
         backend.start(job)
         last = time.monotonic()
@@ -630,17 +631,17 @@ def _execute(
     return committed, queries, time.perf_counter() - t0, stopped
 
 
-def _add_timing(timing: dict[tuple[str, int, str, str], list[float]], result: BatchResult,
+def _add_timing(timing: dict[tuple[str, int, str, str, bool], list[float]], result: BatchResult,
                 queries: int) -> list[dict[str, Any]]:
-    """Add a finished batch's worker seconds to ``timing`` (per network × pixels × mode × search) and return it as
-    the run's ``timing`` record: one entry per group with its batches, attacks, queries and seconds."""
+    """Add a finished batch's worker seconds to ``timing`` (per network × pixels × mode × search × early stop) and
+    return it as the run's ``timing`` record: one entry per group with its batches, attacks, queries and seconds."""
     b = result.batch
-    entry = timing.setdefault((b.model, b.pixels, b.mode, b.search), [0, 0, 0, 0.0])
+    entry = timing.setdefault((b.model, b.pixels, b.mode, b.search, b.early_stop), [0, 0, 0, 0.0])
     for i, v in enumerate((1, len(b.attacks), queries, float(result.seconds or 0.0))):
         entry[i] += v
-    return [{"model": m, "pixels": p, "mode": mo, "search": se, "batches": int(n), "attacks": int(a),
-             "queries": int(q), "seconds": round(sec, 3)}
-            for (m, p, mo, se), (n, a, q, sec) in sorted(timing.items())]
+    return [{"model": m, "pixels": p, "mode": mo, "search": se, "early_stop": es, "batches": int(n),
+             "attacks": int(a), "queries": int(q), "seconds": round(sec, 3)}
+            for (m, p, mo, se, es), (n, a, q, sec) in sorted(timing.items())]
 
 
 def _older_engine_hint(config: CampaignConfig, message: str) -> str:

@@ -1,9 +1,10 @@
 """Which batches a run under ``--time-limit`` starts: each only while it would likely end before the limit.
 
-A batch's length is estimated from the worker seconds per attack of its group (network × pixels × mode × search):
-the slowest batch of the group in this run, else the group's mean in the store's earlier runs on the same device
-(``runs.details["timing"]``), else the longest batch of any group in this run; with none of these (a run's first
-batches on a new store) it starts. A call's first batch starts whatever its estimate, so every call advances the
+A batch's length is estimated from the worker seconds per attack of its group (network × pixels × mode × search ×
+early stop): the slowest batch of the group in this run, else the group's mean in the store's earlier runs on the
+same device, backend and (where both recorded it) thread count (``runs.details["timing"]``; records from before
+early stop was recorded count as early-stopped), else the longest batch of any group in this run. A batch with
+none of these (a run's first batches on a new store) starts only on an idle worker, never queued behind another. A call's first batch starts whatever its estimate, so every call advances the
 campaign, however short its limit. A batch that would not fit is left for the next run and a shorter one further
 on may start in its place, so the last minutes go to the batches that fit. Started batches always finish: the run
 ends about when the limit passes, later by how much the estimates fell short (or by the first batch's length).
@@ -19,24 +20,29 @@ from pixelspace.campaign.backends import Batch, BatchSource
 
 log = logging.getLogger(__name__)
 
-#: (network, pixels, mode, search): a batch group, as the runs' ``timing`` records name it.
-Group = tuple[str, int, str, str]
+#: (network, pixels, mode, search, early stop): a batch group, as the runs' ``timing`` records name it.
+Group = tuple[str, int, str, str, bool]
 
 
 def _group(batch: Batch) -> Group:
-    return (batch.model, batch.pixels, batch.mode, batch.search)
+    return (batch.model, batch.pixels, batch.mode, batch.search, batch.early_stop)
 
 
-def earlier_rates(runs: Sequence[Mapping[str, Any]], device: str) -> dict[Group, float]:
-    """Mean worker seconds per attack per group over the store's runs on ``device`` (runs as
-    :meth:`~pixelspace.campaign.store.Store.runs` gives them; those without a ``timing`` record are skipped)."""
+def earlier_rates(runs: Sequence[Mapping[str, Any]], device: str, backend: str,
+                  threads: str | None = None) -> dict[Group, float]:
+    """Mean worker seconds per attack per group over the store's runs on ``device`` with ``backend`` and, where
+    both are known, ``threads`` torch threads per worker (runs as :meth:`~pixelspace.campaign.store.Store.runs`
+    gives them; those without a ``timing`` record are skipped)."""
     sums: dict[Group, list[float]] = {}
     for run in runs:
         details = run.get("details") or {}
-        if details.get("device") != device:
+        if (details.get("device"), details.get("backend")) != (device, backend):
+            continue
+        if threads is not None and details.get("torch_threads") not in (None, threads):
             continue
         for t in details.get("timing") or []:
-            entry = sums.setdefault((t["model"], int(t["pixels"]), t["mode"], t["search"]), [0.0, 0.0])
+            key = (t["model"], int(t["pixels"]), t["mode"], t["search"], bool(t.get("early_stop", True)))
+            entry = sums.setdefault(key, [0.0, 0.0])
             entry[0] += float(t["seconds"])
             entry[1] += float(t["attacks"])
     return {g: s / n for g, (s, n) in sums.items() if n > 0}
@@ -92,7 +98,7 @@ class TimedFeed(BatchSource):
             return self._hand(0)
         for i, batch in enumerate(self._pending):
             expected = self.estimate(batch)
-            if expected is None or now + starts_in + expected <= self._deadline:
+            if (now + starts_in + expected <= self._deadline) if expected is not None else starts_in == 0:
                 if i:
                     log.info("time limit: %d batch(es) skipped for one that fits (%s, %d attacks, about %.0f s)",
                              i, batch.model, len(batch), expected or 0.0)

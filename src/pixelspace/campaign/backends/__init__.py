@@ -64,7 +64,7 @@ class Batch:
 
 class BatchSource(Iterable[Batch]):
     """Batches handed to a backend one at a time, where the source may decline one that would start too late (a
-    run under a time limit: :class:`pixelspace.campaign.time_limit.TimeLimitedFeed`). A backend that queues
+    run under a time limit: :class:`pixelspace.campaign.time_limit.TimedFeed`). A backend that queues
     batches ahead on busy workers says in how many seconds the batch would start; iterating takes batches that
     would start now."""
 

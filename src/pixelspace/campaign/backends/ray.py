@@ -27,6 +27,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -145,11 +146,13 @@ class _Slot:
     started: float = field(default_factory=time.perf_counter)  # first dispatch of this slot (kept on restart)
     created: float = field(default_factory=time.perf_counter)  # this actor's creation
     startup_seconds: float | None = None  # creation -> ready (model loaded)
-    free_at: float = 0.0  # time.monotonic() when its queued batches likely end (estimated; 0: unknown or idle)
+    free_at: float = 0.0  # time.monotonic() when its queued batches likely end (estimated; 0: idle)
+    unknown: int = 0  # batches it holds whose length the source could not estimate
 
     def starts_in(self, now: float) -> float:
-        """Seconds until a batch queued on this slot now would likely start (0 where unknown)."""
-        return max(self.free_at - now, 0.0)
+        """Seconds until a batch queued on this slot now would likely start (inf: after a batch of unknown
+        length)."""
+        return math.inf if self.unknown else max(self.free_at - now, 0.0)
 
     def rate(self, now: float) -> float:
         """Queries/s of this slot from its first dispatch to ``now`` (a ``time.perf_counter()`` value)."""
@@ -160,7 +163,7 @@ class _Slot:
 class _Task:
     batch: Batch
     slot: _Slot
-    estimate: float = 0.0  # expected seconds (0: unknown)
+    estimate: float | None = None  # expected seconds (None: unknown)
 
 
 class RayBackend(Backend):
@@ -257,7 +260,9 @@ class RayBackend(Backend):
 
         ``progress`` is not called: a remote batch reports when it is committed. A :class:`BatchSource` is asked for
         a batch only when a worker has room, with the seconds until that worker would start it (its queued batches'
-        estimates); a batch lost with its worker is dispatched again without asking.
+        estimates; infinite behind one the source could not estimate), and only after the runner has seen the last
+        result (so its estimates include it); a batch lost with its worker is dispatched again without asking, even
+        past a time limit.
 
         Raises:
             RayBackendError: a worker cannot start, or a batch lost its worker :data:`MAX_ATTEMPTS` times.
@@ -278,9 +283,10 @@ class RayBackend(Backend):
             to tasks_per_worker each."""
             while True:
                 now = time.monotonic()
-                slot = min(self._slots, key=lambda s: (s.starts_in(now), len(s.inflight)))
-                if len(slot.inflight) >= (self._tasks or 1):
+                room = [s for s in self._slots if len(s.inflight) < (self._tasks or 1)]
+                if not room:
                     return
+                slot = min(room, key=lambda s: (s.starts_in(now), len(s.inflight)))
                 if queue:
                     batch = queue.popleft()
                 elif source is not None:
@@ -293,10 +299,11 @@ class RayBackend(Backend):
                     if following is None:
                         return
                     batch = following
-                estimate = (source.estimate(batch) if source is not None else None) or 0.0
+                estimate = source.estimate(batch) if source is not None else None
                 ref = slot.actor.run.remote(batch)
                 slot.inflight.append(ref)
-                slot.free_at = max(slot.free_at, now) + estimate
+                slot.free_at = max(slot.free_at, now) + (estimate or 0.0)
+                slot.unknown += estimate is None
                 inflight[ref] = _Task(batch, slot, estimate)
 
         def lose(slot: _Slot, error: Exception) -> list[BatchResult]:
@@ -393,9 +400,11 @@ class RayBackend(Backend):
                 continue
             del inflight[ref]
             task.slot.inflight.remove(ref)
-            task.slot.free_at = time.monotonic() + sum(inflight[r].estimate for r in task.slot.inflight)
+            task.slot.free_at = time.monotonic() + sum(inflight[r].estimate or 0.0 for r in task.slot.inflight)
+            task.slot.unknown = sum(inflight[r].estimate is None for r in task.slot.inflight)
             result = self._account(task, records, seconds)
-            fill()  # keep the worker busy while the driver commits
+            if source is None:
+                fill()  # keep the worker busy while the driver commits (a source waits for the runner's look)
             yield result
 
     def _account(self, task: _Task, records: list[dict[str, Any]], seconds: float) -> BatchResult:
