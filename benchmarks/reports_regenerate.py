@@ -51,11 +51,10 @@ def report_command(folder: Path, out: Path) -> list[str]:
         if base == store or not base.is_file():
             raise SystemExit(f"{folder}: a shifted store, and no unshifted baseline store at {base}")
         cmd += ["--baseline", str(base)]
-    joined = JOINED.search((folder / "report.md").read_text(encoding="utf-8"))
-    if joined:
-        other = folder.parent / joined.group(1) / "store.sqlite"
+    for name in JOINED.findall((folder / "report.md").read_text(encoding="utf-8")):
+        other = folder.parent / name / "store.sqlite"
         if other == store or not other.is_file():
-            raise SystemExit(f"{folder}: a report joined with campaign {joined.group(1)}, and no store of it at {other}")
+            raise SystemExit(f"{folder}: a report joined with campaign {name}, and no store of it at {other}")
         cmd += ["--with", str(other)]
     return cmd
 

@@ -309,11 +309,14 @@ def segment_command(method: str, images: tuple[Path, ...], out: Path, root: Path
               help="A second segmenter's foreground masks for the outline-sensitivity rows: 'auto' (the shipped "
                    "U²-Netp masks of the shipped CIFAR-10 sample, used for the images they cover), 'none', or a "
                    "folder of mask PNGs as `pixelspace segment` writes them.")
-@click.option("--with", "with_store", type=click.Path(exists=True, path_type=Path), default=None, metavar="STORE",
-              help="Another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search): "
-                   "adds Table II, the paired tests and Figs 3 and 5 at every pixel count of both stores. Refused "
-                   "unless the dataset, the images and the masks of the regions both attacked are the same.")
-def report_command(store: Path, out: Path, baseline: Path | None, second_masks: str, with_store: Path | None) -> None:
+@click.option("--with", "with_store", type=click.Path(exists=True, path_type=Path), multiple=True, metavar="STORE",
+              help="Another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search; "
+                   "repeat for more, e.g. a targeted campaign on some of them): adds Table II, the paired tests "
+                   "and Figs 3 and 5 at every pixel count of the stores. Refused unless the dataset, the shared "
+                   "images and the masks of the regions both attacked are the same, and unless each search, "
+                   "pixel count and mode comes from one store.")
+def report_command(store: Path, out: Path, baseline: Path | None, second_masks: str,
+                   with_store: tuple[Path, ...]) -> None:
     """Write the paper's tables and figures for STORE (a store file, or a folder holding store.sqlite) as
     Markdown and self-contained HTML."""
     from pixelspace.campaign.store import Store, store_file
@@ -332,7 +335,7 @@ def report_command(store: Path, out: Path, baseline: Path | None, second_masks: 
         masks, name = second_foreground_masks(second_masks, ids)
         paths = write_report(path, out, second_masks=masks, second_name=name,
                              baseline=store_file(baseline) if baseline is not None else None,
-                             with_store=store_file(with_store) if with_store is not None else None)
+                             with_store=[store_file(w) for w in with_store])
     except PixelspaceError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"wrote {paths.html} and {paths.markdown} ({len(paths.figures)} figures)")

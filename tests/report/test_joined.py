@@ -238,3 +238,59 @@ def test_figure_pair_heatmaps_leaves_a_missing_region_blank() -> None:
     axes = fig.axes
     off = [ax for ax in axes if not ax.axison]
     assert len(off) == 1 and figures.figure_pair_heatmaps({}, "x") is None
+
+
+# ------------------------------------------------------------------------- several stores: a targeted one
+
+
+@pytest.fixture(scope="module")
+def three(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """Untargeted sparse rows on 8 images, the scan of 10, and a targeted-only campaign of the same search on the
+    first 4 of the 8 (targets on its first 3): issue 30's three stores in small."""
+    root = tmp_path_factory.mktemp("three")
+    untargeted = make_sparse_store(root / "untargeted.sqlite", n_images=8, targeted_images=0)
+    scan = make_scan_store(root / "scan.sqlite", n_images=10)
+    full = make_sparse_store(root / "full.sqlite", n_images=8, targeted_images=3, campaign="fake-targeted")
+    targeted = _edit(full, root / "targeted.sqlite", "DELETE FROM attacks WHERE mode = 'untargeted'",
+                     "DELETE FROM attacks WHERE image_id >= 'img004'",
+                     "UPDATE images SET status = 'skipped' WHERE image_id >= 'img004'")
+    return untargeted, scan, targeted
+
+
+def test_a_targeted_store_of_fewer_images_joins_the_untargeted_rows_of_its_search(
+        three: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    untargeted, scan, targeted = three
+    ok = CliRunner().invoke(cli, ["report", str(untargeted), "--with", str(scan), "--with", str(targeted),
+                                  "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0, ok.output
+    md = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert md.splitlines()[0] == "# pixelspace report: fake-sparse with fake-scan and fake-targeted (JPEG-CIFAR-10)"
+    rows = _table_rows(_section(md, "Table II at k = 1, 3 and 5: every pixel count, every search"))
+    assert len(rows) == 30  # still one row per network x region x pixel count: the search's two stores are one
+    k3 = rows[("allconv-cifar10", "foreground", "3")]
+    assert k3[3] == "sparse random search<br>fake-sparse + fake-targeted"
+    assert k3[4].startswith("75.0% (6/8)<br>")  # untargeted on all 8 images of the report's store
+    assert k3[7].startswith("40.7% (11/27 attacks on 3 img)<br>[")  # targeted on the other store's 3
+    assert rows[("allconv-cifar10", "foreground", "1")][4].startswith("62.5% (5/8)")  # the scan on the 8
+    first = _section(md, "What this run shows")
+    assert "Joined with the store of campaign `fake-targeted` (targeted.sqlite): 4 images" in first
+    assert "fake-targeted's rows are read on these 4 images only, fake-sparse's on all 8 it selected" in first
+    assert "Joined with the store of campaign `fake-scan` (scan.sqlite): 8 images" in first
+    assert "fake-scan's rows are read on these 8 images only." in first and "Every number below" not in first
+    assert "**allconv-cifar10, 3 px** (sparse random search, n = 8 images)" in first  # the paired tests: all 8
+    assert "Fig. 5 at 3 pixels from sparse random search (fake-sparse + fake-targeted; n = 3 images per panel)" in md
+    figures = sorted(p.stem for p in (tmp_path / "out" / "figures").glob("*.png"))
+    assert "fig5_targeted_pairs_k3" in figures and "fig5_targeted_pairs_k5" in figures
+    assert "Provenance of the joined store (fake-targeted)" in md and "Provenance of the joined store (fake-scan)" in md
+
+
+def test_two_joined_stores_of_the_same_search_pixel_count_and_mode_are_refused(
+        three: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    untargeted, scan, targeted = three
+    again = _edit(targeted, tmp_path / "again.sqlite",
+                  "UPDATE meta SET value = replace(value, 'fake-targeted', 'fake-again') WHERE key = 'config_json'")
+    with pytest.raises(StoreError, match=r"cannot join fake-targeted .* with fake-again .*: both stores hold rows "
+                                         r"of the same search at the same pixel count \(sparse-rs at 3 px targeted, "
+                                         r"sparse-rs at 5 px targeted\)"):
+        write_report(untargeted, tmp_path / "out", with_store=[scan, targeted, again])
+    assert not (tmp_path / "out").exists()

@@ -1,16 +1,18 @@
-"""Joining a store with another store of the same images (``pixelspace report STORE --with OTHER``).
+"""Joining a store with other stores of the same images (``pixelspace report STORE --with OTHER [--with ...]``).
 
-A joined report reads its rows from both stores, e.g. the 3- and 5-pixel rows of a sparse-search campaign beside
-the 1-pixel rows of a corner-colour scan of the same images. :func:`join_stores` checks that the two stores can be
-read as one sample: the same dataset and class names, the same network weights where a network is in both, and,
-for every image both stores selected, the same label, the same pixels and, for every region both stores attacked,
-the same mask (``masks.mask_hash``). Anything else is refused with a :class:`~pixelspace.errors.StoreError` that
-names what differs.
+A joined report reads its rows from several stores, e.g. the 3- and 5-pixel untargeted rows of a sparse-search
+campaign beside the 1-pixel rows of a corner-colour scan of the same images and the targeted rows of a campaign on
+the first 100 of them. :func:`join_stores` checks that two stores can be read as one sample: the same dataset and
+class names, the same network weights where a network is in both, and, for every image both stores selected, the
+same label, the same pixels and, for every region both stores attacked, the same mask (``masks.mask_hash``);
+:func:`join_all` checks every pair. Anything else is refused with a :class:`~pixelspace.errors.StoreError` that
+names what differs, and so are two stores holding rows of the same search, pixel count and mode (they would count
+twice).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,8 +34,8 @@ class JoinedStore:
         store: the joined store's snapshot.
         name: how the report names it (its campaign name, else its file name); here: the report store's name.
         path: where it was read from.
-        images: ids of the images both stores selected for attack (the joined sample), in the report store's
-            pool order.
+        images: ids of the images both stores selected for attack, in the report store's pool order: the joined
+            store's rows are read on these only (the report store's on all it selected).
         only_here, only_there: selected images that only the report's store / only the joined store holds.
         regions: the regions both stores hold rows of, whose masks were checked equal.
         models: the networks both stores hold, whose weights hashes were checked equal.
@@ -79,7 +81,8 @@ def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, ther
     Raises:
         StoreError: the stores differ in dataset or class names, a network has other weights, they share no
             selected image, a shared image differs in label, pixels or the mask of a region both attacked, or
-            both stores hold rows of the same search at the same pixel count (which would count twice).
+            both stores hold rows of the same search at the same pixel count in the same mode (which would count
+            twice).
     """
     a, b = store_name(here, here_path), store_name(there, there_path)
     what = f"cannot join {a} ({here_path}) with {b} ({there_path})"
@@ -124,14 +127,34 @@ def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, ther
             f"e.g. {i} {g} ({a}: {here.mask_hashes.get((i, g), 'no mask')}, {b}: "
             f"{there.mask_hashes.get((i, g), 'no mask')}); regions made by another segmenter or shift cannot be "
             "read as one sample")
-    mine = {(g.search, g.pixels) for g in search_rows(here, a, ids)}
-    twice = sorted(mine & {(g.search, g.pixels) for g in search_rows(there, b, ids)}, key=lambda x: (x[1], x[0]))
+    twice = sorted(_searches(here, a, ids) & _searches(there, b, ids), key=lambda x: (x[1], x[0], x[2]))
     if twice:
         raise StoreError(f"{what}: both stores hold rows of the same search at the same pixel count "
-                         f"({', '.join(f'{s} at {k} px' for s, k in twice)}); a joined report takes each search and "
-                         "pixel count from one store")
+                         f"({', '.join(f'{s} at {k} px' + ('' if m == 'untargeted' else f' {m}') for s, k, m in twice)}"
+                         "); a joined report takes each search, pixel count and mode from one store")
     return JoinedStore(
         store=there, name=b, here=a, path=there_path, images=tuple(im.image_id for im in common),
         only_here=len(selected_a) - len(common), only_there=len(selected_b) - len(common),
         regions=tuple(sorted({g for _, g in joined})), models=tuple(models),
     )
+
+
+def _searches(store: StoreSnapshot, name: str, ids: Iterable[str]) -> set[tuple[str, int, str]]:
+    """(search, pixels, mode) of the store's rows on the images ``ids``."""
+    return {(g.search, g.pixels, r.mode) for g in search_rows(store, name, ids) for r in g.rows}
+
+
+def join_all(here: StoreSnapshot, here_path: Path,
+             others: Sequence[tuple[StoreSnapshot, Path]]) -> list[JoinedStore]:
+    """:func:`join_stores` of the report store with each other store, and of the other stores with each other
+    (so two of them may not hold the same search, pixel count and mode either, and must agree on the images they
+    share).
+
+    Raises:
+        StoreError: as :func:`join_stores`, for the first pair that cannot be joined.
+    """
+    joins = [join_stores(here, snap, here_path, path) for snap, path in others]
+    for i, (snap, path) in enumerate(others):
+        for later, later_path in others[i + 1:]:
+            join_stores(snap, later, path, later_path)
+    return joins

@@ -35,7 +35,7 @@ from pixelspace.report.blocks import mean_cell as _mean
 from pixelspace.report.blocks import pct as _pct
 from pixelspace.report.blocks import pvalue as _pvalue
 from pixelspace.report.blocks import rate_cell as _rate
-from pixelspace.report.joined import JoinedStore, join_stores, store_name
+from pixelspace.report.joined import JoinedStore, join_all, store_name
 from pixelspace.report.metrics import Rate, RegionDifference
 from pixelspace.report.position_section import position_section
 from pixelspace.report.scan_section import scan_coverage, scan_section
@@ -529,15 +529,15 @@ def _figures(store: StoreSnapshot) -> tuple[Section, list[FigureBlock]]:
 
 def build_sections(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarray] | None = None,
                    second_name: str = "second segmenter", baseline: StoreSnapshot | None = None,
-                   joined: JoinedStore | None = None) -> list[Section]:
+                   joined: Sequence[JoinedStore] = ()) -> list[Section]:
     """The report's sections, in order, computed from ``store`` (and, for the object-or-position section, a
     second segmenter's foreground masks by image id and the unshifted store of a translation campaign).
 
-    With ``joined`` (another store of the same images, :func:`pixelspace.report.joined.join_stores`) the report
-    opens with the verdict at every pixel count of both stores, then Table II at every pixel count, "does the
+    With ``joined`` (other stores of the same images, :func:`pixelspace.report.joined.join_all`) the report
+    opens with the verdict at every pixel count of the stores, then Table II at every pixel count, "does the
     pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count; the store's own sections follow, less
     those with no DE rows to show."""
-    if joined is not None:
+    if joined:
         return _joined_sections(store, joined, second_masks=second_masks, second_name=second_name,
                                 baseline=baseline)
     t2, diffs = _table2(store)
@@ -551,40 +551,42 @@ def build_sections(store: StoreSnapshot, *, second_masks: Mapping[str, np.ndarra
             _table4(store), figures, *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store)]
 
 
-def _joined_groups(store: StoreSnapshot, joined: JoinedStore) -> list[pc.SearchRows]:
-    """The rows of both stores per search × pixel count, on the images both selected."""
-    return sorted([*pc.search_rows(store, joined.here, joined.images),
-                   *pc.search_rows(joined.store, joined.name, joined.images)], key=lambda g: g.pixels)
+def _joined_groups(store: StoreSnapshot, joined: Sequence[JoinedStore]) -> list[pc.SearchRows]:
+    """The rows of the stores per search × pixel count: the report store's on every image it selected, each
+    joined store's on the images it shares with it; one search's rows at one pixel count from several stores
+    (their modes differ: :func:`~pixelspace.report.joined.join_all`) are one group, named after them all."""
+    parts = [*pc.search_rows(store, joined[0].here),
+             *(g for j in joined for g in pc.search_rows(j.store, j.name, j.images))]
+    merged: dict[tuple[str, int], pc.SearchRows] = {}
+    for g in parts:
+        had = merged.get((g.search, g.pixels))
+        merged[(g.search, g.pixels)] = g if had is None else pc.SearchRows(
+            g.search, g.pixels, f"{had.store} + {g.store}", had.rows + g.rows)
+    return sorted(merged.values(), key=lambda g: g.pixels)
 
 
-def _search_descriptions(store: StoreSnapshot, joined: JoinedStore) -> dict[str, str]:
-    """search -> how it made its rows, from the config of the store that holds them."""
+def _search_descriptions(store: StoreSnapshot, joined: Sequence[JoinedStore]) -> dict[str, str]:
+    """search -> how it made its rows, from the config of the (first) store that holds them."""
     out: dict[str, str] = {}
-    for snap in (store, joined.store):
+    for snap in (store, *(j.store for j in joined)):
         for search in {r.search for r in snap.attacks} & {"scan", "sparse-rs", "de"}:
             out.setdefault(search, _budget_text(_setup(snap)) if search == "de" else
                            pcs.search_description(search, snap.config))
     return out
 
 
-def _joined_findings(store: StoreSnapshot, joined: JoinedStore, groups: Sequence[pc.SearchRows],
+def _joined_findings(store: StoreSnapshot, joined: Sequence[JoinedStore], groups: Sequence[pc.SearchRows],
                      chosen: Mapping[int, pc.SearchRows], descriptions: Mapping[str, str]) -> list[Block]:
-    """'What this run shows' for a joined report: the verdict at every pixel count, its figure, the join, the rows."""
+    """'What this run shows' for a joined report: the verdict at every pixel count, its figure, the joins, the
+    rows."""
+    here = joined[0].here
     banners = [b.replace("**UNFINISHED CAMPAIGN:**", f"**UNFINISHED CAMPAIGN ({name}):**") if isinstance(b, str)
-               else b for snap, name in ((store, joined.here), (joined.store, joined.name)) for b in _unfinished(snap)]
+               else b for snap, name in ((store, here), *((j.store, j.name) for j in joined))
+               for b in _unfinished(snap)]
     verdict = pcs.verdict_by_k(chosen) if chosen else verdict_blocks([], "no search")
     glance = pcs.glance_by_k(chosen) if chosen else None
     s = _setup(store)
-    join = (f"Joined with the store of campaign `{joined.name}` ({joined.path.name}): {len(joined.images)} images "
-            f"of {s.dataset} selected by both stores (regions from {s.segmenter})")
-    if joined.only_here:
-        join += f"; {joined.only_here} selected only by {joined.here}"
-    if joined.only_there:
-        join += f"; {joined.only_there} selected only by {joined.name}"
-    join += (". Every number below reads these images only. Checked equal in both stores: the dataset, the class "
-             "names, the labels and pixels of these images, the masks of the regions both attacked ("
-             f"{', '.join(joined.regions) or 'none'}) and the weights of the networks in both "
-             f"({', '.join(joined.models) or 'none'}).")
+    joins = [_join_text(j, s.dataset, s.segmenter, store, alone=len(joined) == 1) for j in joined]
     used = []
     for g in groups:
         targets = len({r.image_id for r in g.rows if r.mode == "targeted"})
@@ -596,10 +598,29 @@ def _joined_findings(store: StoreSnapshot, joined: JoinedStore, groups: Sequence
                  + " (at each pixel count the search with the most images). How each search made its rows: "
                  + "; ".join(f"{pc.SEARCH_NAMES.get(k, k)}: {v}" for k, v in descriptions.items())
                  + f". The paper's rows are DE: {pcs.MEASURED}.")
-    return [*banners, verdict[0], *([glance] if glance is not None else []), join, rows_text, *verdict[1:]]
+    return [*banners, verdict[0], *([glance] if glance is not None else []), *joins, rows_text, *verdict[1:]]
 
 
-def _joined_sections(store: StoreSnapshot, joined: JoinedStore, *, second_masks: Mapping[str, np.ndarray] | None,
+def _join_text(joined: JoinedStore, dataset: str, segmenter: str, store: StoreSnapshot, *, alone: bool) -> str:
+    """The paragraph saying what one join read and checked (``alone``: the report's only join)."""
+    selected = sum(1 for im in store.images if im.status == "attacked")
+    join = (f"Joined with the store of campaign `{joined.name}` ({joined.path.name}): {len(joined.images)} images "
+            f"of {dataset} selected by both stores (regions from {segmenter})")
+    if joined.only_here:
+        join += f"; {joined.only_here} selected only by {joined.here}"
+    if joined.only_there:
+        join += f"; {joined.only_there} selected only by {joined.name}"
+    reads = ("Every number below reads these images only" if alone and not joined.only_here else
+             f"{joined.name}'s rows are read on these {len(joined.images)} images only" + (
+                 f", {joined.here}'s on all {selected} it selected (each cell gives its n)" if joined.only_here else ""))
+    return (join + f". {reads}. Checked equal in both stores: the dataset, the class names, the labels and pixels "
+            "of these images, the masks of the regions both attacked ("
+            f"{', '.join(joined.regions) or 'none'}) and the weights of the networks in both "
+            f"({', '.join(joined.models) or 'none'}).")
+
+
+def _joined_sections(store: StoreSnapshot, joined: Sequence[JoinedStore], *,
+                     second_masks: Mapping[str, np.ndarray] | None,
                      second_name: str, baseline: StoreSnapshot | None) -> list[Section]:
     groups = _joined_groups(store, joined)
     chosen = pc.by_pixel_count(groups)
@@ -620,7 +641,7 @@ def _joined_sections(store: StoreSnapshot, joined: JoinedStore, *, second_masks:
     sparse = search_section(store)
     return [findings, t2k, *([pattern] if pattern else []), targets, *([position] if position else []), *own,
             *([scan] if scan else []), *([sparse] if sparse else []), _provenance(store),
-            _provenance(joined.store, f"Provenance of the joined store ({joined.name})")]
+            *(_provenance(j.store, f"Provenance of the joined store ({j.name})") for j in joined)]
 
 
 def _provenance(store: StoreSnapshot, title: str = "Provenance") -> Section:
@@ -750,18 +771,19 @@ def _figure_blocks(sections: Sequence[Section]) -> Iterator[FigureBlock]:
         yield from (b for b in s.blocks if isinstance(b, FigureBlock))
 
 
-def report_title(store: StoreSnapshot, store_path: Path, joined: JoinedStore | None = None) -> str:
+def report_title(store: StoreSnapshot, store_path: Path, joined: Sequence[JoinedStore] = ()) -> str:
     """'pixelspace report: <campaign name> (<dataset>)': the name from the stored config's ``campaign.name``
-    (the store's file name when the config records none); 'pixelspace report: <name> with <joined name> (…)' for
-    a joined report."""
+    (the store's file name when the config records none); 'pixelspace report: <name> with <joined name> [and
+    <another>] (…)' for a joined report."""
     dataset = store.meta.get("dataset")
-    name = store_name(store, store_path) + (f" with {joined.name}" if joined is not None else "")
+    name = store_name(store, store_path) + (f" with {' and '.join(j.name for j in joined)}" if joined else "")
     return f"pixelspace report: {name}" + (f" ({dataset})" if dataset else "")
 
 
 def write_report(store_path: str | Path, out_dir: str | Path, *,
                  second_masks: Mapping[str, np.ndarray] | None = None, second_name: str = "second segmenter",
-                 baseline: str | Path | None = None, with_store: str | Path | None = None) -> ReportPaths:
+                 baseline: str | Path | None = None,
+                 with_store: str | Path | Sequence[str | Path] | None = None) -> ReportPaths:
     """Read the store at ``store_path`` and write ``report.md``, ``figures/*.png`` and ``report.html``
     (self-contained) under ``out_dir``.
 
@@ -770,18 +792,18 @@ def write_report(store_path: str | Path, out_dir: str | Path, *,
             recomputed with them (no new queries) in the object-or-position section.
         baseline: the unshifted store of a translation campaign (``images.shift``), or its in-place control
             (``images.shift_mode = "in-place"``): the section compares the maps.
-        with_store: another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search):
-            its rows join this store's in Table II at every pixel count, the paired tests per pixel count, "does
-            the pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count.
+        with_store: another store of the same images (e.g. the 1-pixel scan beside a 3/5-pixel sparse search),
+            or several: their rows join this store's in Table II at every pixel count, the paired tests per pixel
+            count, "does the pattern grow or vanish with k?" and Figs 3 and 5 at every pixel count.
 
     Raises:
         pixelspace.errors.StoreError: a store is missing, not a store, or of an unsupported schema; or
-            ``with_store`` is not a store of the same images (:func:`pixelspace.report.joined.join_stores`).
+            a ``with_store`` is not a store of the same images (:func:`pixelspace.report.joined.join_all`).
     """
     store = load_store(store_path)
     base = load_store(baseline) if baseline is not None else None
-    joined = (join_stores(store, load_store(with_store), Path(store_path), Path(with_store))
-              if with_store is not None else None)
+    others = ([] if with_store is None else [with_store] if isinstance(with_store, str | Path) else list(with_store))
+    joined = join_all(store, Path(store_path), [(load_store(p), Path(p)) for p in others])
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     sections = build_sections(store, second_masks=second_masks, second_name=second_name, baseline=base,
