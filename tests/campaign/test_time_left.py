@@ -48,6 +48,7 @@ def test_the_estimate_prices_each_group_with_its_own_mean_and_its_network_s_rate
     assert e.unpriced_attacks == 7
     assert e.runs == [2] and e.timed_batches == 3 and e.workers == 2
     assert e.wall_seconds == pytest.approx(8.0 / 2)  # the last timed run's 2 workers
+    assert e.by_model == pytest.approx({"a": 8.0})  # b is finished, c unpriced
     text = " ".join(format_time_left(e).split())
     assert "20 attacks" in text and "1 group(s) with no row yet" in text and "Not in these hours: 7 more attacks in 1 group(s)" in text, text
 
@@ -60,6 +61,11 @@ def test_a_pixel_count_never_timed_takes_the_network_s_rate_over_all_pixel_count
     assert e is not None and e.runs == [1, 2]
     # both runs pooled: 2 s per 400 q at 3 px, the only timing of a, also prices 5 px
     assert e.worker_seconds == pytest.approx((1 * 10 + 2 * 30) * 2.0 / 400)
+    two = estimate_time_left([*groups, Group("b", "whole", 3, "untargeted", "sparse-rs", 1, 4, 100.0)],
+                             [*runs, _run(3, [_timing("b", 3, 100, 3.0)])])
+    assert two is not None and two.by_model == pytest.approx({"a": 0.35, "b": 9.0})
+    text = " ".join(format_time_left(two).split())
+    assert "per network a 0.0 worker-h (4 %), b 0.0 worker-h (96 %)" in text, text
 
 
 def test_a_reference_store_prices_the_groups_with_no_row_of_the_same_search() -> None:

@@ -31,6 +31,7 @@ class TimeLeft:
         borrowed: groups ("model region k px mode") with no row yet, priced at the mean queries of the same
             network's other groups of their mode and search.
         referenced: groups with no row yet priced at the reference store's mean; reference: its name.
+        by_model: worker seconds per network (the same total as ``worker_seconds``).
         unpriced: the unfinished groups the estimate leaves out, each with the reason (no stored row of its
             network, mode and search, or no timed batch of them); unpriced_attacks: their attacks left.
         timed_batches: batches whose worker time the rates come from; runs: the runs they belong to.
@@ -48,6 +49,7 @@ class TimeLeft:
     unpriced_attacks: int = 0
     referenced: list[str] = field(default_factory=list)
     reference: str | None = None
+    by_model: dict[str, float] = field(default_factory=dict)
 
     @property
     def wall_seconds(self) -> float:
@@ -100,6 +102,7 @@ def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, 
             ref_pooled[(r.model, r.pixels, r.mode, r.search, r.search_hash)][0] += r.mean_queries * r.done
             ref_pooled[(r.model, r.pixels, r.mode, r.search, r.search_hash)][1] += r.done
     attacks, skipped, queries, seconds = 0, 0, 0.0, 0.0
+    by_model: dict[str, float] = defaultdict(float)
     borrowed: list[str] = []
     referenced: list[str] = []
     unpriced: dict[str, str] = {}
@@ -132,9 +135,10 @@ def estimate_time_left(groups: Iterable[StatusRow], runs: Sequence[Mapping[str, 
         attacks += n
         queries += n * per_attack
         seconds += n * per_attack * rate[0] / rate[1]
+        by_model[g.model] += n * per_attack * rate[0] / rate[1]
     workers = max(len(timed[-1]["details"].get("workers") or []), 1)
     return TimeLeft(attacks, queries, seconds, borrowed, unpriced, batches, [int(r["run"]) for r in timed],
-                    workers, skipped, referenced, reference_name if reference is not None else None)
+                    workers, skipped, referenced, reference_name if reference is not None else None, dict(by_model))
 
 
 def format_time_left(estimate: TimeLeft | None) -> str:
@@ -146,7 +150,11 @@ def format_time_left(estimate: TimeLeft | None) -> str:
     text = (f"time left (an estimate): {e.attacks:,} attacks, about {e.queries / 1e6:,.1f} M queries, "
             f"{e.worker_seconds / 3600:,.1f} worker-hours at the rates of {e.timed_batches} timed batches "
             f"(run(s) {runs})")
-    text += f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} busy worker(s) (as many as run {e.runs[-1]} had)."
+    text += f"; about {e.wall_seconds / 3600:,.1f} h on {e.workers} busy worker(s) (as many as run {e.runs[-1]} had)"
+    if len(e.by_model) > 1 and e.worker_seconds > 0:
+        text += "; per network " + ", ".join(f"{m} {s / 3600:,.1f} worker-h ({100 * s / e.worker_seconds:.0f} %)"
+                                             for m, s in e.by_model.items())
+    text += "."
     if e.reference is not None:
         pooled = sum("(over the reference's regions)" in g for g in e.referenced)
         text += (f" {len(e.referenced)} group(s) with no row yet take the mean queries of the same group in "
