@@ -294,3 +294,30 @@ def test_two_joined_stores_of_the_same_search_pixel_count_and_mode_are_refused(
                                          r"sparse-rs at 5 px targeted\)"):
         write_report(untargeted, tmp_path / "out", with_store=[scan, targeted, again])
     assert not (tmp_path / "out").exists()
+
+
+def test_a_targeted_store_made_with_other_search_settings_is_refused(three: tuple[Path, Path, Path],
+                                                                     tmp_path: Path) -> None:
+    untargeted, _, targeted = three
+    other = _edit(targeted, tmp_path / "other.sqlite", "UPDATE attacks SET search_hash = 'budget2000'")
+    with pytest.raises(StoreError, match=r"the sparse-rs rows at 3 px were made with other settings \(search hash "
+                                         r".* in fake-sparse, budget2000 in fake-targeted\)"):
+        write_report(untargeted, tmp_path / "out", with_store=other)
+
+
+def test_joined_stores_of_other_parts_of_the_images_and_the_pattern_on_part_of_them(
+        three: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    # a scan of images 4-9 and the targeted store of images 0-3 share no image with each other, only with the
+    # report's store: both join it; the 1-pixel cells and tests read the scan's 4 images of the 8
+    untargeted, scan, targeted = three
+    part = _edit(scan, tmp_path / "part.sqlite", "DELETE FROM attacks WHERE image_id < 'img004'",
+                 "UPDATE images SET status = 'skipped' WHERE image_id < 'img004'")
+    paths = write_report(untargeted, tmp_path / "out", with_store=[part, targeted])
+    md = paths.markdown.read_text(encoding="utf-8")
+    rows = _table_rows(_section(md, "Table II at k = 1, 3 and 5: every pixel count, every search"))
+    assert rows[("allconv-cifar10", "foreground", "1")][4].startswith("25.0% (1/4)")  # image 4 of 4-7
+    assert rows[("allconv-cifar10", "foreground", "3")][4].startswith("75.0% (6/8)")
+    pattern = _section(md, "Does the pattern grow or vanish with k?")
+    assert "the pixel counts differ in search and share their images only in part (each cell gives its n)" in pattern
+    first = _section(md, "What this run shows")
+    assert "fake-scan's rows are read on these 4 images only, fake-sparse's on all 8 it selected" in first

@@ -75,14 +75,20 @@ def _same_pixels(a: bytes, b: bytes) -> bool:
         return False
 
 
-def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, there_path: Path) -> JoinedStore:
+def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, there_path: Path, *,
+                share: bool = True) -> JoinedStore:
     """Check that ``there`` can be read beside ``here`` and describe the join.
+
+    Args:
+        share: refuse stores that share no selected image (False: two stores joined to a third, which may each
+            hold other images of it).
 
     Raises:
         StoreError: the stores differ in dataset or class names, a network has other weights, they share no
-            selected image, a shared image differs in label, pixels or the mask of a region both attacked, or
-            both stores hold rows of the same search at the same pixel count in the same mode (which would count
-            twice).
+            selected image, a shared image differs in label, pixels or the mask of a region both attacked, both
+            stores hold rows of the same search at the same pixel count in the same mode (which would count
+            twice), or rows of the same search at the same pixel count made with other settings (the search
+            hash; one Table II row reads both).
     """
     a, b = store_name(here, here_path), store_name(there, there_path)
     what = f"cannot join {a} ({here_path}) with {b} ({there_path})"
@@ -104,7 +110,7 @@ def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, ther
     selected_a = [im for im in here.images if im.status == "attacked"]
     selected_b = {im.image_id: im for im in there.images if im.status == "attacked"}
     common = [im for im in selected_a if im.image_id in selected_b]
-    if not common:
+    if not common and share:
         raise StoreError(f"{what}: they share no selected image ({a} selects {len(selected_a)}, {b} "
                          f"{len(selected_b)}; e.g. {selected_a[0].image_id if selected_a else 'none'} against "
                          f"{next(iter(selected_b), 'none')})")
@@ -132,6 +138,14 @@ def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, ther
         raise StoreError(f"{what}: both stores hold rows of the same search at the same pixel count "
                          f"({', '.join(f'{s} at {k} px' + ('' if m == 'untargeted' else f' {m}') for s, k, m in twice)}"
                          "); a joined report takes each search, pixel count and mode from one store")
+    hashes_a, hashes_b = _search_hashes(here, a, ids), _search_hashes(there, b, ids)
+    other_settings = sorted(set(hashes_a) & set(hashes_b), key=lambda x: (x[1], x[0]))
+    other_settings = [sk for sk in other_settings if hashes_a[sk] != hashes_b[sk]]
+    if other_settings:
+        s, k = other_settings[0]
+        raise StoreError(f"{what}: the {s} rows at {k} px were made with other settings (search hash "
+                         f"{', '.join(sorted(hashes_a[(s, k)]))} in {a}, {', '.join(sorted(hashes_b[(s, k)]))} in "
+                         f"{b}); one Table II row reads both, so their search must be the same")
     return JoinedStore(
         store=there, name=b, here=a, path=there_path, images=tuple(im.image_id for im in common),
         only_here=len(selected_a) - len(common), only_there=len(selected_b) - len(common),
@@ -142,6 +156,11 @@ def join_stores(here: StoreSnapshot, there: StoreSnapshot, here_path: Path, ther
 def _searches(store: StoreSnapshot, name: str, ids: Iterable[str]) -> set[tuple[str, int, str]]:
     """(search, pixels, mode) of the store's rows on the images ``ids``."""
     return {(g.search, g.pixels, r.mode) for g in search_rows(store, name, ids) for r in g.rows}
+
+
+def _search_hashes(store: StoreSnapshot, name: str, ids: Iterable[str]) -> dict[tuple[str, int], set[str]]:
+    """(search, pixels) -> the search hashes of the store's rows on the images ``ids``."""
+    return {(g.search, g.pixels): {r.search_hash for r in g.rows} for g in search_rows(store, name, ids)}
 
 
 def join_all(here: StoreSnapshot, here_path: Path,
@@ -156,5 +175,5 @@ def join_all(here: StoreSnapshot, here_path: Path,
     joins = [join_stores(here, snap, here_path, path) for snap, path in others]
     for i, (snap, path) in enumerate(others):
         for later, later_path in others[i + 1:]:
-            join_stores(snap, later, path, later_path)
+            join_stores(snap, later, path, later_path, share=False)
     return joins

@@ -1,9 +1,10 @@
 """Table II across pixel counts, from whichever search made each row: pure functions of stored rows.
 
-A report of one store, or of a store joined with another store of the same images (:mod:`.joined`), can hold
+A report of one store, or of a store joined with other stores of the same images (:mod:`.joined`), can hold
 rows of several searches: DE attacks, the corner-colour scan (1 pixel; one row per image × region, whose
 ``reachable_classes`` answer all nine targets at once) and the sparse random search (``"sparse-rs"``). Here they
-are grouped as :class:`SearchRows` (one search at one pixel count, from one store) and read into Table II cells
+are grouped as :class:`SearchRows` (one search at one pixel count, from one store, or from several whose modes
+differ) and read into Table II cells
 (:func:`table2_cell`), Fig. 3 distributions and Fig. 5 class-pair counts, the same for every search.
 """
 
@@ -24,12 +25,12 @@ SEARCH_NAMES = {"scan": "the scan", "sparse-rs": "sparse random search", "de": "
 
 @dataclass(frozen=True)
 class SearchRows:
-    """The rows of one search at one pixel count, read from one store.
+    """The rows of one search at one pixel count, read from one store (or from several, one mode each).
 
     Attributes:
         search: ``"scan"``, ``"sparse-rs"`` or ``"de"``.
         pixels: k, the pixels the search may change.
-        store: the name of the store the rows come from.
+        store: the name of the store the rows come from ("a + b" for several).
         rows: the rows (untargeted and targeted).
     """
 

@@ -1,9 +1,9 @@
 """The report's sections across pixel counts (issue 30): Table II at k = 1, 3, 5 from whichever search made each
 row, the paired tests per k, "does the pattern grow or vanish with k?" and Figs 3 and 5 at every k.
 
-They are written for a store joined with another store of the same images (``pixelspace report STORE --with
+They are written for a store joined with other stores of the same images (``pixelspace report STORE --with
 OTHER``, :mod:`pixelspace.report.joined`), e.g. a sparse search at 3 and 5 pixels beside the corner-colour scan
-at 1 pixel, and read the rows of both.
+at 1 pixel, and read the rows of all.
 """
 
 from __future__ import annotations
@@ -158,13 +158,15 @@ def pattern_section(chosen: Mapping[int, SearchRows]) -> Section | None:
     if not any((m, k, a, b) in comps for m in models for k in ks for a, b in PATTERN_PAIRS):
         return None
     sec = Section("Does the pattern grow or vanish with k?")
+    shared = len({frozenset(r.image_id for r in g.untargeted) for g in chosen.values()}) == 1
+    sample = ("the pixel counts share images and differ in search" if shared else
+              "the pixel counts differ in search and share their images only in part (each cell gives its n)")
     sec.blocks.append(
         f"Per network, the paired differences of Untargeted1 at each pixel count ({chosen_description(chosen)}), "
         "each on the images attacked in both regions at that k: Newcombe 95 % intervals, the exact McNemar p "
         "Holm-corrected in the same families as the tests in 'What this run shows' (foreground − background; the "
-        "controls), and n. Set side by side the intervals are descriptive: the pixel counts share images and "
-        "differ in search, so two intervals that do not overlap show a change, and two that overlap do not rule "
-        "one out.")
+        f"controls), and n. Set side by side the intervals are descriptive: {sample}, so two intervals that do "
+        "not overlap show a change, and two that overlap do not rule one out.")
     for model in models:
         body: list[list[Cell]] = []
         sentences = []
