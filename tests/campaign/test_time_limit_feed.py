@@ -72,6 +72,11 @@ def test_a_calls_first_batch_starts_even_when_it_would_not_fit() -> None:
     clock.now = 5.0
     late = TimedFeed([first], deadline=5.0, earlier={}, clock=clock)
     assert late.take() is None  # but none once the limit has passed
+    # where a later batch fits, the first batch is that one
+    clock.now = 0.0
+    short = _batch(2, "allconv", 2)
+    feed = TimedFeed([first, short], deadline=5.0, earlier={SLOW: 50.0, FAST: 1.0}, clock=clock)
+    assert feed.take() is short and feed.take() is None and feed.left == 1
 
 
 def test_without_a_limit_every_batch_comes_in_order() -> None:

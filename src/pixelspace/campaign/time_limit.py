@@ -4,9 +4,10 @@ A batch's length is estimated from the worker seconds per attack of its group (n
 early stop): the slowest batch of the group in this run, else the group's mean in the store's earlier runs on the
 same device, backend and (where both recorded it) thread count (``runs.details["timing"]``; records from before
 early stop was recorded count as early-stopped), else the longest batch of any group in this run. A batch with
-none of these (a run's first batches on a new store) starts only on an idle worker, never queued behind another. A call's first batch starts whatever its estimate, so every call advances the
-campaign, however short its limit. A batch that would not fit is left for the next run and a shorter one further
-on may start in its place, so the last minutes go to the batches that fit. Started batches always finish: the run
+none of these (a run's first batches on a new store) starts only on an idle worker, never queued behind another.
+A call's first batch is the first that fits, else the next in order whatever its estimate, so every call advances
+the campaign, however short its limit. A batch that would not fit is left for the next run and a shorter one
+further on may start in its place, so the last minutes go to the batches that fit. Started batches always finish: the run
 ends about when the limit passes, later by how much the estimates fell short (or by the first batch's length).
 """
 
@@ -94,8 +95,6 @@ class TimedFeed(BatchSource):
         now = self._clock()
         if now >= self._deadline:
             return None
-        if not self._handed:
-            return self._hand(0)
         for i, batch in enumerate(self._pending):
             expected = self.estimate(batch)
             if (now + starts_in + expected <= self._deadline) if expected is not None else starts_in == 0:
@@ -103,7 +102,7 @@ class TimedFeed(BatchSource):
                     log.info("time limit: %d batch(es) skipped for one that fits (%s, %d attacks, about %.0f s)",
                              i, batch.model, len(batch), expected or 0.0)
                 return self._hand(i)
-        return None
+        return None if self._handed else self._hand(0)  # a call's first batch: the first that fits, else the next
 
     def _hand(self, i: int) -> Batch:
         self._handed += 1
